@@ -1,0 +1,45 @@
+"""The three roles of the platform, kept as Django auth groups.
+
+A superuser holds every role. Everything that asks "may this user do X" goes through
+`user_roles` / `user_has_role`, so the rule lives in one place.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+ALL_ROLES: tuple[str, ...] = tuple(Role.values)
+
+_CACHE_ATTR = "_platform_roles"
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """The user's roles in a stable order (labeler, reviewer, admin), cached on the object."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is None:
+        if user.is_superuser:
+            cached = list(ALL_ROLES)
+        else:
+            names = {group.name for group in user.groups.all()}
+            cached = [role for role in ALL_ROLES if role in names]
+        setattr(user, _CACHE_ATTR, cached)
+    return list(cached)
+
+
+def user_has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
+    """True when the user holds at least one of `roles`."""
+    held = user_roles(user)
+    return any(role in held for role in roles)
+
+
+def forget_cached_roles(user: AbstractBaseUser) -> None:
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)

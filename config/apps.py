@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PlatformConfig(AppConfig):
+    """Registers config as an app so it can carry the whole-platform commands."""
+
+    name = "config"
+    label = "platform"
+    verbose_name = "Platform"

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from config.demo import demo_counts, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create the demo guideline, users and prompts (safe to run again)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        logins = demo_seed(data_dir=settings.DATA_DIR)
+        counts = demo_counts()
+        self.stdout.write(
+            f"Demo data: {counts['guidelines']} guideline(s), "
+            f"{counts['published_versions']} published version(s), {counts['prompts']} prompt(s)."
+        )
+        self.stdout.write("Log in with:")
+        for login in logins:
+            self.stdout.write(
+                f"  {login.username:<9} password {login.password}   ({', '.join(login.roles)})"
+            )

@@ -1,0 +1,85 @@
+"""Shared personas and helpers.
+
+alice is a labeler, bob a reviewer, carol an admin, dave has an account and no role,
+and root is a superuser.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.services import user_create
+
+PASSWORD = "a-long-test-password-42"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # Production defaults redirect to HTTPS and mark cookies Secure; the test client and
+    # the live server speak plain HTTP. test_settings.py checks the defaults themselves.
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+@pytest.fixture
+def alice(db):
+    return user_create(username="alice", password=PASSWORD, roles=["labeler"])
+
+
+@pytest.fixture
+def bob(db):
+    return user_create(username="bob", password=PASSWORD, roles=["reviewer"])
+
+
+@pytest.fixture
+def carol(db):
+    return user_create(username="carol", password=PASSWORD, roles=["admin"])
+
+
+@pytest.fixture
+def dave(db):
+    return user_create(username="dave", password=PASSWORD, roles=[])
+
+
+@pytest.fixture
+def root(db, django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def child_env(transactional_db):
+    """Environment for a platform process started by a test (worker, web server).
+
+    It points at the test database, committed to by `transactional_db`, so the child sees
+    what the test wrote; broker and DATA_DIR are the test run's own.
+    """
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        user = db["USER"] or "postgres"
+        host = db["HOST"] or "127.0.0.1"
+        port = db["PORT"] or 5432
+        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
+    env["DATA_DIR"] = str(django_settings.DATA_DIR)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env

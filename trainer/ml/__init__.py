@@ -1,0 +1,1 @@
+"""Pure PyTorch + transformers training code. Nothing below this package imports Django."""
