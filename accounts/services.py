@@ -16,7 +16,9 @@ def user_set_roles(*, user: AbstractUser, roles: Iterable[str]) -> None:
     unknown = wanted - set(ALL_ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
-    role_groups = Group.objects.filter(name__in=ALL_ROLES)
+    # get_or_create rather than trusting the migration's groups to still be there: a
+    # deleted group would otherwise make the user silently role-less.
+    role_groups = [Group.objects.get_or_create(name=name)[0] for name in ALL_ROLES]
     user.groups.remove(*[g for g in role_groups if g.name not in wanted])
     user.groups.add(*[g for g in role_groups if g.name in wanted])
     is_staff = Role.ADMIN in wanted or user.is_superuser

@@ -17,7 +17,20 @@ app.autodiscover_tasks()
 
 @app.task(name="config.ping")
 def ping(payload: str = "pong") -> dict[str, object]:
-    """Answer from inside a worker: used by tests and operators to see a worker run work."""
+    """Answer from inside a worker, saying which host and database it works on.
+
+    Operators use it to see a worker take work; the tests use it to prove a real worker
+    process ran the task against the same database they use.
+    """
     import socket
 
-    return {"payload": payload, "worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {
+        "payload": payload,
+        "worker_host": socket.gethostname(),
+        "worker_pid": os.getpid(),
+        "database": str(connection.settings_dict["NAME"]),
+    }

@@ -19,15 +19,6 @@ PASSWORD = "a-long-test-password-42"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    # Production defaults redirect to HTTPS and mark cookies Secure; the test client and
-    # the live server speak plain HTTP. test_settings.py checks the defaults themselves.
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-
-
 @pytest.fixture
 def alice(db):
     return user_create(username="alice", password=PASSWORD, roles=["labeler"])

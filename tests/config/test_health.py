@@ -1,7 +1,5 @@
 import pytest
 
-from config.celery import app as celery_app
-
 
 @pytest.mark.django_db
 def test_it_answers_ok_when_database_and_broker_answer(client):
@@ -15,9 +13,9 @@ def test_it_answers_ok_when_database_and_broker_answer(client):
 
 
 @pytest.mark.django_db
-def test_it_answers_503_naming_the_broker_when_the_broker_is_down(client, monkeypatch):
+def test_it_answers_503_naming_the_broker_when_the_broker_is_down(client, settings):
     # Port 9 on loopback: nothing listens there, so the connection is refused at once.
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"
 
     response = client.get("/healthz")
 

@@ -14,7 +14,7 @@ def manage(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess[str]
     child_env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+        if key not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     child_env.update({"DATA_DIR": str(tmp_path)}, **env)
     return subprocess.run(
