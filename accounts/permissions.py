@@ -41,7 +41,9 @@ class IsReviewer(HasRole):
     roles = (Role.REVIEWER, Role.ADMIN)
 
 
-def role_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def role_required(
+    *roles: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """For HTML views: anonymous users go to the login page, others without a role get 403."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

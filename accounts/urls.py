@@ -4,7 +4,11 @@ from django.urls import path
 from accounts import api
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/me/", api.MeView.as_view(), name="accounts-me"),
     path("api/users/", api.UserListCreateView.as_view(), name="accounts-users"),

@@ -48,7 +48,10 @@ DEMO_PROMPTS: list[tuple[str, str]] = [
     ("summarization", "Summarize the plot of Romeo and Juliet in three sentences."),
     ("generation", "Write a haiku about a server that never goes down."),
     ("classification", "Is this review positive or negative? 'The battery died in a day.'"),
-    ("closed_qa", "According to the text 'Paris is the capital of France', what is France's capital?"),
+    (
+        "closed_qa",
+        "According to the text 'Paris is the capital of France', what is France's capital?",
+    ),
     ("extraction", "List every date in: 'We met on 3 May 2021 and married on 12 June 2023.'"),
     ("chat", "Hi! Can you help me plan a three-day trip to Lisbon?"),
     ("other", "How do I reverse a list in Python without modifying the original?"),

@@ -36,7 +36,9 @@ class GuidelineVersion(models.Model):
     class Meta:
         ordering = ["guideline", "-number"]
         constraints = [
-            models.UniqueConstraint(fields=["guideline", "number"], name="guideline_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["guideline", "number"], name="guideline_version_number_unique"
+            ),
             models.CheckConstraint(
                 condition=models.Q(status="draft") | models.Q(published_at__isnull=False),
                 name="guideline_version_published_has_date",
@@ -51,10 +53,17 @@ class Acknowledgement(models.Model):
     """A user's statement that they read a published version."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey(GuidelineVersion, on_delete=models.PROTECT, related_name="acknowledgements")
+    version = models.ForeignKey(
+        GuidelineVersion, on_delete=models.PROTECT, related_name="acknowledgements"
+    )
     acknowledged_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "version"], name="acknowledgement_once_per_version"),
+            models.UniqueConstraint(
+                fields=["user", "version"], name="acknowledgement_once_per_version"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.version}"

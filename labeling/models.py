@@ -31,7 +31,9 @@ class Prompt(models.Model):
 
     guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="prompts")
     guideline_version = models.ForeignKey(
-        GuidelineVersion, on_delete=models.PROTECT, related_name="prompts",
+        GuidelineVersion,
+        on_delete=models.PROTECT,
+        related_name="prompts",
         help_text="The version the prompt was written or imported under",
     )
     messages = models.JSONField()
@@ -40,7 +42,10 @@ class Prompt(models.Model):
     tags = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WRITTEN)
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="prompts",
     )
     sensitive = models.BooleanField(default=False, help_text="Warn before showing the text")
@@ -53,7 +58,8 @@ class Prompt(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(wanted_demonstrations__gte=1), name="prompt_wants_a_demonstration"
+                condition=models.Q(wanted_demonstrations__gte=1),
+                name="prompt_wants_a_demonstration",
             ),
         ]
 

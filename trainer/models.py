@@ -18,11 +18,17 @@ class TrainingRun(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    base_model = models.CharField(max_length=500, blank=True, help_text="Local model directory; blank: the built-in tiny model")
+    base_model = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Local model directory; blank: the built-in tiny model",
+    )
     config = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

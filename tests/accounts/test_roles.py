@@ -153,7 +153,9 @@ def test_admin_creates_a_user_who_can_then_log_in(api, client, carol):
         ({"password": PASSWORD}, "username"),
     ],
 )
-def test_creating_a_user_with_bad_input_is_a_400_naming_the_field(api, carol, alice, payload, field):
+def test_creating_a_user_with_bad_input_is_a_400_naming_the_field(
+    api, carol, alice, payload, field
+):
     api.force_authenticate(carol)
 
     response = api.post("/api/users/", payload, format="json")
@@ -165,7 +167,11 @@ def test_creating_a_user_with_bad_input_is_a_400_naming_the_field(api, carol, al
 def test_an_admin_created_through_the_api_is_staff(api, carol, django_user_model):
     api.force_authenticate(carol)
 
-    api.post("/api/users/", {"username": "frank", "password": PASSWORD, "roles": ["admin"]}, format="json")
+    api.post(
+        "/api/users/",
+        {"username": "frank", "password": PASSWORD, "roles": ["admin"]},
+        format="json",
+    )
 
     assert django_user_model.objects.get(username="frank").is_staff
 

@@ -20,9 +20,22 @@ def worker_queue(child_env):
     queue = f"test-{uuid.uuid4().hex[:12]}"
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h",
-            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--queues",
+            queue,
+            "--pool",
+            "solo",
+            "--hostname",
+            f"{queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
         ],
         cwd=REPO_ROOT,
         env=child_env,
@@ -48,7 +61,7 @@ def test_the_broker_is_the_one_the_environment_names():
     expected = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 
     assert celery_app.conf.broker_url == expected
-    assert settings.CELERY_BROKER_URL == expected
+    assert expected == settings.CELERY_BROKER_URL
 
 
 def test_long_jobs_are_acknowledged_late_one_at_a_time_with_time_limits():

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from django.core.management import call_command
 
 from guidelines.models import GuidelineVersion
@@ -18,7 +17,9 @@ def seed(capsys) -> str:
     return capsys.readouterr().out
 
 
-def test_the_demo_has_a_published_guideline_one_user_per_role_and_prompts(db, client, settings, capsys):
+def test_the_demo_has_a_published_guideline_one_user_per_role_and_prompts(
+    db, client, settings, capsys
+):
     output = seed(capsys)
 
     passwords = json.loads((settings.DATA_DIR / "demo-logins.json").read_text())

@@ -45,8 +45,13 @@ class Stack:
 
     def __init__(self, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runstack"], cwd=REPO_ROOT, env=env,
-            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "manage.py", "runstack"],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -90,8 +95,13 @@ def wait_for_health(url: str, stack: subprocess.Popen) -> dict:
 
 
 def stack_env(child_env: dict[str, str]) -> dict[str, str]:
-    return {**child_env, "PORT": str(free_port()), "DEBUG": "true", "WEB_CONCURRENCY": "1",
-            "CELERY_WORKER_CONCURRENCY": "1"}
+    return {
+        **child_env,
+        "PORT": str(free_port()),
+        "DEBUG": "true",
+        "WEB_CONCURRENCY": "1",
+        "CELERY_WORKER_CONCURRENCY": "1",
+    }
 
 
 def test_it_serves_health_and_ctrl_c_stops_web_worker_and_beat(child_env):
@@ -121,7 +131,9 @@ def test_when_one_process_dies_the_others_are_stopped(child_env):
     try:
         wait_for_health(f"http://127.0.0.1:{env['PORT']}/healthz", stack.process)
         children = children_of(stack.process.pid)
-        web = next(pid for pid in children if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text())
+        web = next(
+            pid for pid in children if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
         os.kill(web, signal.SIGKILL)
         code = stack.wait()
     finally:

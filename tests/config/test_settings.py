@@ -69,8 +69,18 @@ def test_the_deploy_check_is_clean_with_debug_off_and_a_real_secret_key(tmp_path
 
 
 def test_without_a_secret_key_one_is_generated_once_and_kept(tmp_path):
-    first = manage("shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)", tmp_path=tmp_path)
-    second = manage("shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)", tmp_path=tmp_path)
+    first = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+        tmp_path=tmp_path,
+    )
+    second = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+        tmp_path=tmp_path,
+    )
 
     assert first.returncode == 0, first.stderr
     assert len(first.stdout.split()[-1]) >= 50
