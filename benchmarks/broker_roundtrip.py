@@ -29,25 +29,17 @@ def measure(tasks: int) -> dict[str, float]:
 
     django.setup()
     from config.celery import ping
+    from config.processes import celery_worker_command
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            queue,
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "ERROR",
-        ],
+        celery_worker_command(
+            queues=[queue],
+            hostname=f"{queue}@%h",
+            solo=True,
+            loglevel="ERROR",
+            quiet_cluster=True,
+        ),
         cwd=REPO_ROOT,
     )
     try:

@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -11,6 +10,7 @@ from django.db import connection
 
 from config.celery import app as celery_app
 from config.celery import ping
+from config.processes import celery_worker_command
 from tests.conftest import REPO_ROOT
 
 
@@ -19,24 +19,13 @@ def worker_queue(child_env):
     """A worker process of its own, consuming a queue no other process uses."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            queue,
-            "--pool",
-            "solo",
-            "--hostname",
-            f"{queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "WARNING",
-        ],
+        celery_worker_command(
+            queues=[queue],
+            hostname=f"{queue}@%h",
+            solo=True,
+            loglevel="WARNING",
+            quiet_cluster=True,
+        ),
         cwd=REPO_ROOT,
         env=child_env,
     )

@@ -13,6 +13,8 @@ from types import FrameType
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.processes import celery_worker_command
+
 STOP_GRACE_S = 20.0
 
 
@@ -34,22 +36,11 @@ def stack_commands() -> dict[str, list[str]]:
             "--graceful-timeout",
             "10",
         ],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            "default,training",
-            "--concurrency",
-            str(settings.CELERY_WORKER_CONCURRENCY),
-            "--hostname",
-            "worker@%h",
-            "--loglevel",
-            "INFO",
-        ],
+        "worker": celery_worker_command(
+            queues=["default", "training"],
+            hostname="worker@%h",
+            concurrency=settings.CELERY_WORKER_CONCURRENCY,
+        ),
         "beat": [
             python,
             "-m",
