@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", home, name="home"),
     path("", include("accounts.urls")),
+    path("", include("guidelines.urls")),
 ]

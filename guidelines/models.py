@@ -25,6 +25,9 @@ class GuidelineVersion(models.Model):
     guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     body = models.TextField(help_text="Markdown")
+    # Rendered and sanitized when the body is written; a published body never changes,
+    # so neither does this.
+    html = models.TextField(editable=False, default="")
     summary = models.CharField(max_length=500, blank=True, help_text="What changed")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(
@@ -32,6 +35,7 @@ class GuidelineVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["guideline", "-number"]
@@ -47,6 +51,16 @@ class GuidelineVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guideline.slug} v{self.number}"
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # The database refuses this too on PostgreSQL (migration 0003).
+        if not self.is_draft:
+            raise ValueError(f"{self} is {self.status}: published versions are never deleted")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
 
 
 class Acknowledgement(models.Model):

@@ -1,0 +1,44 @@
+"""One place where domain errors become HTTP answers, so every API view agrees on them."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from guidelines.services import (
+    GuidelineError,
+    GuidelineNotAcknowledged,
+    NoPublishedVersion,
+    VersionNotEditable,
+)
+
+
+def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
+    version = exc.version
+    slug = version.guideline.slug
+    return Response(
+        {
+            "detail": str(exc),
+            "code": "guideline_not_acknowledged",
+            "guideline": slug,
+            "version": version.number,
+            "read": f"/guidelines/{slug}/",
+            "acknowledge": f"/api/guidelines/{slug}/versions/{version.number}/acknowledge/",
+        },
+        status=status.HTTP_403_FORBIDDEN,
+    )
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, GuidelineNotAcknowledged):
+        return _not_acknowledged(exc)
+    if isinstance(exc, VersionNotEditable | NoPublishedVersion):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, GuidelineError):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError) and "immutable" in str(exc):
+        return Response({"detail": str(exc).splitlines()[0]}, status=status.HTTP_409_CONFLICT)
+    return exception_handler(exc, context)
