@@ -12,6 +12,8 @@ from guidelines.services import (
     NoPublishedVersion,
     VersionNotEditable,
 )
+from labeling.queue import LeaseExpired, LeaseNotHeld, QueueError
+from labeling.validation import LabelingInputError
 
 
 def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
@@ -37,6 +39,21 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, GuidelineError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, LabelingInputError):
+        return Response(
+            {"detail": f"{exc.field}: {exc}", exc.field: [str(exc)]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, LeaseExpired):
+        return Response(
+            {"detail": str(exc), "code": "lease_expired"}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, LeaseNotHeld):
+        return Response(
+            {"detail": str(exc), "code": "lease_not_held"}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, QueueError):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, IntegrityError) and "immutable" in str(exc):

@@ -260,6 +260,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 
+# --- Labeling ---------------------------------------------------------------------------
+
+# A lease is short and renewed by the open page, so a closed tab frees its task quickly
+# (Label Studio's 24-hour locks starve other labelers; see design.md §5).
+LABELING_LEASE_SECONDS = env_int("LABELING_LEASE_SECONDS", 300, minimum=10)
+LABELING_MAX_CHARS = env_int("LABELING_MAX_CHARS", 32_000, minimum=1)
+LABELING_APPROVALS_REQUIRED = env_int("LABELING_APPROVALS_REQUIRED", 1, minimum=1)
+LABELING_HOURLY_RATE = env_optional_str("LABELING_HOURLY_RATE")
+
 # --- Serving ----------------------------------------------------------------------------
 
 PORT = env_int("PORT", 8000, minimum=1)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("accounts.urls")),
     path("", include("guidelines.urls")),
+    path("", include("labeling.urls")),
 ]

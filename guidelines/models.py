@@ -7,6 +7,11 @@ class Guideline(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
+    # Answering your own prompt tends to produce the reply you had in mind when writing
+    # it, not the one the guideline asks for; most projects forbid it.
+    own_prompts_answerable = models.BooleanField(
+        default=False, help_text="Labelers may write demonstrations for prompts they wrote"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

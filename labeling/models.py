@@ -48,7 +48,21 @@ class Prompt(models.Model):
         blank=True,
         related_name="prompts",
     )
-    sensitive = models.BooleanField(default=False, help_text="Warn before showing the text")
+
+    class Sensitivity(models.TextChoices):
+        NONE = "", "Not sensitive"
+        VIOLENCE = "violence", "Violence or gore"
+        SELF_HARM = "self_harm", "Self-harm"
+        SEXUAL = "sexual", "Sexual content"
+        HATE = "hate", "Hate or harassment"
+        ABUSE = "abuse", "Abuse of children or vulnerable people"
+        OTHER_DISTRESSING = "distressing", "Other distressing content"
+
+    # Non-empty: a warning is shown before the text, and labelers who opted out of this
+    # category are never handed it.
+    sensitive_category = models.CharField(
+        max_length=16, choices=Sensitivity.choices, default="", blank=True
+    )
     wanted_demonstrations = models.PositiveSmallIntegerField(default=1)
     # sha256 of the normalised messages: the key that keeps re-imports from duplicating.
     content_hash = models.CharField(max_length=64, db_index=True)
@@ -66,3 +80,199 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         first_user = next((m["content"] for m in self.messages if m.get("role") == "user"), "")
         return first_user[:60]
+
+
+class Task(models.Model):
+    """A unit of work handed out by the queue: write a demonstration, review one, or (from
+    the rankings app) rank a comparison. It wants `wanted` independent submissions."""
+
+    class Kind(models.TextChoices):
+        DEMONSTRATION = "demonstration", "Write a demonstration"
+        REVIEW = "review", "Review a demonstration"
+        RANKING = "ranking", "Rank candidates"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CLOSED = "closed", "Closed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="tasks")
+    # For review tasks: the demonstration under review.
+    demonstration = models.ForeignKey(
+        "Demonstration",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="review_tasks",
+    )
+    # Whose writing the task contains: never handed to them (design.md §5).
+    excluded_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    wanted = models.PositiveSmallIntegerField(default=1)
+    submitted_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the first lease was taken: the queue hands out started work first.
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["kind", "guideline", "started_at", "id"],
+                name="task_open_queue",
+                condition=models.Q(status="open"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(wanted__gte=1), name="task_wants_one_or_more"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(submitted_count__lte=models.F("wanted")),
+                name="task_never_over_submitted",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="review") | models.Q(demonstration__isnull=False),
+                name="review_task_names_its_demonstration",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} task {self.pk}"
+
+
+class Assignment(models.Model):
+    """One user's hold on one task: a lease while working, then submitted or skipped.
+
+    A user has at most one assignment per task, so nobody gets a task twice, and a skipped
+    task is never offered to them again.
+    """
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Autosaved work in progress: a reload or a crashed browser loses nothing.
+    draft = models.TextField(blank=True)
+    draft_saved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "user"], name="assignment_once_per_user"),
+        ]
+        indexes = [models.Index(fields=["task", "status", "expires_at"], name="assignment_live")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.task} ({self.status})"
+
+
+class Demonstration(models.Model):
+    """The ideal assistant reply to a prompt, written by a labeler."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        NEEDS_REVISION = "needs_revision", "Needs revision"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="demonstrations")
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="demonstrations")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="demonstrations"
+    )
+    guideline_version = models.ForeignKey(
+        GuidelineVersion, on_delete=models.PROTECT, related_name="demonstrations"
+    )
+    content = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    revision = models.PositiveSmallIntegerField(default=1)
+    time_spent_s = models.PositiveIntegerField(default=0)
+    draft_model = models.CharField(max_length=200, blank=True)
+    draft_text = models.TextField(blank=True)
+    draft_edit_distance = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "idempotency_key"],
+                name="demonstration_idempotent",
+                condition=~models.Q(idempotency_key=""),
+            ),
+            models.UniqueConstraint(fields=["task", "author"], name="demonstration_once_per_task"),
+        ]
+
+    def __str__(self) -> str:
+        return f"demonstration {self.pk} by {self.author}"
+
+
+class Review(models.Model):
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+        REVISE = "revise", "Send back for revision"
+
+    class Reason(models.TextChoices):
+        UNHELPFUL = "unhelpful", "Does not answer the prompt"
+        UNTRUTHFUL = "untruthful", "Contains false statements"
+        HARMFUL = "harmful", "Harmful or unsafe"
+        GUIDELINE = "guideline", "Does not follow the guideline"
+        STYLE = "style", "Formatting or style"
+        INCOMPLETE = "incomplete", "Incomplete"
+        OTHER = "other", "Other"
+
+    demonstration = models.ForeignKey(
+        Demonstration, on_delete=models.CASCADE, related_name="reviews"
+    )
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    guideline_version = models.ForeignKey(
+        GuidelineVersion, on_delete=models.PROTECT, related_name="reviews"
+    )
+    revision = models.PositiveSmallIntegerField(help_text="The demonstration revision reviewed")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    reasons = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    time_spent_s = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "reviewer"], name="review_once_per_task"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} by {self.reviewer} on {self.demonstration_id}"
+
+
+class LabelerProfile(models.Model):
+    """A labeler's own settings: which sensitive categories they opted out of."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labeler_profile"
+    )
+    sensitive_opt_outs = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -1,17 +1,87 @@
+"""Writes for labeling: prompts, demonstrations, reviews. The queue is in labeling/queue.py."""
+
+import difflib
 import hashlib
 import json
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from guidelines.models import Guideline
-from guidelines.selectors import version_current_published
-from labeling.models import Prompt
+from guidelines.models import Guideline, GuidelineVersion
+from guidelines.selectors import version_current_published, version_last_acknowledged
+from guidelines.services import NoPublishedVersion, acknowledgement_require
+from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
+from labeling.queue import QueueError, assignment_finish, assignment_held
+from labeling.validation import LabelingInputError, conversation_checked, text_checked
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
     """A stable fingerprint of a conversation: roles and whitespace-trimmed text."""
     canonical = [{"role": m["role"], "content": m["content"].strip()} for m in messages]
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
+
+
+def _demonstration_task_create(prompt: Prompt) -> Task:
+    guideline = prompt.guideline
+    return Task.objects.create(
+        kind=Task.Kind.DEMONSTRATION,
+        guideline=guideline,
+        prompt=prompt,
+        wanted=prompt.wanted_demonstrations,
+        # Only a prompt's writer is kept from answering it; an importer wrote nothing.
+        excluded_user=(
+            prompt.author
+            if prompt.source == Prompt.Source.WRITTEN and not guideline.own_prompts_answerable
+            else None
+        ),
+    )
+
+
+@transaction.atomic
+def prompt_create(
+    *,
+    author: AbstractBaseUser,
+    guideline: Guideline,
+    messages: object,
+    category: str = Prompt.Category.OTHER,
+    language: str = "en",
+    sensitive_category: str = "",
+    wanted_demonstrations: int = 1,
+    source: str = Prompt.Source.WRITTEN,
+    require_acknowledgement: bool = True,
+) -> Prompt:
+    """A new prompt, stamped with the guideline version it was written under, and its
+    demonstration task. Labelers must have read that version; admin imports need not."""
+    cleaned = conversation_checked(messages)
+    if category not in Prompt.Category.values:
+        raise LabelingInputError("category", f"Unknown category {category!r}.")
+    if sensitive_category not in Prompt.Sensitivity.values:
+        raise LabelingInputError("sensitive_category", f"Unknown category {sensitive_category!r}.")
+    if not 1 <= wanted_demonstrations <= 20:
+        raise LabelingInputError("wanted_demonstrations", "Between 1 and 20.")
+    if require_acknowledgement:
+        version = acknowledgement_require(user=author, guideline=guideline)
+    else:
+        version = version_current_published(guideline=guideline)
+        if version is None:
+            raise NoPublishedVersion(guideline)
+    prompt = Prompt.objects.create(
+        guideline=guideline,
+        guideline_version=version,
+        messages=cleaned,
+        category=category,
+        language=language[:16] or "en",
+        sensitive_category=sensitive_category,
+        wanted_demonstrations=wanted_demonstrations,
+        source=source,
+        author=author,
+        content_hash=prompt_content_hash(cleaned),
+    )
+    _demonstration_task_create(prompt)
+    return prompt
 
 
 def prompt_import(
@@ -21,18 +91,240 @@ def prompt_import(
     category: str = Prompt.Category.OTHER,
     author: AbstractBaseUser | None = None,
 ) -> tuple[Prompt, bool]:
-    """Store an imported prompt under the guideline's current version, once per content."""
-    version = version_current_published(guideline=guideline)
-    if version is None:
-        raise ValueError(f"guideline {guideline.slug!r} has no published version")
-    return Prompt.objects.get_or_create(
+    """Store an imported prompt once per content, with its demonstration task."""
+    existing = Prompt.objects.filter(
+        guideline=guideline, content_hash=prompt_content_hash(messages)
+    ).first()
+    if existing is not None:
+        return existing, False
+    prompt = prompt_create(
+        author=author,
         guideline=guideline,
-        content_hash=prompt_content_hash(messages),
-        defaults={
-            "guideline_version": version,
-            "messages": messages,
-            "category": category,
-            "source": Prompt.Source.IMPORTED,
-            "author": author,
-        },
+        messages=messages,
+        category=category,
+        source=Prompt.Source.IMPORTED,
+        require_acknowledgement=False,
     )
+    return prompt, True
+
+
+def word_edit_distance(before: str, after: str) -> int:
+    """Words inserted, deleted or replaced to turn `before` into `after`.
+
+    Word level, through difflib, because a character-level Levenshtein over two 32,000
+    character texts is a billion steps; how much of a model draft a labeler rewrote is
+    a question about words anyway.
+    """
+    a, b = before.split(), after.split()
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+
+
+def _version_worked_under(user: AbstractBaseUser, guideline: Guideline) -> GuidelineVersion:
+    """The newest version the user had read: what they were following while they wrote."""
+    version = version_last_acknowledged(user=user, guideline=guideline)
+    if version is None:  # the queue never leases without an acknowledgement
+        raise QueueError("You have not read this task's guideline.")
+    return version
+
+
+def _review_task_create(demonstration: Demonstration) -> Task:
+    return Task.objects.create(
+        kind=Task.Kind.REVIEW,
+        guideline=demonstration.task.guideline,
+        prompt=demonstration.prompt,
+        demonstration=demonstration,
+        wanted=settings.LABELING_APPROVALS_REQUIRED,
+        excluded_user=demonstration.author,
+    )
+
+
+def demonstration_submit(
+    *,
+    author: AbstractBaseUser,
+    task_id: int,
+    content: object,
+    time_spent_s: int = 0,
+    idempotency_key: str = "",
+    draft_model: str = "",
+    draft_text: str = "",
+) -> tuple[Demonstration, bool]:
+    """Submit the ideal reply for a leased demonstration task.
+
+    Returns (demonstration, created). The same Idempotency-Key again returns the first
+    record, so a double click or a retried request makes one demonstration.
+    """
+    text = text_checked(content, field="content")
+    if not 0 <= time_spent_s <= 7 * 24 * 3600:
+        raise LabelingInputError("time_spent_s", "Must be between 0 and a week in seconds.")
+    try:
+        with transaction.atomic():
+            return _demonstration_submit(
+                author=author,
+                task_id=task_id,
+                text=text,
+                time_spent_s=time_spent_s,
+                idempotency_key=idempotency_key,
+                draft_model=draft_model,
+                draft_text=draft_text,
+            )
+    except IntegrityError:
+        # Two requests with one key raced past the check: the first one's record stands.
+        if idempotency_key:
+            existing = Demonstration.objects.filter(
+                author=author, idempotency_key=idempotency_key
+            ).first()
+            if existing is not None:
+                return existing, False
+        raise
+
+
+def _demonstration_submit(
+    *, author, task_id, text, time_spent_s, idempotency_key, draft_model, draft_text
+):  # type: ignore[no-untyped-def]
+    if idempotency_key:
+        earlier = Demonstration.objects.filter(
+            author=author, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return earlier, False
+    assignment = assignment_held(user=author, task_id=task_id, lock=True)
+    task = assignment.task
+    if task.kind != Task.Kind.DEMONSTRATION:
+        raise LabelingInputError(
+            "task", f"Task {task_id} is a {task.kind} task, not a demonstration task."
+        )
+    demonstration = Demonstration.objects.create(
+        prompt_id=task.prompt_id,
+        task=task,
+        author=author,
+        guideline_version=_version_worked_under(author, task.guideline),
+        content=text,
+        time_spent_s=time_spent_s,
+        draft_model=draft_model[:200],
+        draft_text=draft_text,
+        draft_edit_distance=word_edit_distance(draft_text, text) if draft_text else None,
+        idempotency_key=idempotency_key[:100],
+    )
+    assignment_finish(assignment=assignment)
+    _review_task_create(demonstration)
+    return demonstration, True
+
+
+@transaction.atomic
+def demonstration_revise(
+    *, author: AbstractBaseUser, demonstration_id: int, content: object, time_spent_s: int = 0
+) -> Demonstration:
+    """The author's new revision of a demonstration a reviewer sent back."""
+    text = text_checked(content, field="content")
+    demonstration = (
+        Demonstration.objects.select_for_update().filter(pk=demonstration_id, author=author).first()
+    )
+    if demonstration is None:
+        raise LabelingInputError("demonstration", f"You have no demonstration {demonstration_id}.")
+    if demonstration.status != Demonstration.Status.NEEDS_REVISION:
+        raise QueueError(
+            f"Demonstration {demonstration_id} is {demonstration.get_status_display().lower()}: "
+            "only a demonstration sent back for revision can be revised."
+        )
+    demonstration.content = text
+    demonstration.revision = F("revision") + 1
+    demonstration.time_spent_s = F("time_spent_s") + max(0, time_spent_s)
+    demonstration.status = Demonstration.Status.SUBMITTED
+    demonstration.save(
+        update_fields=["content", "revision", "time_spent_s", "status", "updated_at"]
+    )
+    demonstration.refresh_from_db()
+    _review_task_create(demonstration)
+    return demonstration
+
+
+def review_submit(
+    *,
+    reviewer: AbstractBaseUser,
+    demonstration_id: int,
+    verdict: str,
+    reasons: object = (),
+    comment: str = "",
+    time_spent_s: int = 0,
+) -> tuple[Review, bool]:
+    """A reviewer's verdict on the demonstration whose review task they hold."""
+    if verdict not in Review.Verdict.values:
+        raise LabelingInputError("verdict", f"One of {', '.join(Review.Verdict.values)}.")
+    if not isinstance(reasons, list | tuple) or any(r not in Review.Reason.values for r in reasons):
+        raise LabelingInputError("reasons", f"A list of: {', '.join(Review.Reason.values)}.")
+    if verdict != Review.Verdict.APPROVE and not (reasons or comment.strip()):
+        raise LabelingInputError("reasons", "Say why: give a reason or a comment.")
+    if len(comment) > settings.LABELING_MAX_CHARS:
+        raise LabelingInputError("comment", "Too long.")
+    with transaction.atomic():
+        task = (
+            Task.objects.filter(
+                kind=Task.Kind.REVIEW, demonstration_id=demonstration_id, assignments__user=reviewer
+            )
+            .order_by("-id")
+            .first()
+        )
+        if task is None:
+            raise QueueError(
+                f"You hold no review of demonstration {demonstration_id}: "
+                'take one with POST /api/tasks/next/ {"kind": "review"}.'
+            )
+        earlier = Review.objects.filter(task=task, reviewer=reviewer).first()
+        if earlier is not None:  # a double submit
+            return earlier, False
+        assignment = assignment_held(user=reviewer, task_id=task.pk, lock=True)
+        demonstration = Demonstration.objects.select_for_update().get(pk=demonstration_id)
+        review = Review.objects.create(
+            demonstration=demonstration,
+            task=task,
+            reviewer=reviewer,
+            guideline_version=_version_worked_under(reviewer, task.guideline),
+            revision=demonstration.revision,
+            verdict=verdict,
+            reasons=list(reasons),
+            comment=comment,
+            time_spent_s=max(0, time_spent_s),
+        )
+        assignment_finish(assignment=assignment)
+        _apply_verdict(demonstration=demonstration, task=task, verdict=verdict)
+    return review, True
+
+
+def _apply_verdict(*, demonstration: Demonstration, task: Task, verdict: str) -> None:
+    if verdict == Review.Verdict.APPROVE:
+        approvals = Review.objects.filter(
+            demonstration=demonstration,
+            revision=demonstration.revision,
+            verdict=Review.Verdict.APPROVE,
+        ).count()
+        if approvals >= settings.LABELING_APPROVALS_REQUIRED:
+            demonstration.status = Demonstration.Status.APPROVED
+            demonstration.save(update_fields=["status", "updated_at"])
+        return
+    demonstration.status = (
+        Demonstration.Status.REJECTED
+        if verdict == Review.Verdict.REJECT
+        else Demonstration.Status.NEEDS_REVISION
+    )
+    demonstration.save(update_fields=["status", "updated_at"])
+    # One rejection or request for revision decides this round: other reviewers' leases
+    # on it end, and a revision gets a fresh review task.
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.CLOSED)
+    Assignment.objects.filter(task=task, status=Assignment.Status.LEASED).update(
+        expires_at=timezone.now()
+    )
+
+
+def profile_set_opt_outs(*, user: AbstractBaseUser, categories: list[str]) -> LabelerProfile:
+    unknown = set(categories) - set(Prompt.Sensitivity.values) - {""}
+    if unknown:
+        raise LabelingInputError(
+            "sensitive_opt_outs", f"Unknown categories: {', '.join(sorted(unknown))}."
+        )
+    profile, _ = LabelerProfile.objects.get_or_create(user=user)
+    profile.sensitive_opt_outs = sorted(set(categories) - {""})
+    profile.save(update_fields=["sensitive_opt_outs"])
+    return profile

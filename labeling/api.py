@@ -1,0 +1,351 @@
+from django.db import transaction
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer
+from accounts.roles import Role, user_has_role
+from guidelines.models import Guideline
+from labeling.models import Assignment, Demonstration, Prompt, Review, Task
+from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
+from labeling.selectors import demonstrations_of_author, prompt_list
+from labeling.services import (
+    demonstration_revise,
+    demonstration_submit,
+    profile_set_opt_outs,
+    prompt_create,
+    review_submit,
+)
+from labeling.validation import LabelingInputError
+
+MAX_PROMPTS_PER_POST = 1000
+
+
+class IsLabelerOrReviewer(HasRole):
+    roles = (Role.LABELER, Role.REVIEWER, Role.ADMIN)
+
+
+class PromptOutputSerializer(serializers.ModelSerializer):
+    guideline = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    guideline_version = serializers.IntegerField(source="guideline_version.number")
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "id",
+            "guideline",
+            "guideline_version",
+            "messages",
+            "category",
+            "language",
+            "sensitive_category",
+            "source",
+            "wanted_demonstrations",
+            "created_at",
+        ]
+
+
+class PromptInputSerializer(serializers.Serializer):
+    messages = serializers.JSONField()
+    guideline = serializers.SlugField()
+    category = serializers.CharField(required=False, default=Prompt.Category.OTHER)
+    language = serializers.CharField(required=False, default="en", max_length=16)
+    sensitive_category = serializers.CharField(required=False, default="", allow_blank=True)
+    wanted_demonstrations = serializers.IntegerField(required=False, default=1)
+
+
+def _guideline(slug: str) -> Guideline:
+    guideline = Guideline.objects.filter(slug=slug).first()
+    if guideline is None:
+        raise LabelingInputError("guideline", f"No guideline {slug!r}.")
+    return guideline
+
+
+class PromptListCreateView(GenericAPIView):
+    serializer_class = PromptOutputSerializer
+
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        return [IsAdminRole()] if self.request.method == "GET" else [IsLabeler()]
+
+    @extend_schema(responses=PromptOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(prompt_list(filters=request.query_params))
+        return self.get_paginated_response(PromptOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=PromptInputSerializer, responses={201: PromptOutputSerializer})
+    def post(self, request: Request) -> Response:
+        is_admin = user_has_role(request.user, Role.ADMIN)
+        many = isinstance(request.data, list)
+        if many and not is_admin:
+            raise ValidationError({"detail": "Only admins may post a list of prompts."})
+        items = request.data if many else [request.data]
+        if len(items) > MAX_PROMPTS_PER_POST:
+            raise ValidationError(
+                {"detail": f"At most {MAX_PROMPTS_PER_POST} prompts per request."}
+            )
+        payload = PromptInputSerializer(data=items, many=True)
+        payload.is_valid(raise_exception=True)
+        # A list is all or nothing: a bad item at position 700 saves none of the 1,000.
+        with transaction.atomic():
+            prompts = []
+            for index, item in enumerate(payload.validated_data):
+                try:
+                    prompts.append(
+                        prompt_create(
+                            author=request.user,
+                            guideline=_guideline(item.pop("guideline")),
+                            require_acknowledgement=not is_admin,
+                            source=Prompt.Source.IMPORTED if many else Prompt.Source.WRITTEN,
+                            **item,
+                        )
+                    )
+                except LabelingInputError as exc:
+                    if many:
+                        exc.field = f"[{index}].{exc.field}"
+                    raise
+        data = PromptOutputSerializer(prompts, many=True).data
+        return Response(data if many else data[0], status=status.HTTP_201_CREATED)
+
+
+class TaskNextSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[Task.Kind.DEMONSTRATION, Task.Kind.REVIEW])
+    guideline = serializers.SlugField(required=False)
+
+
+def task_payload(assignment: Assignment) -> dict[str, object]:
+    task = assignment.task
+    prompt = task.prompt
+    payload: dict[str, object] = {
+        "id": task.pk,
+        "kind": task.kind,
+        "guideline": task.guideline.slug,
+        "prompt": {
+            "id": prompt.pk,
+            "messages": prompt.messages,
+            "category": prompt.category,
+            "sensitive_category": prompt.sensitive_category,
+        },
+        "lease_expires_at": assignment.expires_at,
+        "draft": assignment.draft,
+    }
+    if task.kind == Task.Kind.REVIEW:
+        demo = task.demonstration
+        payload["demonstration"] = {
+            "id": demo.pk,
+            "content": demo.content,
+            "revision": demo.revision,
+        }
+    return payload
+
+
+class TaskNextView(APIView):
+    permission_classes = [IsLabelerOrReviewer]
+
+    @extend_schema(request=TaskNextSerializer, responses={200: {"type": "object"}, 204: None})
+    def post(self, request: Request) -> Response:
+        payload = TaskNextSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        kind = payload.validated_data["kind"]
+        needed = IsLabeler if kind == Task.Kind.DEMONSTRATION else IsReviewer
+        if not needed().has_permission(request, self):
+            return Response(
+                {"detail": f"{kind} tasks need the {needed.roles[0]} role."}, status=403
+            )
+        slug = payload.validated_data.get("guideline")
+        guideline = get_object_or_404(Guideline, slug=slug) if slug else None
+        assignment = task_next_for_user(user=request.user, kind=kind, guideline=guideline)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(task_payload(assignment))
+
+
+class TaskSkipView(APIView):
+    permission_classes = [IsLabelerOrReviewer]
+
+    @extend_schema(request=None, responses={200: {"type": "object"}})
+    def post(self, request: Request, task_id: int) -> Response:
+        task_skip(user=request.user, task_id=task_id)
+        return Response({"id": task_id, "status": "skipped"})
+
+
+class TaskRenewView(APIView):
+    permission_classes = [IsLabelerOrReviewer]
+
+    @extend_schema(request=None, responses={200: {"type": "object"}})
+    def post(self, request: Request, task_id: int) -> Response:
+        assignment = lease_renew(user=request.user, task_id=task_id)
+        return Response({"id": task_id, "lease_expires_at": assignment.expires_at})
+
+
+class TaskDraftView(APIView):
+    permission_classes = [IsLabelerOrReviewer]
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}
+    )
+    def put(self, request: Request, task_id: int) -> Response:
+        content = request.data.get("content", "")
+        if not isinstance(content, str):
+            raise LabelingInputError("content", "Must be text.")
+        assignment = draft_autosave(user=request.user, task_id=task_id, content=content)
+        return Response(
+            {
+                "id": task_id,
+                "saved_at": assignment.draft_saved_at,
+                "lease_expires_at": assignment.expires_at,
+            }
+        )
+
+
+class DemonstrationInputSerializer(serializers.Serializer):
+    task = serializers.IntegerField(required=False)
+    prompt = serializers.IntegerField(required=False)
+    content = serializers.JSONField()
+    time_spent_s = serializers.IntegerField(required=False, default=0)
+    draft = serializers.DictField(required=False)
+
+    def validate(self, attrs):  # type: ignore[no-untyped-def]
+        if "task" not in attrs and "prompt" not in attrs:
+            raise serializers.ValidationError({"task": "Give the task id (or the prompt id)."})
+        return attrs
+
+
+class ReviewOutputSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.username")
+
+    class Meta:
+        model = Review
+        fields = ["id", "verdict", "reasons", "comment", "revision", "reviewer", "created_at"]
+
+
+class DemonstrationOutputSerializer(serializers.ModelSerializer):
+    guideline_version = serializers.IntegerField(source="guideline_version.number")
+    reviews = ReviewOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Demonstration
+        fields = [
+            "id",
+            "task",
+            "prompt",
+            "content",
+            "status",
+            "revision",
+            "time_spent_s",
+            "guideline_version",
+            "draft_model",
+            "draft_edit_distance",
+            "created_at",
+            "reviews",
+        ]
+
+
+def _task_for_prompt(user, prompt_id: int) -> int:  # type: ignore[no-untyped-def]
+    """The demonstration task of `prompt_id` that `user` holds."""
+    task = (
+        Task.objects.filter(
+            kind=Task.Kind.DEMONSTRATION, prompt_id=prompt_id, assignments__user=user
+        )
+        .order_by("-id")
+        .first()
+    )
+    if task is None:
+        raise LabelingInputError("prompt", f"You hold no task for prompt {prompt_id}.")
+    return task.pk
+
+
+class DemonstrationCreateView(APIView):
+    permission_classes = [IsLabeler]
+
+    @extend_schema(
+        request=DemonstrationInputSerializer, responses={201: DemonstrationOutputSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        payload = DemonstrationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        task_id = data.get("task") or _task_for_prompt(request.user, data["prompt"])
+        draft = data.get("draft") or {}
+        demonstration, created = demonstration_submit(
+            author=request.user,
+            task_id=task_id,
+            content=data["content"],
+            time_spent_s=data["time_spent_s"],
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
+            draft_model=str(draft.get("model", "")),
+            draft_text=str(draft.get("content", "")),
+        )
+        return Response(
+            DemonstrationOutputSerializer(demonstration).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DemonstrationReviseView(APIView):
+    permission_classes = [IsLabeler]
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}}, responses=DemonstrationOutputSerializer
+    )
+    def patch(self, request: Request, demonstration_id: int) -> Response:
+        demonstration = demonstration_revise(
+            author=request.user,
+            demonstration_id=demonstration_id,
+            content=request.data.get("content"),
+            time_spent_s=int(request.data.get("time_spent_s") or 0),
+        )
+        return Response(DemonstrationOutputSerializer(demonstration).data)
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    verdict = serializers.CharField()
+    reasons = serializers.JSONField(required=False, default=list)
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    time_spent_s = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class ReviewCreateView(APIView):
+    permission_classes = [IsReviewer]
+
+    @extend_schema(request=ReviewInputSerializer, responses={201: ReviewOutputSerializer})
+    def post(self, request: Request, demonstration_id: int) -> Response:
+        payload = ReviewInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        get_object_or_404(Demonstration, pk=demonstration_id)
+        review, created = review_submit(
+            reviewer=request.user, demonstration_id=demonstration_id, **payload.validated_data
+        )
+        return Response(
+            ReviewOutputSerializer(review).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MyDemonstrationsView(ListAPIView):
+    permission_classes = [IsLabeler]
+    serializer_class = DemonstrationOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return demonstrations_of_author(author=self.request.user).prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
+        )
+
+
+class OptOutView(APIView):
+    permission_classes = [IsLabeler]
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}
+    )
+    def put(self, request: Request) -> Response:
+        categories = request.data.get("sensitive_opt_outs", [])
+        if not isinstance(categories, list):
+            raise LabelingInputError("sensitive_opt_outs", "A list of categories.")
+        profile = profile_set_opt_outs(user=request.user, categories=categories)
+        return Response({"sensitive_opt_outs": profile.sensitive_opt_outs})

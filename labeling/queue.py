@@ -1,0 +1,250 @@
+"""The task queue: who gets which task next, under any concurrency.
+
+A task counts its submissions plus its live leases toward `wanted` and is never handed out
+beyond that. Exactness comes from the database: a candidate task row is locked
+(`FOR UPDATE SKIP LOCKED`, so concurrent callers spread over different tasks instead of
+queueing on one), and its free slots are counted again under that lock before a lease is
+written. On SQLite, where there are no row locks, IMMEDIATE transactions serialize every
+writer, which gives the same guarantee with less concurrency.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from guidelines.models import Guideline
+from guidelines.services import (
+    GuidelineNotAcknowledged,
+    NoPublishedVersion,
+    acknowledgement_require,
+)
+from labeling.models import Assignment, LabelerProfile, Task
+
+# How many locked-or-stale candidates one request tries before answering "nothing free".
+MAX_ATTEMPTS = 8
+
+
+class QueueError(Exception):
+    """A queue request that cannot be honoured; the message is for the person who asked."""
+
+
+class LeaseNotHeld(QueueError):
+    pass
+
+
+class LeaseExpired(QueueError):
+    pass
+
+
+def lease_duration() -> timedelta:
+    return timedelta(seconds=settings.LABELING_LEASE_SECONDS)
+
+
+def _live_leases(now) -> QuerySet[Assignment]:  # type: ignore[no-untyped-def]
+    return Assignment.objects.filter(
+        task=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=now
+    )
+
+
+def _free_slots(task: Task, now) -> int:  # type: ignore[no-untyped-def]
+    live = Assignment.objects.filter(task=task, status=Assignment.Status.LEASED, expires_at__gt=now)
+    return task.wanted - task.submitted_count - live.count()
+
+
+def _candidates(
+    *, user: AbstractBaseUser, kind: str, guideline_ids: list[int], now
+) -> QuerySet[Task]:  # type: ignore[no-untyped-def]
+    """Open tasks this user may take, oldest started first, before any lock is taken."""
+    live_count = Subquery(
+        _live_leases(now).values("task").annotate(n=Count("*")).values("n"),
+        output_field=IntegerField(),
+    )
+    # Any hold of the user's except an expired lease: done, skipped or being worked on.
+    held_before = Assignment.objects.filter(task=OuterRef("pk"), user=user).exclude(
+        status=Assignment.Status.LEASED, expires_at__lte=now
+    )
+    tasks = (
+        Task.objects.filter(status=Task.Status.OPEN, kind=kind, guideline_id__in=guideline_ids)
+        .exclude(excluded_user=user)
+        .exclude(Exists(held_before))
+        .alias(live=Coalesce(live_count, Value(0)))
+        .filter(submitted_count__lt=F("wanted") - F("live"))
+    )
+    opt_outs = _opt_outs(user)
+    if opt_outs:
+        tasks = tasks.exclude(prompt__sensitive_category__in=opt_outs)
+    return tasks.order_by(F("started_at").asc(nulls_last=True), "id")
+
+
+def _opt_outs(user: AbstractBaseUser) -> list[str]:
+    profile = LabelerProfile.objects.filter(user=user).first()
+    return list(profile.sensitive_opt_outs) if profile else []
+
+
+def _guidelines_for(user: AbstractBaseUser, guideline: Guideline | None) -> list[int]:
+    """Guidelines whose current version the user acknowledged.
+
+    Asked for one guideline, an unacknowledged version is an error naming it. Asked for
+    any, unacknowledged guidelines are left out; if that leaves nothing, the first one is
+    named, so a new labeler learns what to read instead of seeing "no work".
+    """
+    if guideline is not None:
+        acknowledgement_require(user=user, guideline=guideline)
+        return [guideline.pk]
+    allowed, first_missing = [], None
+    for candidate in Guideline.objects.order_by("title"):
+        try:
+            acknowledgement_require(user=user, guideline=candidate)
+        except GuidelineNotAcknowledged as missing:
+            first_missing = first_missing or missing
+            continue
+        except NoPublishedVersion:  # nobody works under it yet
+            continue
+        allowed.append(candidate.pk)
+    if not allowed and first_missing is not None:
+        raise first_missing
+    return allowed
+
+
+def _current_lease(
+    user: AbstractBaseUser, kind: str, guideline_ids: list[int], now
+) -> Assignment | None:  # type: ignore[no-untyped-def]
+    return (
+        Assignment.objects.select_related("task")
+        .filter(
+            user=user,
+            status=Assignment.Status.LEASED,
+            expires_at__gt=now,
+            task__kind=kind,
+            task__status=Task.Status.OPEN,
+            task__guideline_id__in=guideline_ids,
+        )
+        .order_by("leased_at")
+        .first()
+    )
+
+
+def task_next_for_user(
+    *, user: AbstractBaseUser, kind: str, guideline: Guideline | None = None
+) -> Assignment | None:
+    """Lease the next task of `kind` to `user`, or None when there is nothing for them.
+
+    Asking again while holding a live lease of that kind returns the same lease, renewed,
+    so a reload never takes a second task.
+    """
+    guideline_ids = _guidelines_for(user, guideline)
+    now = timezone.now()
+    current = _current_lease(user, kind, guideline_ids, now)
+    if current is not None:
+        return lease_renew(user=user, task_id=current.task_id)
+    for blocking in (False, True):
+        # First pass skips rows other requests hold; if all free tasks were locked, the
+        # second pass waits for them, so "nothing free" is never an artefact of timing.
+        for _ in range(MAX_ATTEMPTS):
+            outcome = _try_lease(
+                user=user, kind=kind, guideline_ids=guideline_ids, skip_locked=not blocking
+            )
+            if outcome == "none":
+                break
+            if isinstance(outcome, Assignment):
+                return outcome
+    return None
+
+
+def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
+    with transaction.atomic():
+        now = timezone.now()
+        candidates = _candidates(user=user, kind=kind, guideline_ids=guideline_ids, now=now)
+        task = candidates.select_for_update(skip_locked=skip_locked, of=("self",)).first()
+        if task is None:
+            return "none"
+        # Counted again under the lock: the candidate query may have read a snapshot taken
+        # before another request's lease on this task committed.
+        task.refresh_from_db(fields=["status", "submitted_count", "wanted", "started_at"])
+        if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
+            return "retry"
+        return _lease(task=task, user=user, now=now)
+
+
+def _lease(*, task: Task, user: AbstractBaseUser, now) -> Assignment:  # type: ignore[no-untyped-def]
+    expires = now + lease_duration()
+    assignment, created = Assignment.objects.get_or_create(
+        task=task, user=user, defaults={"leased_at": now, "expires_at": expires}
+    )
+    if not created:
+        # The user's own lease had expired and nobody filled the slot: they get it back,
+        # with their autosaved draft.
+        assignment.leased_at, assignment.expires_at = now, expires
+        assignment.save(update_fields=["leased_at", "expires_at"])
+    if task.started_at is None:
+        Task.objects.filter(pk=task.pk, started_at__isnull=True).update(started_at=now)
+    return assignment
+
+
+def assignment_held(*, user: AbstractBaseUser, task_id: int, lock: bool = False) -> Assignment:
+    """The user's live lease on the task, or a QueueError saying why not."""
+    assignments = Assignment.objects.select_related("task")
+    if lock:
+        assignments = assignments.select_for_update(of=("self",))
+    assignment = assignments.filter(task_id=task_id, user=user).first()
+    if assignment is None or assignment.status == Assignment.Status.SKIPPED:
+        raise LeaseNotHeld("This task is not leased to you: ask for the next task.")
+    if assignment.status == Assignment.Status.SUBMITTED:
+        raise LeaseNotHeld("You already submitted this task.")
+    if assignment.expires_at <= timezone.now():
+        raise LeaseExpired(
+            f"Your lease on task {task_id} expired at {assignment.expires_at:%H:%M:%S} UTC; "
+            "your draft is saved: ask for the task again to finish it."
+        )
+    return assignment
+
+
+@transaction.atomic
+def lease_renew(*, user: AbstractBaseUser, task_id: int) -> Assignment:
+    assignment = assignment_held(user=user, task_id=task_id, lock=True)
+    assignment.expires_at = timezone.now() + lease_duration()
+    assignment.save(update_fields=["expires_at"])
+    return assignment
+
+
+@transaction.atomic
+def task_skip(*, user: AbstractBaseUser, task_id: int) -> Assignment:
+    """Give the task back; it is never offered to this user again."""
+    assignment = assignment_held(user=user, task_id=task_id, lock=True)
+    assignment.status = Assignment.Status.SKIPPED
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "finished_at"])
+    return assignment
+
+
+def assignment_finish(*, assignment: Assignment) -> None:
+    """Mark a held lease submitted and count it on its task.
+
+    Call it inside the transaction that saves the submission, so both happen or neither.
+    """
+    now = timezone.now()
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.finished_at = now
+    assignment.save(update_fields=["status", "finished_at"])
+    task = Task.objects.select_for_update().get(pk=assignment.task_id)
+    task.submitted_count = F("submitted_count") + 1
+    task.save(update_fields=["submitted_count"])
+    task.refresh_from_db(fields=["submitted_count"])
+    if task.submitted_count >= task.wanted:
+        Task.objects.filter(pk=task.pk).update(status=Task.Status.DONE)
+
+
+@transaction.atomic
+def draft_autosave(*, user: AbstractBaseUser, task_id: int, content: str) -> Assignment:
+    """Keep the work in progress and, since the page is evidently open, the lease too."""
+    assignment = assignment_held(user=user, task_id=task_id, lock=True)
+    assignment.draft = content
+    assignment.draft_saved_at = timezone.now()
+    assignment.expires_at = assignment.draft_saved_at + lease_duration()
+    assignment.save(update_fields=["draft", "draft_saved_at", "expires_at"])
+    return assignment

@@ -1,0 +1,60 @@
+"""Checks on what labelers send, each failing with a message that names the problem."""
+
+from django.conf import settings
+
+ROLES = ("system", "user", "assistant")
+
+
+class LabelingInputError(Exception):
+    """Bad input: `field` says where, the message says what."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def text_checked(value: object, *, field: str) -> str:
+    """Non-empty text within the configured length; returned as given (whitespace kept)."""
+    if not isinstance(value, str):
+        raise LabelingInputError(field, "Must be text.")
+    if not value.strip():
+        raise LabelingInputError(field, "Must not be empty or only whitespace.")
+    limit = settings.LABELING_MAX_CHARS
+    if len(value) > limit:
+        raise LabelingInputError(field, f"Is {len(value):,} characters; the limit is {limit:,}.")
+    return value
+
+
+def conversation_checked(messages: object, *, field: str = "messages") -> list[dict[str, str]]:
+    """An optional system message, then user/assistant turns alternating, ending on a user turn."""
+    if not isinstance(messages, list) or not messages:
+        raise LabelingInputError(field, "Must be a non-empty list of {role, content} messages.")
+    cleaned: list[dict[str, str]] = []
+    for index, message in enumerate(messages):
+        where = f"{field}[{index}]"
+        if not isinstance(message, dict) or set(message) - {"role", "content"}:
+            raise LabelingInputError(where, "Must be an object with only 'role' and 'content'.")
+        role = message.get("role")
+        if role not in ROLES:
+            raise LabelingInputError(
+                where, f"Role must be one of {', '.join(ROLES)}, not {role!r}."
+            )
+        cleaned.append({"role": role, "content": text_checked(message.get("content"), field=where)})
+    turns = cleaned[1:] if cleaned[0]["role"] == "system" else cleaned
+    if not turns:
+        raise LabelingInputError(field, "A system message alone is not a prompt: add a user turn.")
+    for index, message in enumerate(turns):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message["role"] != expected:
+            offset = index + (len(cleaned) - len(turns))
+            raise LabelingInputError(
+                f"{field}[{offset}]",
+                f"Expected a {expected} turn here: after an optional system message, user and "
+                "assistant turns alternate, starting with the user.",
+            )
+    if turns[-1]["role"] != "user":
+        raise LabelingInputError(field, "The conversation must end on a user turn.")
+    total = sum(len(m["content"]) for m in cleaned)
+    if total > settings.LABELING_MAX_CHARS * 4:
+        raise LabelingInputError(field, "The conversation is too long.")
+    return cleaned

@@ -1,0 +1,55 @@
+"""The queue under real concurrency: many threads, each on its own database connection."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from labeling.models import Assignment
+from labeling.queue import task_next_for_user
+from tests.labeling.conftest import make_prompts, make_users
+
+CLIENTS = 50
+
+
+def ask_all_at_once(users):
+    barrier = threading.Barrier(len(users))
+    leases, errors = [], []
+
+    def ask(user):
+        try:
+            barrier.wait(timeout=30)
+            assignment = task_next_for_user(user=user, kind="demonstration")
+            if assignment is not None:
+                leases.append((assignment.task_id, user.pk))
+        except Exception as exc:  # collected and asserted empty below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(u,)) for u in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return leases, errors
+
+
+@pytest.mark.parametrize("wanted", [1, 3])
+def test_fifty_clients_on_ten_tasks_get_exactly_the_wanted_number_of_leases(
+    transactional_db, carol, guideline, wanted
+):
+    make_prompts(guideline, carol, 10, wanted=wanted)
+    users = make_users(CLIENTS, "labeler", guideline)
+
+    leases, errors = ask_all_at_once(users)
+
+    assert errors == []
+    assert len(leases) == 10 * wanted
+    per_task = Counter(task for task, _ in leases)
+    assert len(per_task) == 10
+    assert set(per_task.values()) == {wanted}
+    assert len(set(leases)) == len(leases)  # nobody twice on one task
+    assert len({user for _, user in leases}) == len(leases)  # each client got one task at most
+    assert Assignment.objects.count() == 10 * wanted
