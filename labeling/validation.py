@@ -49,7 +49,7 @@ def conversation_checked(messages: object, *, field: str = "messages") -> list[d
             offset = index + (len(cleaned) - len(turns))
             raise LabelingInputError(
                 f"{field}[{offset}]",
-                f"Expected a {expected} turn here: after an optional system message, user and "
+                f"Expected the {expected} turn here: after an optional system message, user and "
                 "assistant turns alternate, starting with the user.",
             )
     if turns[-1]["role"] != "user":
