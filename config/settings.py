@@ -16,6 +16,7 @@ from config.env import (
     env_choice,
     env_int,
     env_list,
+    env_optional_float,
     env_optional_str,
     env_path,
     env_str,
@@ -267,7 +268,9 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 LABELING_LEASE_SECONDS = env_int("LABELING_LEASE_SECONDS", 300, minimum=10)
 LABELING_MAX_CHARS = env_int("LABELING_MAX_CHARS", 32_000, minimum=1)
 LABELING_APPROVALS_REQUIRED = env_int("LABELING_APPROVALS_REQUIRED", 1, minimum=1)
-LABELING_HOURLY_RATE = env_optional_str("LABELING_HOURLY_RATE")
+# Pay per approved demonstration; when set, labelers see their effective pay per hour of
+# time on task (OpenAssistant's and vendors' labelers asked to see it).
+LABELING_PAY_PER_APPROVED = env_optional_float("LABELING_PAY_PER_APPROVED")
 
 # --- Serving ----------------------------------------------------------------------------
 

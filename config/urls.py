@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("guidelines.urls")),
     path("", include("labeling.urls")),
+    path("", include("labeling.views")),
 ]

@@ -207,9 +207,8 @@ class AcknowledgementTableView(APIView):
 
 
 class PreviewView(APIView):
-    """Render Markdown exactly as a published version would be, for the editor's preview."""
-
-    permission_classes = [IsAdminRole]
+    """Render Markdown as the platform shows it: the guideline editor's and the labelers'
+    preview. Rendering is pure, so any signed-in user may use it."""
 
     @extend_schema(
         request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}

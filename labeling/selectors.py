@@ -22,3 +22,23 @@ def demonstrations_of_author(*, author: AbstractBaseUser) -> QuerySet[Demonstrat
         .select_related("guideline_version")
         .order_by("-id")
     )
+
+
+def labeler_totals(*, author: AbstractBaseUser) -> dict[str, object]:
+    """Counts by status, time on task and, where a pay per task is set, pay per hour."""
+    from django.conf import settings
+    from django.db.models import Count, Sum
+
+    rows = Demonstration.objects.filter(author=author).values("status").annotate(n=Count("id"))
+    by_status = {row["status"]: row["n"] for row in rows}
+    seconds = Demonstration.objects.filter(author=author).aggregate(s=Sum("time_spent_s"))["s"] or 0
+    totals: dict[str, object] = {
+        "by_status": by_status,
+        "count": sum(by_status.values()),
+        "hours": seconds / 3600,
+        "pay_per_hour": None,
+    }
+    rate = settings.LABELING_PAY_PER_APPROVED
+    if rate is not None and seconds:
+        totals["pay_per_hour"] = rate * by_status.get("approved", 0) / (seconds / 3600)
+    return totals

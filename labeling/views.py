@@ -1,0 +1,192 @@
+"""Labelers' and reviewers' pages: take a task, write or review, see your own work."""
+
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import role_required
+from accounts.roles import Role, user_has_role
+from guidelines.selectors import version_last_acknowledged
+from guidelines.services import GuidelineNotAcknowledged
+from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
+from labeling.queue import QueueError, assignment_held, task_next_for_user, task_skip
+from labeling.selectors import demonstrations_of_author, labeler_totals
+from labeling.services import (
+    demonstration_revise,
+    demonstration_submit,
+    profile_set_opt_outs,
+    review_submit,
+)
+from labeling.validation import LabelingInputError
+
+labelers = role_required(Role.LABELER, Role.ADMIN)
+workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
+KIND_ROLE = {
+    Task.Kind.DEMONSTRATION: (Role.LABELER, Role.ADMIN),
+    Task.Kind.REVIEW: (Role.REVIEWER, Role.ADMIN),
+}
+
+
+@workers
+def task_next(request: HttpRequest, kind: str) -> HttpResponse:
+    """Lease the next task of `kind` and open it; or say why there is none."""
+    if kind not in KIND_ROLE:
+        return redirect("home")
+    if not user_has_role(request.user, *KIND_ROLE[kind]):
+        raise PermissionDenied(f"{kind} tasks need the {KIND_ROLE[kind][0]} role.")
+    try:
+        assignment = task_next_for_user(user=request.user, kind=kind)
+    except GuidelineNotAcknowledged as missing:
+        version = missing.version
+        messages.info(request, str(missing))
+        return redirect(
+            reverse("guidelines-current", args=[version.guideline.slug])
+            + "?next="
+            + reverse("labeling-next", args=[kind])
+        )
+    if assignment is None:
+        return render(request, "labeling/no_task.html", {"kind": kind})
+    return redirect("labeling-task", task_id=assignment.task_id)
+
+
+@workers
+def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        assignment = assignment_held(user=request.user, task_id=task_id)
+    except QueueError as exc:
+        messages.error(request, str(exc))
+        return redirect("home")
+    task = assignment.task
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            return _submit(request, task)
+        except (LabelingInputError, QueueError) as exc:
+            errors[getattr(exc, "field", "form")] = str(exc)
+    return render(
+        request,
+        "labeling/task.html",
+        {
+            "task": task,
+            "prompt": task.prompt,
+            "assignment": assignment,
+            "version": version_last_acknowledged(user=request.user, guideline=task.guideline),
+            "content": request.POST.get("content", assignment.draft),
+            "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
+            "time_spent_s": request.POST.get("time_spent_s", "0"),
+            "errors": errors,
+            "verdicts": Review.Verdict.choices,
+            "reasons": Review.Reason.choices,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _submit(request: HttpRequest, task: Task) -> HttpResponse:
+    time_spent = int(request.POST.get("time_spent_s") or 0)
+    if task.kind == Task.Kind.DEMONSTRATION:
+        demonstration_submit(
+            author=request.user,
+            task_id=task.pk,
+            content=request.POST.get("content", ""),
+            time_spent_s=time_spent,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+        messages.success(request, "Submitted. Here is your next task.")
+    else:
+        review_submit(
+            reviewer=request.user,
+            demonstration_id=task.demonstration_id,
+            verdict=request.POST.get("verdict", ""),
+            reasons=request.POST.getlist("reasons"),
+            comment=request.POST.get("comment", ""),
+            time_spent_s=time_spent,
+        )
+        messages.success(request, "Review saved. Here is the next one.")
+    return redirect("labeling-next", kind=task.kind)
+
+
+@require_POST
+@workers
+def task_skip_page(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        assignment = task_skip(user=request.user, task_id=task_id)
+    except QueueError as exc:
+        messages.error(request, str(exc))
+        return redirect("home")
+    messages.info(request, "Skipped: you will not be offered that task again.")
+    return redirect("labeling-next", kind=assignment.task.kind)
+
+
+@labelers
+def my_work(request: HttpRequest) -> HttpResponse:
+    demonstrations = (
+        demonstrations_of_author(author=request.user)
+        .select_related("prompt")
+        .prefetch_related("reviews")
+    )
+    profile = LabelerProfile.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        profile = profile_set_opt_outs(
+            user=request.user, categories=request.POST.getlist("opt_outs")
+        )
+        messages.success(request, "Your sensitive-content choices are saved.")
+        return redirect("labeling-mine")
+    return render(
+        request,
+        "labeling/mine.html",
+        {
+            "demonstrations": demonstrations,
+            "totals": labeler_totals(author=request.user),
+            "sensitivities": [c for c in Prompt.Sensitivity.choices if c[0]],
+            "opt_outs": profile.sensitive_opt_outs if profile else [],
+        },
+    )
+
+
+@labelers
+def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> HttpResponse:
+    demonstration = get_object_or_404(Demonstration, pk=demonstration_id, author=request.user)
+    error = ""
+    if request.method == "POST":
+        try:
+            demonstration_revise(
+                author=request.user,
+                demonstration_id=demonstration.pk,
+                content=request.POST.get("content", ""),
+                time_spent_s=int(request.POST.get("time_spent_s") or 0),
+            )
+        except (LabelingInputError, QueueError) as exc:
+            error = str(exc)
+        else:
+            messages.success(request, "Revision submitted for review.")
+            return redirect("labeling-mine")
+    return render(
+        request,
+        "labeling/revise.html",
+        {
+            "demonstration": demonstration,
+            "reviews": demonstration.reviews.select_related("reviewer"),
+            "content": request.POST.get("content", demonstration.content),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
+urlpatterns = [
+    path("work/<str:kind>/next/", task_next, name="labeling-next"),
+    path("work/tasks/<int:task_id>/", task_page, name="labeling-task"),
+    path("work/tasks/<int:task_id>/skip/", task_skip_page, name="labeling-skip"),
+    path("work/mine/", my_work, name="labeling-mine"),
+    path(
+        "work/demonstrations/<int:demonstration_id>/revise/",
+        demonstration_revise_page,
+        name="labeling-revise",
+    ),
+]

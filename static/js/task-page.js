@@ -1,0 +1,64 @@
+// The task page: autosave, lease keep-alive, time on task and keyboard shortcuts.
+// Everything here enhances a plain form that also works without JavaScript.
+const page = document.querySelector("[data-task]");
+const AUTOSAVE_MS = 1500;
+const RENEW_MS = 60_000;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function call(method, url, body) {
+  return fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+if (page) {
+  const taskId = page.dataset.task;
+  const editor = document.getElementById("content");
+  const status = document.getElementById("save-status");
+  const timeField = document.getElementById("time_spent_s");
+  const clock = document.getElementById("time-on-task");
+  let seconds = Number(timeField?.value || 0);
+  let timer = null;
+
+  // Time on task counts only while the page is visible.
+  setInterval(() => {
+    if (document.visibilityState !== "visible") return;
+    seconds += 1;
+    if (timeField) timeField.value = String(seconds);
+    if (clock) clock.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  }, 1000);
+
+  const save = async () => {
+    const response = await call("PUT", `/api/tasks/${taskId}/draft/`, { content: editor.value });
+    if (status) status.textContent = response.ok ? "Draft saved" : "Draft not saved: " + (await response.json()).detail;
+  };
+  editor?.addEventListener("input", () => {
+    if (status) status.textContent = "Editing…";
+    clearTimeout(timer);
+    timer = setTimeout(save, AUTOSAVE_MS);
+  });
+  setInterval(() => call("POST", `/api/tasks/${taskId}/renew/`), RENEW_MS);
+
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault();
+      document.getElementById("submit-form")?.requestSubmit();
+    } else if (event.altKey && event.code === "KeyK") {
+      event.preventDefault();
+      document.getElementById("skip-form")?.requestSubmit();
+    }
+  });
+
+  // A sensitive prompt stays hidden until the labeler chooses to read it.
+  document.querySelector("[data-reveal]")?.addEventListener("click", (event) => {
+    document.getElementById("conversation").hidden = false;
+    event.currentTarget.closest(".sensitive-warning").hidden = true;
+  });
+}
