@@ -34,6 +34,7 @@ class IsLabelerOrReviewer(HasRole):
 class PromptOutputSerializer(serializers.ModelSerializer):
     guideline = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     guideline_version = serializers.IntegerField(source="guideline_version.number")
+    near_duplicates = serializers.SerializerMethodField()
 
     class Meta:
         model = Prompt
@@ -48,7 +49,15 @@ class PromptOutputSerializer(serializers.ModelSerializer):
             "source",
             "wanted_demonstrations",
             "created_at",
+            "near_duplicate_of",
+            "near_duplicates",
+            "draft_model",
         ]
+
+    def get_near_duplicates(self, prompt: Prompt) -> list[dict[str, object]]:
+        """Filled when the prompt was just created: the similar prompts found then."""
+        found = getattr(prompt, "near_duplicates", [])
+        return [{"id": d.prompt_id, "similarity": d.similarity, "text": d.text} for d in found]
 
 
 class PromptInputSerializer(serializers.Serializer):
@@ -58,6 +67,7 @@ class PromptInputSerializer(serializers.Serializer):
     language = serializers.CharField(required=False, default="en", max_length=16)
     sensitive_category = serializers.CharField(required=False, default="", allow_blank=True)
     wanted_demonstrations = serializers.IntegerField(required=False, default=1)
+    draft = serializers.DictField(required=False, help_text='{"model", "content"}: a model draft')
 
 
 def _guideline(slug: str) -> Guideline:
@@ -96,10 +106,13 @@ class PromptListCreateView(GenericAPIView):
             prompts = []
             for index, item in enumerate(payload.validated_data):
                 try:
+                    draft = item.pop("draft", None) or {}
                     prompts.append(
                         prompt_create(
                             author=request.user,
                             guideline=_guideline(item.pop("guideline")),
+                            draft_model=str(draft.get("model", "")),
+                            draft_text=str(draft.get("content", "")),
                             require_acknowledgement=not is_admin,
                             source=Prompt.Source.IMPORTED if many else Prompt.Source.WRITTEN,
                             **item,
@@ -130,6 +143,9 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
             "messages": prompt.messages,
             "category": prompt.category,
             "sensitive_category": prompt.sensitive_category,
+            "draft": {"model": prompt.draft_model, "content": prompt.draft_text}
+            if prompt.draft_text
+            else None,
         },
         "lease_expires_at": assignment.expires_at,
         "draft": assignment.draft,

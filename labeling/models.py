@@ -66,6 +66,20 @@ class Prompt(models.Model):
     wanted_demonstrations = models.PositiveSmallIntegerField(default=1)
     # sha256 of the normalised messages: the key that keeps re-imports from duplicating.
     content_hash = models.CharField(max_length=64, db_index=True)
+    # Lower-cased text of the turns, compared by trigram similarity to flag near-duplicates.
+    search_text = models.TextField(blank=True, default="")
+    near_duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The most similar earlier prompt, when it was very similar at submission",
+    )
+    # A model's draft reply the labeler may start from (its name and text are kept on the
+    # demonstration, with how much the labeler changed it).
+    draft_model = models.CharField(max_length=200, blank=True)
+    draft_text = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -160,12 +160,17 @@ def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  
     with transaction.atomic():
         now = timezone.now()
         candidates = _candidates(user=user, kind=kind, guideline_ids=guideline_ids, now=now)
-        task = candidates.select_for_update(skip_locked=skip_locked, of=("self",)).first()
+        task = (
+            candidates.select_related("prompt", "guideline")
+            .select_for_update(skip_locked=skip_locked, of=("self",))
+            .first()
+        )
         if task is None:
             return "none"
-        # Counted again under the lock: the candidate query may have read a snapshot taken
-        # before another request's lease on this task committed.
-        task.refresh_from_db(fields=["status", "submitted_count", "wanted", "started_at"])
+        # The locked row is its newest version, so status and submitted_count are current;
+        # live leases are other rows, which the candidate query may have read in a
+        # snapshot taken before another request's lease on this task committed: count
+        # them again, under the lock.
         if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
             return "retry"
         return _lease(task=task, user=user, now=now)
@@ -173,16 +178,20 @@ def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  
 
 def _lease(*, task: Task, user: AbstractBaseUser, now) -> Assignment:  # type: ignore[no-untyped-def]
     expires = now + lease_duration()
-    assignment, created = Assignment.objects.get_or_create(
-        task=task, user=user, defaults={"leased_at": now, "expires_at": expires}
-    )
-    if not created:
-        # The user's own lease had expired and nobody filled the slot: they get it back,
-        # with their autosaved draft.
-        assignment.leased_at, assignment.expires_at = now, expires
-        assignment.save(update_fields=["leased_at", "expires_at"])
+    # The candidate query left out tasks the user holds in any way but an expired lease,
+    # so an existing row can only be that lease: they get it back, with their draft.
+    renewed = Assignment.objects.filter(
+        task=task, user=user, status=Assignment.Status.LEASED
+    ).update(leased_at=now, expires_at=expires)
+    if renewed:
+        assignment = Assignment.objects.get(task=task, user=user)
+    else:
+        assignment = Assignment.objects.create(
+            task=task, user=user, leased_at=now, expires_at=expires
+        )
+    assignment.task = task
     if task.started_at is None:
-        Task.objects.filter(pk=task.pk, started_at__isnull=True).update(started_at=now)
+        Task.objects.filter(pk=task.pk).update(started_at=now)
     return assignment
 
 

@@ -15,6 +15,7 @@ from guidelines.selectors import version_current_published, version_last_acknowl
 from guidelines.services import NoPublishedVersion, acknowledgement_require
 from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import QueueError, assignment_finish, assignment_held
+from labeling.similarity import prompt_near_duplicates, prompt_search_text
 from labeling.validation import LabelingInputError, conversation_checked, text_checked
 
 
@@ -52,6 +53,8 @@ def prompt_create(
     wanted_demonstrations: int = 1,
     source: str = Prompt.Source.WRITTEN,
     require_acknowledgement: bool = True,
+    draft_model: str = "",
+    draft_text: str = "",
 ) -> Prompt:
     """A new prompt, stamped with the guideline version it was written under, and its
     demonstration task. Labelers must have read that version; admin imports need not."""
@@ -68,10 +71,16 @@ def prompt_create(
         version = version_current_published(guideline=guideline)
         if version is None:
             raise NoPublishedVersion(guideline)
+    search_text = prompt_search_text(cleaned)
+    near = prompt_near_duplicates(guideline_id=guideline.pk, search_text=search_text)
     prompt = Prompt.objects.create(
         guideline=guideline,
         guideline_version=version,
         messages=cleaned,
+        search_text=search_text,
+        near_duplicate_of_id=near[0].prompt_id if near else None,
+        draft_model=draft_model[:200],
+        draft_text=draft_text,
         category=category,
         language=language[:16] or "en",
         sensitive_category=sensitive_category,
@@ -81,6 +90,8 @@ def prompt_create(
         content_hash=prompt_content_hash(cleaned),
     )
     _demonstration_task_create(prompt)
+    # Shown to whoever submitted it; the flag itself is near_duplicate_of.
+    prompt.near_duplicates = near
     return prompt
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, user_has_role
+from guidelines.models import Guideline
 from guidelines.selectors import version_last_acknowledged
 from guidelines.services import GuidelineNotAcknowledged
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
@@ -20,6 +21,7 @@ from labeling.services import (
     demonstration_revise,
     demonstration_submit,
     profile_set_opt_outs,
+    prompt_create,
     review_submit,
 )
 from labeling.validation import LabelingInputError
@@ -79,6 +81,7 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             "content": request.POST.get("content", assignment.draft),
             "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
             "time_spent_s": request.POST.get("time_spent_s", "0"),
+            "started_from_draft": request.POST.get("started_from_draft", "0"),
             "errors": errors,
             "verdicts": Review.Verdict.choices,
             "reasons": Review.Reason.choices,
@@ -90,12 +93,17 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
 def _submit(request: HttpRequest, task: Task) -> HttpResponse:
     time_spent = int(request.POST.get("time_spent_s") or 0)
     if task.kind == Task.Kind.DEMONSTRATION:
+        # The draft is taken from the prompt, not from the form, so what is recorded as
+        # the model's text is the model's text.
+        from_draft = request.POST.get("started_from_draft") == "1" and task.prompt.draft_text
         demonstration_submit(
             author=request.user,
             task_id=task.pk,
             content=request.POST.get("content", ""),
             time_spent_s=time_spent,
             idempotency_key=request.POST.get("idempotency_key", ""),
+            draft_model=task.prompt.draft_model if from_draft else "",
+            draft_text=task.prompt.draft_text if from_draft else "",
         )
         messages.success(request, "Submitted. Here is your next task.")
     else:
@@ -121,6 +129,67 @@ def task_skip_page(request: HttpRequest, task_id: int) -> HttpResponse:
         return redirect("home")
     messages.info(request, "Skipped: you will not be offered that task again.")
     return redirect("labeling-next", kind=assignment.task.kind)
+
+
+@labelers
+def prompt_write(request: HttpRequest) -> HttpResponse:
+    """Write a new prompt: optional system prompt, then one or more turns ending on the user."""
+    guidelines = Guideline.objects.filter(versions__status="published").distinct().order_by("title")
+    errors: dict[str, str] = {}
+    roles, contents = request.POST.getlist("turn_role"), request.POST.getlist("turn_content")
+    if request.method == "POST":
+        messages_ = [{"role": r, "content": c} for r, c in zip(roles, contents, strict=False)]
+        system = request.POST.get("system", "")
+        if system.strip():
+            messages_.insert(0, {"role": "system", "content": system})
+        guideline = guidelines.filter(slug=request.POST.get("guideline", "")).first()
+        try:
+            if guideline is None:
+                raise LabelingInputError("guideline", "Choose a guideline.")
+            prompt = prompt_create(
+                author=request.user,
+                guideline=guideline,
+                messages=messages_,
+                category=request.POST.get("category", Prompt.Category.OTHER),
+                language=request.POST.get("language", "en").strip() or "en",
+                sensitive_category=request.POST.get("sensitive_category", ""),
+            )
+        except GuidelineNotAcknowledged as missing:
+            messages.info(request, str(missing))
+            return redirect(
+                reverse("guidelines-current", args=[missing.version.guideline.slug])
+                + "?next="
+                + reverse("labeling-prompt-new")
+            )
+        except LabelingInputError as exc:
+            errors[exc.field] = str(exc)
+        else:
+            if prompt.near_duplicates:
+                messages.warning(
+                    request,
+                    "Saved, and flagged: a very similar prompt already exists: “"
+                    + prompt.near_duplicates[0].text[:120]
+                    + "”",
+                )
+            else:
+                messages.success(request, "Prompt saved.")
+            return redirect("labeling-prompt-new")
+    turns = [{"role": r, "content": c} for r, c in zip(roles, contents, strict=False)] or [
+        {"role": "user", "content": ""}
+    ]
+    return render(
+        request,
+        "labeling/prompt_new.html",
+        {
+            "guidelines": guidelines,
+            "errors": errors,
+            "turns": turns,
+            "form": request.POST,
+            "categories": Prompt.Category.choices,
+            "sensitivities": Prompt.Sensitivity.choices,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @labelers
@@ -180,6 +249,7 @@ def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> Ht
 
 
 urlpatterns = [
+    path("work/prompts/new/", prompt_write, name="labeling-prompt-new"),
     path("work/<str:kind>/next/", task_next, name="labeling-next"),
     path("work/tasks/<int:task_id>/", task_page, name="labeling-task"),
     path("work/tasks/<int:task_id>/skip/", task_skip_page, name="labeling-skip"),

@@ -56,6 +56,15 @@ if (page) {
     }
   });
 
+  // Starting from the model's draft: the server records which draft and how much changed.
+  document.querySelector("[data-use-draft]")?.addEventListener("click", () => {
+    if (editor.value.trim() && !confirm("Replace your text with the model draft?")) return;
+    editor.value = document.getElementById("model-draft").content.textContent;
+    document.getElementById("started_from_draft").value = "1";
+    editor.dispatchEvent(new Event("input"));
+    editor.focus();
+  });
+
   // A sensitive prompt stays hidden until the labeler chooses to read it.
   document.querySelector("[data-reveal]")?.addEventListener("click", (event) => {
     document.getElementById("conversation").hidden = false;

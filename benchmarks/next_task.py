@@ -1,0 +1,264 @@
+"""The task queue through the real HTTP stack on PostgreSQL, against the same server's floor.
+
+Seeds a database of its own with N open prompts (each a demonstration task wanting one
+reply), starts gunicorn on it, then at each concurrency level runs clients that each
+loop "POST /api/tasks/next/, then submit the demonstration", timing the next-task call.
+The peer is GET /api/me/ on the same server with the same clients: token auth plus a
+trivial DRF view, the framework's floor. Afterwards every task is checked for
+over-assignment (more non-skipped assignments than it wants).
+
+    .venv/bin/python benchmarks/next_task.py                       # 100,000 prompts
+    .venv/bin/python benchmarks/next_task.py --prompts 1000000
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--clients", default="1,16,64", help="concurrency levels, comma-separated")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per level and endpoint")
+    parser.add_argument(
+        "--server",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL URL whose user may create databases",
+    )
+    parser.add_argument("--database", default="bench_next_task")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=16)
+    return parser.parse_args()
+
+
+def recreate_database(server_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def seed(prompts: int, users: int) -> list[str]:
+    """N prompts with their tasks and `users` labelers who read the guideline; their tokens."""
+    import hashlib
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from guidelines.models import Acknowledgement
+    from guidelines.services import guideline_create, version_draft_create, version_publish
+    from labeling.models import Prompt, Task
+
+    guideline = guideline_create(slug="bench", title="Benchmark")
+    version = version_publish(
+        version=version_draft_create(guideline=guideline, body="# Rules\n", summary="", author=None)
+    )
+    batch = 10_000
+    for start in range(0, prompts, batch):
+        rows = []
+        for i in range(start, min(start + batch, prompts)):
+            messages = [{"role": "user", "content": f"Benchmark question number {i}?"}]
+            rows.append(
+                Prompt(
+                    guideline=guideline,
+                    guideline_version=version,
+                    messages=messages,
+                    source=Prompt.Source.IMPORTED,
+                    content_hash=hashlib.sha256(messages[0]["content"].encode()).hexdigest(),
+                )
+            )
+        created = Prompt.objects.bulk_create(rows)
+        Task.objects.bulk_create(
+            [
+                Task(kind=Task.Kind.DEMONSTRATION, guideline=guideline, prompt=p, wanted=1)
+                for p in created
+            ]
+        )
+    User = get_user_model()
+    people = User.objects.bulk_create(
+        [User(username=f"bench-{i}", password="!") for i in range(users)]
+    )
+    Group.objects.get_or_create(name="labeler")[0].user_set.add(*people)
+    Acknowledgement.objects.bulk_create([Acknowledgement(user=u, version=version) for u in people])
+    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in people])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return [t.key for t in tokens]
+
+
+class Client(threading.Thread):
+    def __init__(self, port: int, token: str, mode: str, deadline: float):
+        super().__init__(daemon=True)
+        self.port, self.token, self.mode, self.deadline = port, token, mode, deadline
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.empty = 0
+
+    def request(self, conn, method: str, path: str, body: dict | None = None):  # type: ignore[no-untyped-def]
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        conn.request(
+            method, path, body=json.dumps(body) if body is not None else None, headers=headers
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        while time.monotonic() < self.deadline:
+            started = time.perf_counter()
+            if self.mode == "floor":
+                status, _ = self.request(conn, "GET", "/api/me/")
+                self.latencies.append(time.perf_counter() - started)
+                self.errors += status != 200
+                continue
+            status, body = self.request(conn, "POST", "/api/tasks/next/", {"kind": "demonstration"})
+            self.latencies.append(time.perf_counter() - started)
+            if status == 204:
+                self.empty += 1
+                continue
+            if status != 200:
+                self.errors += 1
+                continue
+            task_id = json.loads(body)["id"]
+            status, _ = self.request(
+                conn, "POST", "/api/demonstrations/", {"task": task_id, "content": "Answer."}
+            )
+            self.errors += status != 201
+        conn.close()
+
+
+def run_level(
+    port: int, tokens: list[str], clients: int, mode: str, seconds: float
+) -> dict[str, float]:
+    deadline = time.monotonic() + seconds
+    threads = [Client(port, tokens[i], mode, deadline) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies = sorted(x for t in threads for x in t.latencies)
+    return {
+        "requests": len(latencies),
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000 if latencies else float("nan"),
+        "errors": sum(t.errors for t in threads),
+        "empty": sum(t.empty for t in threads),
+    }
+
+
+def over_assigned() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT count(*) FROM (
+                SELECT t.id FROM labeling_task t JOIN labeling_assignment a ON a.task_id = t.id
+                WHERE a.status <> 'skipped' GROUP BY t.id, t.wanted HAVING count(*) > t.wanted
+            ) over
+        """)
+        return cursor.fetchone()[0]
+
+
+def wait_for(port: int, server: subprocess.Popen) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    args = parse_args()
+    levels = [int(x) for x in args.clients.split(",")]
+    database_url = recreate_database(args.server, args.database)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
+    )
+    import django
+
+    django.setup()
+    started = time.monotonic()
+    tokens = seed(args.prompts, max(levels))
+    print(f"seeded {args.prompts:,} open prompts in {time.monotonic() - started:.0f}s")
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        wait_for(port, server)
+        header = ("clients", "endpoint", "req/s", "p50 ms", "p99 ms", "errors")
+        print("{:>7} {:<10} {:>8} {:>8} {:>8} {:>6}".format(*header))
+        for clients in levels:
+            floor = run_level(port, tokens, clients, "floor", args.seconds)
+            queue = run_level(port, tokens, clients, "next", args.seconds)
+            for name, r in (("/api/me/", floor), ("next task", queue)):
+                print(
+                    f"{clients:>7} {name:<10} {r['per_s']:>8.1f} {r['p50_ms']:>8.1f} "
+                    f"{r['p99_ms']:>8.1f} {r['errors']:>6}"
+                )
+            print(
+                f"{clients:>7} ratio next/floor: p50 {queue['p50_ms'] / floor['p50_ms']:.2f}, "
+                f"p99 {queue['p99_ms'] / floor['p99_ms']:.2f}, "
+                f"throughput {queue['per_s'] / floor['per_s']:.2f}"
+                f"; leases {queue['requests'] - queue['empty']:,}, empty answers {queue['empty']}"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"over-assigned tasks: {over_assigned()}")
+
+
+if __name__ == "__main__":
+    main()
