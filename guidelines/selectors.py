@@ -1,6 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 
 from accounts.roles import Role
 from guidelines.models import Acknowledgement, Guideline, GuidelineVersion
@@ -78,3 +78,22 @@ def acknowledgement_table(
         for person in people
     ]
     return versions, rows
+
+
+def versions_current_with_acknowledgement(
+    *, user: AbstractBaseUser
+) -> list[tuple[GuidelineVersion, bool]]:
+    """Every guideline's current version, with whether `user` has read it, in one query."""
+    newest = (
+        GuidelineVersion.objects.filter(guideline=OuterRef("guideline"), status=PUBLISHED)
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    read = Acknowledgement.objects.filter(user=user, version=OuterRef("pk"))
+    versions = (
+        GuidelineVersion.objects.filter(status=PUBLISHED, number=Subquery(newest))
+        .select_related("guideline")
+        .annotate(read=Exists(read))
+        .order_by("guideline__title")
+    )
+    return [(version, version.read) for version in versions]

@@ -13,17 +13,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from guidelines.models import Guideline
-from guidelines.services import (
-    GuidelineNotAcknowledged,
-    NoPublishedVersion,
-    acknowledgement_require,
-)
+from guidelines.selectors import versions_current_with_acknowledgement
+from guidelines.services import GuidelineNotAcknowledged, acknowledgement_require
 from labeling.models import Assignment, LabelerProfile, Task
+from labeling.queue_candidates import candidate_lock
 
 # How many locked-or-stale candidates one request tries before answering "nothing free".
 MAX_ATTEMPTS = 8
@@ -45,40 +42,9 @@ def lease_duration() -> timedelta:
     return timedelta(seconds=settings.LABELING_LEASE_SECONDS)
 
 
-def _live_leases(now) -> QuerySet[Assignment]:  # type: ignore[no-untyped-def]
-    return Assignment.objects.filter(
-        task=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=now
-    )
-
-
 def _free_slots(task: Task, now) -> int:  # type: ignore[no-untyped-def]
     live = Assignment.objects.filter(task=task, status=Assignment.Status.LEASED, expires_at__gt=now)
     return task.wanted - task.submitted_count - live.count()
-
-
-def _candidates(
-    *, user: AbstractBaseUser, kind: str, guideline_ids: list[int], now
-) -> QuerySet[Task]:  # type: ignore[no-untyped-def]
-    """Open tasks this user may take, oldest started first, before any lock is taken."""
-    live_count = Subquery(
-        _live_leases(now).values("task").annotate(n=Count("*")).values("n"),
-        output_field=IntegerField(),
-    )
-    # Any hold of the user's except an expired lease: done, skipped or being worked on.
-    held_before = Assignment.objects.filter(task=OuterRef("pk"), user=user).exclude(
-        status=Assignment.Status.LEASED, expires_at__lte=now
-    )
-    tasks = (
-        Task.objects.filter(status=Task.Status.OPEN, kind=kind, guideline_id__in=guideline_ids)
-        .exclude(excluded_user=user)
-        .exclude(Exists(held_before))
-        .alias(live=Coalesce(live_count, Value(0)))
-        .filter(submitted_count__lt=F("wanted") - F("live"))
-    )
-    opt_outs = _opt_outs(user)
-    if opt_outs:
-        tasks = tasks.exclude(prompt__sensitive_category__in=opt_outs)
-    return tasks.order_by(F("started_at").asc(nulls_last=True), "id")
 
 
 def _opt_outs(user: AbstractBaseUser) -> list[str]:
@@ -96,18 +62,12 @@ def _guidelines_for(user: AbstractBaseUser, guideline: Guideline | None) -> list
     if guideline is not None:
         acknowledgement_require(user=user, guideline=guideline)
         return [guideline.pk]
-    allowed, first_missing = [], None
-    for candidate in Guideline.objects.order_by("title"):
-        try:
-            acknowledgement_require(user=user, guideline=candidate)
-        except GuidelineNotAcknowledged as missing:
-            first_missing = first_missing or missing
-            continue
-        except NoPublishedVersion:  # nobody works under it yet
-            continue
-        allowed.append(candidate.pk)
-    if not allowed and first_missing is not None:
-        raise first_missing
+    current = versions_current_with_acknowledgement(user=user)
+    allowed = [version.guideline_id for version, read in current if read]
+    if not allowed:
+        unread = next((version for version, read in current if not read), None)
+        if unread is not None:
+            raise GuidelineNotAcknowledged(unread)
     return allowed
 
 
@@ -159,32 +119,34 @@ def task_next_for_user(
 def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
     with transaction.atomic():
         now = timezone.now()
-        candidates = _candidates(user=user, kind=kind, guideline_ids=guideline_ids, now=now)
-        task = (
-            candidates.select_related("prompt", "guideline")
-            .select_for_update(skip_locked=skip_locked, of=("self",))
-            .first()
+        candidate = candidate_lock(
+            user_id=user.pk,
+            kind=kind,
+            guideline_ids=guideline_ids,
+            opt_outs=_opt_outs(user),
+            now=now,
+            skip_locked=skip_locked,
         )
-        if task is None:
+        if candidate is None:
             return "none"
+        task = Task.objects.select_related("prompt", "guideline").get(pk=candidate.task_id)
         # The locked row is its newest version, so status and submitted_count are current;
         # live leases are other rows, which the candidate query may have read in a
         # snapshot taken before another request's lease on this task committed: count
         # them again, under the lock.
         if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
             return "retry"
-        return _lease(task=task, user=user, now=now)
+        return _lease(task=task, user=user, now=now, renew_own=candidate.has_own_expired_lease)
 
 
-def _lease(*, task: Task, user: AbstractBaseUser, now) -> Assignment:  # type: ignore[no-untyped-def]
+def _lease(*, task: Task, user: AbstractBaseUser, now, renew_own: bool) -> Assignment:  # type: ignore[no-untyped-def]
     expires = now + lease_duration()
-    # The candidate query left out tasks the user holds in any way but an expired lease,
-    # so an existing row can only be that lease: they get it back, with their draft.
-    renewed = Assignment.objects.filter(
-        task=task, user=user, status=Assignment.Status.LEASED
-    ).update(leased_at=now, expires_at=expires)
-    if renewed:
+    if renew_own:
+        # The user's own lease had expired and nobody filled the slot: they get it back,
+        # with their autosaved draft.
         assignment = Assignment.objects.get(task=task, user=user)
+        assignment.leased_at, assignment.expires_at = now, expires
+        assignment.save(update_fields=["leased_at", "expires_at"])
     else:
         assignment = Assignment.objects.create(
             task=task, user=user, leased_at=now, expires_at=expires
