@@ -1,7 +1,7 @@
 from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -31,6 +31,12 @@ class IsLabelerOrReviewer(HasRole):
     roles = (Role.LABELER, Role.REVIEWER, Role.ADMIN)
 
 
+class NearDuplicateSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="prompt_id")
+    similarity = serializers.FloatField()
+    text = serializers.CharField()
+
+
 class PromptOutputSerializer(serializers.ModelSerializer):
     guideline = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     guideline_version = serializers.IntegerField(source="guideline_version.number")
@@ -54,10 +60,11 @@ class PromptOutputSerializer(serializers.ModelSerializer):
             "draft_model",
         ]
 
+    @extend_schema_field(NearDuplicateSerializer(many=True))
     def get_near_duplicates(self, prompt: Prompt) -> list[dict[str, object]]:
         """Filled when the prompt was just created: the similar prompts found then."""
         found = getattr(prompt, "near_duplicates", [])
-        return [{"id": d.prompt_id, "similarity": d.similarity, "text": d.text} for d in found]
+        return NearDuplicateSerializer(found, many=True).data
 
 
 class PromptInputSerializer(serializers.Serializer):
