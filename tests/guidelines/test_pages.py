@@ -32,7 +32,9 @@ def test_an_admin_creates_a_guideline_writes_publishes_and_retires_from_the_page
     client.post("/guidelines/coding/v/2/publish/")
     client.post("/guidelines/coding/v/1/retire/")
 
-    versions = dict(GuidelineVersion.objects.filter(guideline__slug="coding").values_list("number", "status"))
+    versions = dict(
+        GuidelineVersion.objects.filter(guideline__slug="coding").values_list("number", "status")
+    )
     assert Guideline.objects.get(slug="coding").title == "Coding tasks"
     assert versions == {1: "retired", 2: "published"}
 
@@ -71,6 +73,8 @@ def test_labelers_do_not_see_drafts_on_the_history_page(client, alice, carol, v1
 def test_the_acknowledge_page_never_redirects_off_site(client, alice, v1):
     client.force_login(alice)
 
-    response = client.post("/guidelines/assistant/v/1/acknowledge/", {"next": "https://evil.example/"})
+    response = client.post(
+        "/guidelines/assistant/v/1/acknowledge/", {"next": "https://evil.example/"}
+    )
 
     assert response["Location"] == "/"
