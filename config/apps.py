@@ -7,3 +7,8 @@ class PlatformConfig(AppConfig):
     name = "config"
     label = "platform"
     verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from config.converters import register
+
+        register()

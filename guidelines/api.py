@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from accounts.roles import Role, user_has_role
-from guidelines.diff import unified_diff
+from guidelines.diff import unified_diff, version_pair_from_query
 from guidelines.markdown import render_markdown
 from guidelines.models import Guideline, GuidelineVersion
 from guidelines.selectors import (
@@ -172,14 +172,11 @@ class DiffView(APIView):
         responses={200: {"type": "object"}},
     )
     def get(self, request: Request, slug: str) -> Response:
-        numbers = {}
-        for name in ("from", "to"):
-            raw = request.query_params.get(name, "")
-            if not raw.isdigit():
-                raise ValidationError({name: "A version number is required, e.g. ?from=1&to=2."})
-            numbers[name] = int(raw)
-        old = version_get_for(request, slug, numbers["from"])
-        new = version_get_for(request, slug, numbers["to"])
+        pair = version_pair_from_query(request.query_params)
+        if pair is None:
+            raise ValidationError({"detail": "Two version numbers are needed: ?from=1&to=2."})
+        old = version_get_for(request, slug, pair[0])
+        new = version_get_for(request, slug, pair[1])
         diff = unified_diff(
             old.body, new.body, old_label=f"{slug} v{old.number}", new_label=f"{slug} v{new.number}"
         )
@@ -206,15 +203,16 @@ class AcknowledgementTableView(APIView):
         )
 
 
+class PreviewSerializer(serializers.Serializer):
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=MAX_BODY_CHARS)
+
+
 class PreviewView(APIView):
     """Render Markdown as the platform shows it: the guideline editor's and the labelers'
     preview. Rendering is pure, so any signed-in user may use it."""
 
-    @extend_schema(
-        request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}
-    )
+    @extend_schema(request=PreviewSerializer, responses={200: {"type": "object"}})
     def post(self, request: Request) -> Response:
-        body = request.data.get("body", "")
-        if not isinstance(body, str) or len(body) > MAX_BODY_CHARS:
-            raise ValidationError({"body": f"Text of at most {MAX_BODY_CHARS} characters."})
-        return Response({"html": render_markdown(body)})
+        payload = PreviewSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response({"html": render_markdown(payload.validated_data["body"])})

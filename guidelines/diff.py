@@ -1,6 +1,8 @@
 """Line diffs between two guideline versions: unified text, and rows for a side-by-side table."""
 
 import difflib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,3 +58,11 @@ def side_by_side(old: str, new: str) -> list[DiffRow]:
                 )
             )
     return rows
+
+
+def version_pair_from_query(params: Mapping[str, str]) -> tuple[int, int] | None:
+    """?from=n&to=m as two version numbers, or None when either is missing or not one."""
+    raw = (params.get("from", ""), params.get("to", ""))
+    if not all(re.fullmatch(r"[0-9]{1,9}", value) for value in raw):
+        return None
+    return int(raw[0]), int(raw[1])

@@ -2,7 +2,7 @@ from django.urls import path
 
 from guidelines import api, views
 
-version = "api/guidelines/<slug:slug>/versions/<int:number>/"
+version = "api/guidelines/<slug:slug>/versions/<id:number>/"
 
 urlpatterns = [
     path("api/guidelines/", api.GuidelineListCreateView.as_view(), name="guidelines-list"),

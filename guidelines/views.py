@@ -1,5 +1,7 @@
 """Guideline pages: read, acknowledge, history and diffs for everyone; writing for admins."""
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, user_has_role
-from guidelines.diff import side_by_side, unified_diff
+from guidelines.diff import side_by_side, unified_diff, version_pair_from_query
 from guidelines.models import Guideline, GuidelineVersion
 from guidelines.selectors import (
     acknowledgement_table,
@@ -41,7 +43,9 @@ def _version(request: HttpRequest, slug: str, number: int) -> GuidelineVersion:
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return fallback
 
@@ -100,12 +104,11 @@ def guideline_history(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def guideline_diff(request: HttpRequest, slug: str) -> HttpResponse:
     guideline = get_object_or_404(Guideline, slug=slug)
-    try:
-        old_number, new_number = int(request.GET["from"]), int(request.GET["to"])
-    except (KeyError, ValueError):
+    pair = version_pair_from_query(request.GET)
+    if pair is None:
         messages.error(request, "Choose two versions to compare.")
         return redirect("guidelines-history", slug=slug)
-    old, new = _version(request, slug, old_number), _version(request, slug, new_number)
+    old, new = _version(request, slug, pair[0]), _version(request, slug, pair[1])
     acknowledged = new.acknowledgements.filter(user=request.user).exists()
     return render(
         request,
@@ -144,12 +147,13 @@ def guideline_new(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         slug, title = request.POST.get("slug", "").strip(), request.POST.get("title", "").strip()
-        if not slug or not slug.replace("-", "").replace("_", "").isalnum():
-            errors["slug"] = "Letters, digits, - and _ only."
+        # The same rule as the <slug:> URLs the guideline will live at: ASCII only.
+        if not re.fullmatch(r"[-a-zA-Z0-9_]{1,64}", slug):
+            errors["slug"] = "1 to 64 ASCII letters, digits, - and _."
         elif Guideline.objects.filter(slug=slug).exists():
             errors["slug"] = "A guideline with this slug exists."
-        if not title:
-            errors["title"] = "A title is required."
+        if not title or len(title) > 200:
+            errors["title"] = "A title of 1 to 200 characters is required."
         if not errors:
             guideline = guideline_create(slug=slug, title=title)
             return redirect("guidelines-write", slug=guideline.slug)
@@ -233,7 +237,7 @@ def guideline_readers(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-page = "guidelines/<slug:slug>/v/<int:number>/"
+page = "guidelines/<slug:slug>/v/<id:number>/"
 urlpatterns = [
     path("guidelines/", guideline_index, name="guidelines-index"),
     path("guidelines/new/", guideline_new, name="guidelines-new"),

@@ -16,6 +16,7 @@ from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
 from labeling.selectors import demonstrations_of_author, prompt_list
 from labeling.services import (
+    MAX_TIME_SPENT_S,
     demonstration_revise,
     demonstration_submit,
     profile_set_opt_outs,
@@ -206,17 +207,21 @@ class TaskRenewView(APIView):
         return Response({"id": task_id, "lease_expires_at": assignment.expires_at})
 
 
+class DraftInputSerializer(serializers.Serializer):
+    # Work in progress may be empty or mostly whitespace; it is kept exactly as typed.
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
+
+
 class TaskDraftView(APIView):
     permission_classes = [IsLabelerOrReviewer]
 
-    @extend_schema(
-        request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}
-    )
+    @extend_schema(request=DraftInputSerializer, responses={200: {"type": "object"}})
     def put(self, request: Request, task_id: int) -> Response:
-        content = request.data.get("content", "")
-        if not isinstance(content, str):
-            raise LabelingInputError("content", "Must be text.")
-        assignment = draft_autosave(user=request.user, task_id=task_id, content=content)
+        payload = DraftInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        assignment = draft_autosave(
+            user=request.user, task_id=task_id, content=payload.validated_data["content"]
+        )
         return Response(
             {
                 "id": task_id,
@@ -226,16 +231,29 @@ class TaskDraftView(APIView):
         )
 
 
+MAX_ID = 2**63 - 1
+
+
 class DemonstrationInputSerializer(serializers.Serializer):
-    task = serializers.IntegerField(required=False)
-    prompt = serializers.IntegerField(required=False)
+    task = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    prompt = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     content = serializers.JSONField()
-    time_spent_s = serializers.IntegerField(required=False, default=0)
-    draft = serializers.DictField(required=False)
+    time_spent_s = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_TIME_SPENT_S
+    )
+    draft = serializers.JSONField(
+        required=False,
+        help_text='true (or the prompt\'s {"model", "content"}): started from its model draft',
+    )
 
     def validate(self, attrs):  # type: ignore[no-untyped-def]
         if "task" not in attrs and "prompt" not in attrs:
             raise serializers.ValidationError({"task": "Give the task id (or the prompt id)."})
+        draft = attrs.get("draft")
+        if draft not in (None, True, False) and not (
+            isinstance(draft, dict) and isinstance(draft.get("content", ""), str)
+        ):
+            raise serializers.ValidationError({"draft": 'true, or {"model", "content"}.'})
         return attrs
 
 
@@ -293,16 +311,16 @@ class DemonstrationCreateView(APIView):
         payload = DemonstrationInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        task_id = data.get("task") or _task_for_prompt(request.user, data["prompt"])
-        draft = data.get("draft") or {}
+        task_id = data["task"] if "task" in data else _task_for_prompt(request.user, data["prompt"])
+        draft = data.get("draft")
         demonstration, created = demonstration_submit(
             author=request.user,
             task_id=task_id,
             content=data["content"],
             time_spent_s=data["time_spent_s"],
             idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
-            draft_model=str(draft.get("model", "")),
-            draft_text=str(draft.get("content", "")),
+            started_from_draft=bool(draft),
+            claimed_draft_text=draft.get("content") if isinstance(draft, dict) else None,
         )
         return Response(
             DemonstrationOutputSerializer(demonstration).data,
@@ -310,18 +328,22 @@ class DemonstrationCreateView(APIView):
         )
 
 
+class ReviseInputSerializer(serializers.Serializer):
+    content = serializers.JSONField()
+    time_spent_s = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_TIME_SPENT_S
+    )
+
+
 class DemonstrationReviseView(APIView):
     permission_classes = [IsLabeler]
 
-    @extend_schema(
-        request={"application/json": {"type": "object"}}, responses=DemonstrationOutputSerializer
-    )
+    @extend_schema(request=ReviseInputSerializer, responses=DemonstrationOutputSerializer)
     def patch(self, request: Request, demonstration_id: int) -> Response:
+        payload = ReviseInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
         demonstration = demonstration_revise(
-            author=request.user,
-            demonstration_id=demonstration_id,
-            content=request.data.get("content"),
-            time_spent_s=int(request.data.get("time_spent_s") or 0),
+            author=request.user, demonstration_id=demonstration_id, **payload.validated_data
         )
         return Response(DemonstrationOutputSerializer(demonstration).data)
 
@@ -330,7 +352,9 @@ class ReviewInputSerializer(serializers.Serializer):
     verdict = serializers.CharField()
     reasons = serializers.JSONField(required=False, default=list)
     comment = serializers.CharField(required=False, default="", allow_blank=True)
-    time_spent_s = serializers.IntegerField(required=False, default=0, min_value=0)
+    time_spent_s = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_TIME_SPENT_S
+    )
 
 
 class ReviewCreateView(APIView):
@@ -360,15 +384,20 @@ class MyDemonstrationsView(ListAPIView):
         )
 
 
+class OptOutSerializer(serializers.Serializer):
+    sensitive_opt_outs = serializers.ListField(
+        child=serializers.ChoiceField(choices=[c for c in Prompt.Sensitivity.values if c])
+    )
+
+
 class OptOutView(APIView):
     permission_classes = [IsLabeler]
 
-    @extend_schema(
-        request={"application/json": {"type": "object"}}, responses={200: {"type": "object"}}
-    )
+    @extend_schema(request=OptOutSerializer, responses=OptOutSerializer)
     def put(self, request: Request) -> Response:
-        categories = request.data.get("sensitive_opt_outs", [])
-        if not isinstance(categories, list):
-            raise LabelingInputError("sensitive_opt_outs", "A list of categories.")
-        profile = profile_set_opt_outs(user=request.user, categories=categories)
+        payload = OptOutSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        profile = profile_set_opt_outs(
+            user=request.user, categories=payload.validated_data["sensitive_opt_outs"]
+        )
         return Response({"sensitive_opt_outs": profile.sensitive_opt_outs})

@@ -11,8 +11,9 @@ writer, which gives the same guarantee with less concurrency.
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -75,7 +76,7 @@ def _current_lease(
     user: AbstractBaseUser, kind: str, guideline_ids: list[int], now
 ) -> Assignment | None:  # type: ignore[no-untyped-def]
     return (
-        Assignment.objects.select_related("task")
+        Assignment.objects.select_related("task__prompt", "task__guideline")
         .filter(
             user=user,
             status=Assignment.Status.LEASED,
@@ -98,10 +99,6 @@ def task_next_for_user(
     so a reload never takes a second task.
     """
     guideline_ids = _guidelines_for(user, guideline)
-    now = timezone.now()
-    current = _current_lease(user, kind, guideline_ids, now)
-    if current is not None:
-        return lease_renew(user=user, task_id=current.task_id)
     for blocking in (False, True):
         # First pass skips rows other requests hold; if all free tasks were locked, the
         # second pass waits for them, so "nothing free" is never an artefact of timing.
@@ -117,26 +114,46 @@ def task_next_for_user(
 
 
 def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
-    with transaction.atomic():
-        now = timezone.now()
-        candidate = candidate_lock(
-            user_id=user.pk,
-            kind=kind,
-            guideline_ids=guideline_ids,
-            opt_outs=_opt_outs(user),
-            now=now,
-            skip_locked=skip_locked,
-        )
-        if candidate is None:
-            return "none"
-        task = Task.objects.select_related("prompt", "guideline").get(pk=candidate.task_id)
-        # The locked row is its newest version, so status and submitted_count are current;
-        # live leases are other rows, which the candidate query may have read in a
-        # snapshot taken before another request's lease on this task committed: count
-        # them again, under the lock.
-        if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
-            return "retry"
-        return _lease(task=task, user=user, now=now, renew_own=candidate.has_own_expired_lease)
+    try:
+        with transaction.atomic():
+            return _try_lease_locked(
+                user=user, kind=kind, guideline_ids=guideline_ids, skip_locked=skip_locked
+            )
+    except IntegrityError:
+        # The unique (task, user) row appeared under us: another request of this user's
+        # leased the task first. Asking again finds that lease.
+        return "retry"
+
+
+def _try_lease_locked(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
+    # One "next" per user at a time: a second request from the same user (a double click,
+    # two tabs) waits here, then finds and renews the lease the first one took, instead
+    # of leasing a second task.
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+    now = timezone.now()
+    current = _current_lease(user, kind, guideline_ids, now)
+    if current is not None:
+        current.expires_at = now + lease_duration()
+        current.save(update_fields=["expires_at"])
+        return current
+    candidate = candidate_lock(
+        user_id=user.pk,
+        kind=kind,
+        guideline_ids=guideline_ids,
+        opt_outs=_opt_outs(user),
+        now=now,
+        skip_locked=skip_locked,
+    )
+    if candidate is None:
+        return "none"
+    task = Task.objects.select_related("prompt", "guideline").get(pk=candidate.task_id)
+    # The locked row is its newest version, so status and submitted_count are current;
+    # live leases are other rows, which the candidate query may have read in a
+    # snapshot taken before another request's lease on this task committed: count
+    # them again, under the lock.
+    if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
+        return "retry"
+    return _lease(task=task, user=user, now=now, renew_own=candidate.has_own_expired_lease)
 
 
 def _lease(*, task: Task, user: AbstractBaseUser, now, renew_own: bool) -> Assignment:  # type: ignore[no-untyped-def]

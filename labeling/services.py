@@ -18,6 +18,9 @@ from labeling.queue import QueueError, assignment_finish, assignment_held
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
 from labeling.validation import LabelingInputError, conversation_checked, text_checked
 
+# A week: more time than that on one task is a clock gone wrong, not work.
+MAX_TIME_SPENT_S = 7 * 24 * 3600
+
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
     """A stable fingerprint of a conversation: roles and whitespace-trimmed text."""
@@ -159,16 +162,18 @@ def demonstration_submit(
     content: object,
     time_spent_s: int = 0,
     idempotency_key: str = "",
-    draft_model: str = "",
-    draft_text: str = "",
+    started_from_draft: bool = False,
+    claimed_draft_text: str | None = None,
 ) -> tuple[Demonstration, bool]:
     """Submit the ideal reply for a leased demonstration task.
 
-    Returns (demonstration, created). The same Idempotency-Key again returns the first
-    record, so a double click or a retried request makes one demonstration.
+    Returns (demonstration, created). The same Idempotency-Key again, for the same task,
+    returns the first record, so a double click or a retried request makes one
+    demonstration. `started_from_draft` records the prompt's own model draft (never a
+    text the client sends) with how much the labeler changed it.
     """
     text = text_checked(content, field="content")
-    if not 0 <= time_spent_s <= 7 * 24 * 3600:
+    if not 0 <= time_spent_s <= MAX_TIME_SPENT_S:
         raise LabelingInputError("time_spent_s", "Must be between 0 and a week in seconds.")
     try:
         with transaction.atomic():
@@ -177,36 +182,51 @@ def demonstration_submit(
                 task_id=task_id,
                 text=text,
                 time_spent_s=time_spent_s,
-                idempotency_key=idempotency_key,
-                draft_model=draft_model,
-                draft_text=draft_text,
+                idempotency_key=idempotency_key[:100],
+                started_from_draft=started_from_draft,
+                claimed_draft_text=claimed_draft_text,
             )
     except IntegrityError:
         # Two requests with one key raced past the check: the first one's record stands.
-        if idempotency_key:
-            existing = Demonstration.objects.filter(
-                author=author, idempotency_key=idempotency_key
-            ).first()
-            if existing is not None:
-                return existing, False
+        earlier = _demonstration_for_key(author, idempotency_key[:100], task_id)
+        if earlier is not None:
+            return earlier, False
         raise
 
 
+def _demonstration_for_key(author, key: str, task_id: int) -> Demonstration | None:  # type: ignore[no-untyped-def]
+    if not key:
+        return None
+    earlier = Demonstration.objects.filter(author=author, idempotency_key=key).first()
+    if earlier is not None and earlier.task_id != task_id:
+        raise LabelingInputError(
+            "Idempotency-Key",
+            f"This key was used for task {earlier.task_id}; send a new key for each task.",
+        )
+    return earlier
+
+
 def _demonstration_submit(
-    *, author, task_id, text, time_spent_s, idempotency_key, draft_model, draft_text
+    *, author, task_id, text, time_spent_s, idempotency_key, started_from_draft, claimed_draft_text
 ):  # type: ignore[no-untyped-def]
-    if idempotency_key:
-        earlier = Demonstration.objects.filter(
-            author=author, idempotency_key=idempotency_key
-        ).first()
-        if earlier is not None:
-            return earlier, False
+    earlier = _demonstration_for_key(author, idempotency_key, task_id)
+    if earlier is not None:
+        return earlier, False
     assignment = assignment_held(user=author, task_id=task_id, lock=True)
     task = assignment.task
     if task.kind != Task.Kind.DEMONSTRATION:
         raise LabelingInputError(
             "task", f"Task {task_id} is a {task.kind} task, not a demonstration task."
         )
+    prompt = task.prompt
+    if started_from_draft and not prompt.draft_text:
+        raise LabelingInputError("draft", "This prompt has no model draft to start from.")
+    if started_from_draft and claimed_draft_text not in (None, prompt.draft_text):
+        raise LabelingInputError(
+            "draft", 'That is not this prompt\'s model draft: send "draft": true to record it.'
+        )
+    draft_model = prompt.draft_model if started_from_draft else ""
+    draft_text = prompt.draft_text if started_from_draft else ""
     demonstration = Demonstration.objects.create(
         prompt_id=task.prompt_id,
         task=task,
@@ -214,10 +234,10 @@ def _demonstration_submit(
         guideline_version=_version_worked_under(author, task.guideline),
         content=text,
         time_spent_s=time_spent_s,
-        draft_model=draft_model[:200],
+        draft_model=draft_model,
         draft_text=draft_text,
-        draft_edit_distance=word_edit_distance(draft_text, text) if draft_text else None,
-        idempotency_key=idempotency_key[:100],
+        draft_edit_distance=word_edit_distance(draft_text, text) if started_from_draft else None,
+        idempotency_key=idempotency_key,
     )
     assignment_finish(assignment=assignment)
     _review_task_create(demonstration)
@@ -271,6 +291,13 @@ def review_submit(
     if len(comment) > settings.LABELING_MAX_CHARS:
         raise LabelingInputError("comment", "Too long.")
     with transaction.atomic():
+        # The demonstration is locked first, by every reviewer: a verdict that ends other
+        # reviewers' leases then never waits on a lease row while its holder waits on it.
+        demonstration = (
+            Demonstration.objects.select_for_update().filter(pk=demonstration_id).first()
+        )
+        if demonstration is None:
+            raise LabelingInputError("demonstration", f"No demonstration {demonstration_id}.")
         task = (
             Task.objects.filter(
                 kind=Task.Kind.REVIEW, demonstration_id=demonstration_id, assignments__user=reviewer
@@ -287,7 +314,6 @@ def review_submit(
         if earlier is not None:  # a double submit
             return earlier, False
         assignment = assignment_held(user=reviewer, task_id=task.pk, lock=True)
-        demonstration = Demonstration.objects.select_for_update().get(pk=demonstration_id)
         review = Review.objects.create(
             demonstration=demonstration,
             task=task,
@@ -311,7 +337,9 @@ def _apply_verdict(*, demonstration: Demonstration, task: Task, verdict: str) ->
             revision=demonstration.revision,
             verdict=Review.Verdict.APPROVE,
         ).count()
-        if approvals >= settings.LABELING_APPROVALS_REQUIRED:
+        # The task's own number, fixed when it was made: changing the setting later does
+        # not strand demonstrations already in review.
+        if approvals >= task.wanted:
             demonstration.status = Demonstration.Status.APPROVED
             demonstration.save(update_fields=["status", "updated_at"])
         return
@@ -329,7 +357,9 @@ def _apply_verdict(*, demonstration: Demonstration, task: Task, verdict: str) ->
     )
 
 
-def profile_set_opt_outs(*, user: AbstractBaseUser, categories: list[str]) -> LabelerProfile:
+def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> LabelerProfile:
+    if not isinstance(categories, list | tuple) or not all(isinstance(c, str) for c in categories):
+        raise LabelingInputError("sensitive_opt_outs", "A list of category names.")
     unknown = set(categories) - set(Prompt.Sensitivity.values) - {""}
     if unknown:
         raise LabelingInputError(

@@ -5,9 +5,9 @@ from labeling import api
 urlpatterns = [
     path("api/prompts/", api.PromptListCreateView.as_view(), name="labeling-prompts"),
     path("api/tasks/next/", api.TaskNextView.as_view(), name="labeling-task-next"),
-    path("api/tasks/<int:task_id>/skip/", api.TaskSkipView.as_view(), name="labeling-task-skip"),
-    path("api/tasks/<int:task_id>/renew/", api.TaskRenewView.as_view(), name="labeling-task-renew"),
-    path("api/tasks/<int:task_id>/draft/", api.TaskDraftView.as_view(), name="labeling-task-draft"),
+    path("api/tasks/<id:task_id>/skip/", api.TaskSkipView.as_view(), name="labeling-task-skip"),
+    path("api/tasks/<id:task_id>/renew/", api.TaskRenewView.as_view(), name="labeling-task-renew"),
+    path("api/tasks/<id:task_id>/draft/", api.TaskDraftView.as_view(), name="labeling-task-draft"),
     path(
         "api/demonstrations/", api.DemonstrationCreateView.as_view(), name="labeling-demonstrations"
     ),
@@ -17,12 +17,12 @@ urlpatterns = [
         name="labeling-my-demonstrations",
     ),
     path(
-        "api/demonstrations/<int:demonstration_id>/",
+        "api/demonstrations/<id:demonstration_id>/",
         api.DemonstrationReviseView.as_view(),
         name="labeling-demonstration",
     ),
     path(
-        "api/demonstrations/<int:demonstration_id>/reviews/",
+        "api/demonstrations/<id:demonstration_id>/reviews/",
         api.ReviewCreateView.as_view(),
         name="labeling-reviews",
     ),

@@ -58,3 +58,14 @@ def conversation_checked(messages: object, *, field: str = "messages") -> list[d
     if total > settings.LABELING_MAX_CHARS * 4:
         raise LabelingInputError(field, "The conversation is too long.")
     return cleaned
+
+
+def seconds_checked(value: object, *, field: str = "time_spent_s") -> int:
+    """Whole seconds from a form or JSON value, between 0 and a week."""
+    try:
+        seconds = int(str(value).strip() or 0)
+    except ValueError:
+        raise LabelingInputError(field, "Must be a whole number of seconds.") from None
+    if not 0 <= seconds <= 7 * 24 * 3600:
+        raise LabelingInputError(field, "Must be between 0 and a week in seconds.")
+    return seconds

@@ -24,7 +24,7 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
-from labeling.validation import LabelingInputError
+from labeling.validation import LabelingInputError, seconds_checked
 
 labelers = role_required(Role.LABELER, Role.ADMIN)
 workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
@@ -64,6 +64,9 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("home")
     task = assignment.task
+    # A role taken away while the lease was held takes the task with it.
+    if not user_has_role(request.user, *KIND_ROLE[task.kind]):
+        raise PermissionDenied(f"{task.kind} tasks need the {KIND_ROLE[task.kind][0]} role.")
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
@@ -91,19 +94,15 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _submit(request: HttpRequest, task: Task) -> HttpResponse:
-    time_spent = int(request.POST.get("time_spent_s") or 0)
+    time_spent = seconds_checked(request.POST.get("time_spent_s", 0))
     if task.kind == Task.Kind.DEMONSTRATION:
-        # The draft is taken from the prompt, not from the form, so what is recorded as
-        # the model's text is the model's text.
-        from_draft = request.POST.get("started_from_draft") == "1" and task.prompt.draft_text
         demonstration_submit(
             author=request.user,
             task_id=task.pk,
             content=request.POST.get("content", ""),
             time_spent_s=time_spent,
             idempotency_key=request.POST.get("idempotency_key", ""),
-            draft_model=task.prompt.draft_model if from_draft else "",
-            draft_text=task.prompt.draft_text if from_draft else "",
+            started_from_draft=request.POST.get("started_from_draft") == "1",
         )
         messages.success(request, "Submitted. Here is your next task.")
     else:
@@ -201,10 +200,12 @@ def my_work(request: HttpRequest) -> HttpResponse:
     )
     profile = LabelerProfile.objects.filter(user=request.user).first()
     if request.method == "POST":
-        profile = profile_set_opt_outs(
-            user=request.user, categories=request.POST.getlist("opt_outs")
-        )
-        messages.success(request, "Your sensitive-content choices are saved.")
+        try:
+            profile_set_opt_outs(user=request.user, categories=request.POST.getlist("opt_outs"))
+        except LabelingInputError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Your sensitive-content choices are saved.")
         return redirect("labeling-mine")
     return render(
         request,
@@ -228,7 +229,7 @@ def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> Ht
                 author=request.user,
                 demonstration_id=demonstration.pk,
                 content=request.POST.get("content", ""),
-                time_spent_s=int(request.POST.get("time_spent_s") or 0),
+                time_spent_s=seconds_checked(request.POST.get("time_spent_s", 0)),
             )
         except (LabelingInputError, QueueError) as exc:
             error = str(exc)
@@ -251,11 +252,11 @@ def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> Ht
 urlpatterns = [
     path("work/prompts/new/", prompt_write, name="labeling-prompt-new"),
     path("work/<str:kind>/next/", task_next, name="labeling-next"),
-    path("work/tasks/<int:task_id>/", task_page, name="labeling-task"),
-    path("work/tasks/<int:task_id>/skip/", task_skip_page, name="labeling-skip"),
+    path("work/tasks/<id:task_id>/", task_page, name="labeling-task"),
+    path("work/tasks/<id:task_id>/skip/", task_skip_page, name="labeling-skip"),
     path("work/mine/", my_work, name="labeling-mine"),
     path(
-        "work/demonstrations/<int:demonstration_id>/revise/",
+        "work/demonstrations/<id:demonstration_id>/revise/",
         demonstration_revise_page,
         name="labeling-revise",
     ),

@@ -27,7 +27,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 // A link such as #refusals from a review opens the panel at that section.
-if (panel && location.hash && panel.querySelector(location.hash.replace(/[^#\w-]/g, ""))) {
+const cited = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+if (panel && cited && panel.contains(cited)) {
   setOpen(true);
-  panel.querySelector(location.hash.replace(/[^#\w-]/g, "")).scrollIntoView();
+  cited.scrollIntoView();
 }

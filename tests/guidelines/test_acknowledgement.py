@@ -114,3 +114,14 @@ def test_drafts_cannot_be_acknowledged(api, alice, carol, v1):
     api.force_authenticate(alice)
 
     assert api.post(ACK.format(n=2)).status_code == 404
+
+
+def test_an_admin_cannot_acknowledge_a_draft_either(api, carol, v1):
+    version_draft_create(guideline=v1.guideline, body=V2, summary="", author=carol)
+    api.force_authenticate(carol)
+
+    response = api.post(ACK.format(n=2))
+
+    assert response.status_code == 400
+    assert "Drafts cannot be acknowledged" in response.json()["detail"]
+    assert not v1.guideline.versions.get(number=2).acknowledgements.exists()

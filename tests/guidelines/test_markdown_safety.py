@@ -116,11 +116,14 @@ def test_safe_markdown_keeps_its_structure():
     assert '<td style="text-align:right">2</td>' in html
 
 
-def test_the_preview_renders_like_the_published_version(api, carol):
-    api.force_authenticate(carol)
+def test_any_user_previews_markdown_rendered_and_sanitized(api, alice):
+    api.force_authenticate(alice)
 
     response = api.post(
         "/api/guidelines/preview/", {"body": "## Refusals\n<script>x</script>"}, format="json"
     )
 
-    assert response.json()["html"] == render_markdown("## Refusals\n<script>x</script>")
+    html = response.json()["html"]
+    assert response.status_code == 200
+    assert '<h2 id="refusals">Refusals</h2>' in html
+    assert active_content(html) == []

@@ -48,10 +48,11 @@ def test_editing_a_published_version_from_the_page_starts_a_new_draft(client, ca
     assert response["Location"] == "/guidelines/assistant/write/"
 
 
-def test_a_bad_slug_is_refused_on_the_page(client, carol):
+@pytest.mark.parametrize("slug", ["no spaces!", "café", "x" * 65, ""])
+def test_a_bad_slug_is_refused_on_the_page(client, carol, slug):
     client.force_login(carol)
 
-    response = client.post("/guidelines/new/", {"slug": "no spaces!", "title": "x"})
+    response = client.post("/guidelines/new/", {"slug": slug, "title": "x"})
 
     assert response.status_code == 400
     assert not Guideline.objects.exists()
