@@ -204,6 +204,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Prompts, demonstrations, rankings, datasets and training runs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # design.md §2: anonymous visitors see the login page and /healthz only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,10 +1,21 @@
 import pytest
 
-API_PATHS = ["/api/me/", "/api/users/", "/api/auth/token/"]
+API_PATHS = [
+    "/api/me/",
+    "/api/users/",
+    "/api/auth/token/",
+    "/api/guidelines/",
+    "/api/guidelines/{slug}/versions/{number}/acknowledge/",
+    "/api/prompts/",
+    "/api/tasks/next/",
+    "/api/tasks/{task_id}/skip/",
+    "/api/demonstrations/",
+    "/api/demonstrations/{demonstration_id}/reviews/",
+]
 
 
-@pytest.mark.django_db
-def test_the_schema_describes_the_api(client):
+def test_the_schema_describes_the_api(client, alice):
+    client.force_login(alice)
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200
@@ -13,8 +24,8 @@ def test_the_schema_describes_the_api(client):
         assert path in paths
 
 
-@pytest.mark.django_db
-def test_the_docs_page_loads_nothing_from_a_cdn(client):
+def test_the_docs_page_loads_nothing_from_a_cdn(client, alice):
+    client.force_login(alice)
     response = client.get("/api/docs/")
 
     assert response.status_code == 200
@@ -22,3 +33,9 @@ def test_the_docs_page_loads_nothing_from_a_cdn(client):
     assert "swagger-ui" in html
     assert "cdn." not in html
     assert "unpkg" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_anonymous_visitors_do_not_see_the_api_description(api, path):
+    assert api.get(path).status_code == 401
