@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("guidelines.urls")),
     path("", include("labeling.urls")),
     path("", include("labeling.views")),
+    path("", include("rankings.urls")),
 ]

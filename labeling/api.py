@@ -23,6 +23,7 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
+from labeling.task_kinds import kind_description
 from labeling.validation import LabelingInputError
 
 MAX_PROMPTS_PER_POST = 1000
@@ -135,7 +136,7 @@ class PromptListCreateView(GenericAPIView):
 
 
 class TaskNextSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[Task.Kind.DEMONSTRATION, Task.Kind.REVIEW])
+    kind = serializers.ChoiceField(choices=Task.Kind.choices)
     guideline = serializers.SlugField(required=False)
 
 
@@ -158,6 +159,9 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
         "lease_expires_at": assignment.expires_at,
         "draft": assignment.draft,
     }
+    extra = kind_description(task.kind)
+    if extra is not None:
+        payload.update(extra.payload(assignment))
     if task.kind == Task.Kind.REVIEW:
         demo = task.demonstration
         payload["demonstration"] = {
@@ -176,6 +180,7 @@ class TaskNextView(APIView):
         payload = TaskNextSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         kind = payload.validated_data["kind"]
+        # Writing is a labeler's job; judging other people's work (reviews, rankings) a reviewer's.
         needed = IsLabeler if kind == Task.Kind.DEMONSTRATION else IsReviewer
         if not needed().has_permission(request, self):
             return Response(

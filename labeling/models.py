@@ -290,3 +290,19 @@ class LabelerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+class TaskExclusion(models.Model):
+    """Someone a task must never be handed to, beyond `Task.excluded_user`: a comparison
+    whose candidates several people wrote excludes each of them."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="exclusions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "user"], name="task_exclusion_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} never gets {self.task}"

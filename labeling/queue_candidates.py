@@ -21,6 +21,9 @@ FROM labeling_task t
 {join}
 WHERE t.status = 'open' AND t.kind = %s AND t.guideline_id IN ({guidelines})
   AND (t.excluded_user_id IS NULL OR t.excluded_user_id <> %s)
+  AND NOT EXISTS (
+      SELECT 1 FROM labeling_taskexclusion x WHERE x.task_id = t.id AND x.user_id = %s
+  )
   -- Any hold of the user's but an expired lease: done, skipped or being worked on.
   AND NOT EXISTS (
       SELECT 1 FROM labeling_assignment held
@@ -73,7 +76,7 @@ def candidate_lock(
         opt_outs=opt_out_clause,
         lock=lock,
     )
-    params = [user_id, kind, *guideline_ids, user_id, user_id, now, now, *opt_outs]
+    params = [user_id, kind, *guideline_ids, user_id, user_id, user_id, now, now, *opt_outs]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -136,7 +136,7 @@ def word_edit_distance(before: str, after: str) -> int:
     )
 
 
-def _version_worked_under(user: AbstractBaseUser, guideline: Guideline) -> GuidelineVersion:
+def version_worked_under(user: AbstractBaseUser, guideline: Guideline) -> GuidelineVersion:
     """The newest version the user had read: what they were following while they wrote."""
     version = version_last_acknowledged(user=user, guideline=guideline)
     if version is None:  # the queue never leases without an acknowledgement
@@ -231,7 +231,7 @@ def _demonstration_submit(
         prompt_id=task.prompt_id,
         task=task,
         author=author,
-        guideline_version=_version_worked_under(author, task.guideline),
+        guideline_version=version_worked_under(author, task.guideline),
         content=text,
         time_spent_s=time_spent_s,
         draft_model=draft_model,
@@ -318,7 +318,7 @@ def review_submit(
             demonstration=demonstration,
             task=task,
             reviewer=reviewer,
-            guideline_version=_version_worked_under(reviewer, task.guideline),
+            guideline_version=version_worked_under(reviewer, task.guideline),
             revision=demonstration.revision,
             verdict=verdict,
             reasons=list(reasons),

@@ -24,11 +24,13 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
+from labeling.task_kinds import kind_description
 from labeling.validation import LabelingInputError, seconds_checked
 
 labelers = role_required(Role.LABELER, Role.ADMIN)
 workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
 KIND_ROLE = {
+    Task.Kind.RANKING: (Role.REVIEWER, Role.ADMIN),
     Task.Kind.DEMONSTRATION: (Role.LABELER, Role.ADMIN),
     Task.Kind.REVIEW: (Role.REVIEWER, Role.ADMIN),
 }
@@ -64,6 +66,9 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("home")
     task = assignment.task
+    other = kind_description(task.kind)
+    if other is not None:
+        return redirect(other.page, task_id=task.pk)
     # A role taken away while the lease was held takes the task with it.
     if not user_has_role(request.user, *KIND_ROLE[task.kind]):
         raise PermissionDenied(f"{task.kind} tasks need the {KIND_ROLE[task.kind][0]} role.")

@@ -13,14 +13,14 @@ from tests.labeling.conftest import make_prompts, make_users
 CLIENTS = 50
 
 
-def ask_all_at_once(users):
+def ask_all_at_once(users, kind="demonstration"):
     barrier = threading.Barrier(len(users))
     leases, errors = [], []
 
     def ask(user):
         try:
             barrier.wait(timeout=30)
-            assignment = task_next_for_user(user=user, kind="demonstration")
+            assignment = task_next_for_user(user=user, kind=kind)
             if assignment is not None:
                 leases.append((assignment.task_id, user.pk))
         except Exception as exc:  # collected and asserted empty below
