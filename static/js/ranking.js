@@ -3,12 +3,14 @@
 const buckets = document.querySelector("[data-buckets]");
 const unranked = document.querySelector("[data-unranked]");
 
-function place(card, rank) {
+function place(card, rank, { advance = false } = {}) {
   const select = card.querySelector("[data-rank-select]");
   select.value = rank ? String(rank) : "";
   const target = rank ? buckets.querySelector(`[data-bucket="${rank}"]`) : unranked;
   target.appendChild(card);
-  card.focus();
+  // Ranking by keys goes down the list: the next unranked reply takes the focus.
+  const next = advance ? unranked.querySelector(".candidate") : null;
+  (next || card).focus();
 }
 
 if (buckets) {
@@ -23,13 +25,15 @@ if (buckets) {
       const rank = Number(event.key);
       if (Number.isInteger(rank) && rank >= 1 && rank <= maxRank) {
         event.preventDefault();
-        place(card, rank);
+        place(card, rank, { advance: true });
       } else if (event.key === "0" || event.key === "Backspace") {
         place(card, 0);
       }
     });
     card.addEventListener("dragstart", (event) => event.dataTransfer.setData("text/plain", card.dataset.candidate));
   }
+  // Start with the first reply in hand, so ranking needs no mouse and no hunting with Tab.
+  unranked.querySelector(".candidate")?.focus();
   for (const zone of [...buckets.querySelectorAll("[data-bucket]"), unranked]) {
     zone.addEventListener("dragover", (event) => event.preventDefault());
     zone.addEventListener("drop", (event) => {
