@@ -1,7 +1,12 @@
 import pytest
 from playwright.sync_api import expect
 
-from guidelines.services import acknowledgement_create, guideline_create, version_draft_create, version_publish
+from guidelines.services import (
+    acknowledgement_create,
+    guideline_create,
+    version_draft_create,
+    version_publish,
+)
 from labeling.services import prompt_create
 from rankings.models import Ranking
 from rankings.services import comparison_create, shown_order
@@ -14,14 +19,29 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def comparisons(bob, carol):
     guideline = guideline_create(slug="assistant", title="Assistant behaviour")
-    v1 = version_publish(version=version_draft_create(guideline=guideline, body="# Rank\n", summary="", author=carol))
+    v1 = version_publish(
+        version=version_draft_create(guideline=guideline, body="# Rank\n", summary="", author=carol)
+    )
     acknowledgement_create(user=bob, version=v1)
-    prompt = prompt_create(author=carol, guideline=guideline, require_acknowledgement=False,
-                           messages=[{"role": "user", "content": "Why is the sea salty?"}])
-    four = comparison_create(prompt=prompt, overlap=1, candidates=[
-        {"content": f"Reply number {i}", "model": f"m{i}"} for i in range(4)])
-    two = comparison_create(prompt=prompt, overlap=1, candidates=[
-        {"content": "Rivers carry minerals.", "model": "a"}, {"content": "Fish cry.", "model": "b"}])
+    prompt = prompt_create(
+        author=carol,
+        guideline=guideline,
+        require_acknowledgement=False,
+        messages=[{"role": "user", "content": "Why is the sea salty?"}],
+    )
+    four = comparison_create(
+        prompt=prompt,
+        overlap=1,
+        candidates=[{"content": f"Reply number {i}", "model": f"m{i}"} for i in range(4)],
+    )
+    two = comparison_create(
+        prompt=prompt,
+        overlap=1,
+        candidates=[
+            {"content": "Rivers carry minerals.", "model": "a"},
+            {"content": "Fish cry.", "model": "b"},
+        ],
+    )
     return four, two
 
 
@@ -49,7 +69,11 @@ def test_a_reviewer_ranks_by_keyboard_with_a_tie_then_a_pair_and_an_admin_sees_c
     expect(reviewer.get_by_role("heading", name="Nothing to do right now")).to_be_visible()
 
     shown = shown_order(comparison=four, rater_id=bob.pk)
-    assert Ranking.objects.get(comparison=four).ranking == [[shown[1]], sorted([shown[0], shown[2]]), [shown[3]]]
+    assert Ranking.objects.get(comparison=four).ranking == [
+        [shown[1]],
+        sorted([shown[0], shown[2]]),
+        [shown[3]],
+    ]
     pair = Ranking.objects.get(comparison=two)
     a, b = shown_order(comparison=two, rater_id=bob.pk)
     assert (pair.ranking, pair.strength) == ([[b], [a]], 2)
