@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("labeling.views")),
     path("", include("rankings.urls")),
+    path("", include("trainer.urls")),
 ]

@@ -220,6 +220,8 @@ class Demonstration(models.Model):
     draft_text = models.TextField(blank=True)
     draft_edit_distance = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, blank=True)
+    # "platform" for demonstrations written here, else the import format they came from.
+    source = models.CharField(max_length=32, default="platform", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -58,6 +58,8 @@ def prompt_create(
     require_acknowledgement: bool = True,
     draft_model: str = "",
     draft_text: str = "",
+    open_task: bool = True,
+    flag_near_duplicates: bool = True,
 ) -> Prompt:
     """A new prompt, stamped with the guideline version it was written under, and its
     demonstration task. Labelers must have read that version; admin imports need not."""
@@ -75,7 +77,13 @@ def prompt_create(
         if version is None:
             raise NoPublishedVersion(guideline)
     search_text = prompt_search_text(cleaned)
-    near = prompt_near_duplicates(guideline_id=guideline.pk, search_text=search_text)
+    # Bulk imports skip the search: they are deduplicated by content hash, and the flag is
+    # there to warn a person who is writing.
+    near = (
+        prompt_near_duplicates(guideline_id=guideline.pk, search_text=search_text)
+        if flag_near_duplicates
+        else []
+    )
     prompt = Prompt.objects.create(
         guideline=guideline,
         guideline_version=version,
@@ -92,7 +100,8 @@ def prompt_create(
         author=author,
         content_hash=prompt_content_hash(cleaned),
     )
-    _demonstration_task_create(prompt)
+    if open_task:
+        _demonstration_task_create(prompt)
     # Shown to whoever submitted it; the flag itself is near_duplicate_of.
     prompt.near_duplicates = near
     return prompt
@@ -369,3 +378,53 @@ def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> Label
     profile.sensitive_opt_outs = sorted(set(categories) - {""})
     profile.save(update_fields=["sensitive_opt_outs"])
     return profile
+
+
+def prompt_for_import(
+    *, guideline: Guideline, messages: list[dict[str, str]], language: str = "en"
+) -> Prompt:
+    """The prompt with this conversation, made if new, without a task for labelers: it
+    arrives with its replies already."""
+    cleaned = conversation_checked(messages)
+    existing = Prompt.objects.filter(
+        guideline=guideline, content_hash=prompt_content_hash(cleaned)
+    ).first()
+    if existing is not None:
+        return existing
+    return prompt_create(
+        author=None,
+        guideline=guideline,
+        messages=cleaned,
+        language=language,
+        source=Prompt.Source.IMPORTED,
+        require_acknowledgement=False,
+        open_task=False,
+        flag_near_duplicates=False,
+    )
+
+
+def demonstration_import(
+    *, prompt: Prompt, author: AbstractBaseUser, content: str, source: str
+) -> Demonstration:
+    """An approved demonstration from outside, with a finished task of its own so that it
+    never enters the queue."""
+    version = version_current_published(guideline=prompt.guideline)
+    if version is None:
+        raise NoPublishedVersion(prompt.guideline)
+    task = Task.objects.create(
+        kind=Task.Kind.DEMONSTRATION,
+        guideline=prompt.guideline,
+        prompt=prompt,
+        wanted=1,
+        submitted_count=1,
+        status=Task.Status.DONE,
+    )
+    return Demonstration.objects.create(
+        prompt=prompt,
+        task=task,
+        author=author,
+        guideline_version=version,
+        content=content,
+        status=Demonstration.Status.APPROVED,
+        source=source,
+    )

@@ -44,6 +44,9 @@ class Comparison(models.Model):
     candidates = models.ManyToManyField(Candidate, related_name="comparisons")
     # A known order, best group first, for measuring raters; empty for ordinary tasks.
     gold_ranking = models.JSONField(default=list, blank=True)
+    # "platform" for rankings made here, else the import format they came from; exports
+    # can include or exclude imported preferences by it.
+    source = models.CharField(max_length=32, default="platform", db_index=True)
     consensus_ranked_pairs = models.JSONField(default=list, blank=True)
     consensus_bradley_terry = models.JSONField(default=dict, blank=True)
     agreement = models.JSONField(default=dict, blank=True)

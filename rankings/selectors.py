@@ -48,9 +48,10 @@ def comparison_list() -> QuerySet[Comparison]:
 
 
 def agreement_report(*, guideline_slug: str | None = None) -> dict[str, object]:
-    """Agreement over all rankings (of one guideline): overall, per guideline version, per
-    rater, position bias, gold accuracy, and the raters far below their peers."""
-    rankings = Ranking.objects.select_related("guideline_version")
+    """Agreement over the rankings made here (of one guideline): overall, per guideline
+    version, per rater, position bias, gold accuracy, and the raters far below their peers.
+    Imported rankings are left out: their raters are not ours to judge."""
+    rankings = Ranking.objects.filter(comparison__source="platform")
     if guideline_slug:
         rankings = rankings.filter(comparison__task__guideline__slug=guideline_slug)
     rows = list(

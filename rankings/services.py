@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from guidelines.selectors import version_current_published
+from guidelines.services import NoPublishedVersion
 from labeling.models import Prompt, Task, TaskExclusion
 from labeling.queue import assignment_finish, assignment_held
 from labeling.services import MAX_TIME_SPENT_S, version_worked_under
@@ -210,3 +212,53 @@ def consensus_refresh(*, comparison: Comparison) -> Comparison:
         ]
     )
     return comparison
+
+
+@transaction.atomic
+def comparison_import(
+    *,
+    prompt: Prompt,
+    replies: Sequence[str],
+    models: Sequence[str],
+    ranking: Sequence[Sequence[int]],
+    rater: AbstractBaseUser,
+    source: str,
+) -> Comparison:
+    """A comparison ranked elsewhere: its candidates, one ranking by `rater` (the source),
+    and a finished task so that it never enters the queue."""
+    version = version_current_published(guideline=prompt.guideline)
+    if version is None:
+        raise NoPublishedVersion(prompt.guideline)
+    if not MIN_K <= len(replies) <= MAX_K:
+        raise LabelingInputError("candidates", f"Between {MIN_K} and {MAX_K} replies.")
+    groups = ranking_checked([list(g) for g in ranking], candidate_ids=set(range(len(replies))))
+    task = Task.objects.create(
+        kind=Task.Kind.RANKING,
+        guideline=prompt.guideline,
+        prompt=prompt,
+        wanted=1,
+        submitted_count=1,
+        status=Task.Status.DONE,
+    )
+    comparison = Comparison.objects.create(task=task, prompt=prompt, source=source)
+    made = Candidate.objects.bulk_create(
+        [
+            Candidate(
+                prompt=prompt,
+                content=text,
+                model_name=(models[i] if i < len(models) else "")[:200],
+                source=Candidate.Source.IMPORTED,
+            )
+            for i, text in enumerate(replies)
+        ]
+    )
+    comparison.candidates.set(made)
+    Ranking.objects.create(
+        comparison=comparison,
+        rater=rater,
+        guideline_version=version,
+        ranking=[sorted(made[i].pk for i in group) for group in groups],
+        # Nobody here was shown it, so it says nothing about position bias.
+        shown_order=[],
+    )
+    return consensus_refresh(comparison=comparison)

@@ -2,6 +2,14 @@ from django.conf import settings
 from django.db import models
 
 
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class TrainingRun(models.Model):
     """One SFT or reward-model training job, from queued to finished."""
 
@@ -9,15 +17,10 @@ class TrainingRun(models.Model):
         SFT = "sft", "Supervised fine-tuning"
         REWARD = "reward", "Reward model"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     base_model = models.CharField(
         max_length=500,
         blank=True,
@@ -44,3 +47,53 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.pk} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """One uploaded file being imported line by line, with a report of every bad line."""
+
+    class Format(models.TextChoices):
+        HH_RLHF = "hh-rlhf", "HH-RLHF preference pairs"
+        OASST = "oasst", "OpenAssistant message trees"
+        ALPACA = "alpaca", "Alpaca-style instructions"
+        PROMPTS = "prompts-jsonl", "Prompts (JSONL)"
+        CANDIDATES = "candidates-jsonl", "Candidates to rank (JSONL)"
+
+    format = models.CharField(max_length=32, choices=Format.choices)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    guideline = models.ForeignKey(
+        "guidelines.Guideline", on_delete=models.PROTECT, related_name="+"
+    )
+    file = models.CharField(max_length=500, help_text="Path under DATA_DIR")
+    original_name = models.CharField(max_length=255, blank=True)
+    # All or nothing: one bad line and nothing from the file is kept.
+    strict = models.BooleanField(default=False)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="[{line, reason}], the first 1,000"
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.format}, {self.status})"
+
+
+class ImportedLine(models.Model):
+    """A line already imported, by content: importing the same file again adds nothing."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of format and line")
+    job = models.ForeignKey(ImportJob, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,113 @@
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsAdminRole
+from guidelines.models import Guideline
+from trainer.models import ImportJob
+from trainer.tasks import import_file
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=ImportJob.Format.choices)
+    guideline = serializers.SlugField(required=False, help_text="Defaults to the only guideline")
+    strict = serializers.BooleanField(required=False, default=False)
+
+    def validate_file(self, upload):  # type: ignore[no-untyped-def]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_UPLOAD_BYTES // 2**20} MiB.")
+        return upload
+
+    def validate(self, attrs):  # type: ignore[no-untyped-def]
+        slug = attrs.get("guideline")
+        published = Guideline.objects.filter(versions__status="published").distinct()
+        if slug:
+            guideline = published.filter(slug=slug).first()
+            if guideline is None:
+                raise serializers.ValidationError(
+                    {"guideline": f"No published guideline {slug!r}."}
+                )
+        elif published.count() == 1:
+            guideline = published.get()
+        else:
+            raise serializers.ValidationError({"guideline": "Name the guideline the data is for."})
+        attrs["guideline"] = guideline
+        return attrs
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    guideline = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "format",
+            "status",
+            "guideline",
+            "strict",
+            "original_name",
+            "lines_total",
+            "lines_done",
+            "progress",
+            "counts",
+            "error_count",
+            "errors",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, job: ImportJob) -> float:
+        return round(job.lines_done / job.lines_total, 4) if job.lines_total else 0.0
+
+
+class ImportCreateView(APIView):
+    permission_classes = [IsAdminRole]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer}, responses={202: ImportJobSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        payload = ImportInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        folder = Path(settings.DATA_DIR) / "uploads" / "imports"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{uuid.uuid4().hex}.jsonl"
+        with target.open("wb") as out:
+            for chunk in data["file"].chunks():
+                out.write(chunk)
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                format=data["format"],
+                guideline=data["guideline"],
+                strict=data["strict"],
+                file=str(target.relative_to(settings.DATA_DIR)),
+                original_name=data["file"].name[:255],
+                created_by=request.user,
+            )
+            transaction.on_commit(lambda: import_file.delay(job.pk))
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=ImportJobSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(ImportJobSerializer(get_object_or_404(ImportJob, pk=job_id)).data)
