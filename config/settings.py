@@ -206,6 +206,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # design.md §2: anonymous visitors see the login page and /healthz only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a "kind" and a "status": name each choice set in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskKindEnum": "labeling.models.Task.Kind",
+        "SnapshotKindEnum": "trainer.models.DatasetSnapshot.Kind",
+        "JobStatusEnum": "trainer.models.JobStatus",
+        "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

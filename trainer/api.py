@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -13,8 +14,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from guidelines.models import Guideline
-from trainer.models import ImportJob
-from trainer.tasks import import_file
+from trainer.exporting import snapshot_rerun
+from trainer.models import DatasetSnapshot, ImportJob, JobStatus
+from trainer.tasks import export_snapshot, import_file
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
@@ -111,3 +113,117 @@ class ImportDetailView(APIView):
     @extend_schema(responses=ImportJobSerializer)
     def get(self, request: Request, job_id: int) -> Response:
         return Response(ImportJobSerializer(get_object_or_404(ImportJob, pk=job_id)).data)
+
+
+class ExportFiltersSerializer(serializers.Serializer):
+    guideline = serializers.SlugField(required=False)
+    guideline_versions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False
+    )
+    statuses = serializers.ListField(child=serializers.CharField(), required=False)
+    min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1)
+    categories = serializers.ListField(child=serializers.CharField(), required=False)
+    languages = serializers.ListField(child=serializers.CharField(), required=False)
+    sources = serializers.ListField(child=serializers.CharField(), required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class ExportOptionsSerializer(serializers.Serializer):
+    gzip = serializers.BooleanField(required=False, default=False)
+    pairs = serializers.ChoiceField(choices=["all", "consensus"], required=False, default="all")
+    validation_permille = serializers.IntegerField(
+        required=False, default=50, min_value=0, max_value=1000
+    )
+
+
+class ExportInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=DatasetSnapshot.Kind.choices)
+    filters = ExportFiltersSerializer(required=False, default=dict)
+    options = ExportOptionsSerializer(required=False, default=dict)
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetSnapshot
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "filters",
+            "options",
+            "counts",
+            "sha256",
+            "files",
+            "guideline_versions",
+            "card",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ExportCreateView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=ExportInputSerializer, responses={202: SnapshotSerializer})
+    def post(self, request: Request) -> Response:
+        payload = ExportInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        # Stored as JSON: dates as ISO text, everything else as given.
+        filters = ExportFiltersSerializer(data["filters"]).data
+        options = ExportOptionsSerializer(data.get("options") or {}).data
+        with transaction.atomic():
+            snapshot = DatasetSnapshot.objects.create(
+                kind=data["kind"],
+                filters={k: v for k, v in filters.items() if v not in (None, [])},
+                options=options,
+                created_by=request.user,
+            )
+            transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
+        return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=SnapshotSerializer)
+    def get(self, request: Request, snapshot_id: int) -> Response:
+        return Response(SnapshotSerializer(get_object_or_404(DatasetSnapshot, pk=snapshot_id)).data)
+
+
+class ExportRerunView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses={202: SnapshotSerializer})
+    def post(self, request: Request, snapshot_id: int) -> Response:
+        snapshot = get_object_or_404(DatasetSnapshot, pk=snapshot_id)
+        try:
+            snapshot = snapshot_rerun(snapshot=snapshot)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
+        return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDownloadView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, snapshot_id: int):  # type: ignore[no-untyped-def]
+        snapshot = get_object_or_404(DatasetSnapshot, pk=snapshot_id)
+        split = request.query_params.get("split", "train")
+        if snapshot.status != JobStatus.SUCCEEDED:
+            return Response(
+                {"detail": f"The export is {snapshot.status}."}, status=status.HTTP_409_CONFLICT
+            )
+        if split not in snapshot.files:
+            return Response({"detail": f"split is one of {', '.join(snapshot.files)}."}, status=400)
+        path = Path(settings.DATA_DIR) / snapshot.files[split]
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"{snapshot.kind}-{snapshot.pk}-{path.name}",
+        )

@@ -97,3 +97,35 @@ class ImportedLine(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class DatasetSnapshot(models.Model):
+    """An exported dataset: files written once, published atomically, never changed."""
+
+    class Kind(models.TextChoices):
+        SFT = "sft", "SFT conversations"
+        PREFERENCE = "preference", "Preference pairs"
+        RANKINGS = "rankings", "K-wise rankings"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    filters = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    files = models.JSONField(default=dict, blank=True, help_text="{split: path under DATA_DIR}")
+    sha256 = models.JSONField(default=dict, blank=True)
+    guideline_versions = models.JSONField(default=list, blank=True)
+    card = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} snapshot {self.pk} ({self.status})"

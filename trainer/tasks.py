@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from trainer.exporting import snapshot_export
 from trainer.importing import import_run
 
 
@@ -9,3 +10,8 @@ from trainer.importing import import_run
 def import_file(job_id: int) -> None:
     # A job already claimed by another delivery is left alone (import_run returns None).
     import_run(job_id=job_id)
+
+
+@shared_task(name="trainer.tasks.export_snapshot", acks_late=True)
+def export_snapshot(snapshot_id: int) -> None:
+    snapshot_export(snapshot_id=snapshot_id)

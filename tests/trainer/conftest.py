@@ -1,4 +1,5 @@
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,10 @@ def queue_import(guideline, carol, tmp_path):
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _own_exports_dir(settings, tmp_path):
+    # Snapshot ids start again at 1 in every test database; each test exports into a
+    # folder of its own (inside DATA_DIR, where the workers and downloads look).
+    settings.EXPORTS_DIR = Path(settings.DATA_DIR) / "exports" / uuid.uuid4().hex

@@ -84,3 +84,32 @@ def test_only_admins_import(api, request, guideline, persona):
     )
 
     assert response.status_code == 403
+
+
+def test_an_export_is_answered_202_written_by_a_worker_and_downloaded(
+    api, carol, queue_import, worker
+):
+    from tests.trainer.conftest import shared_file
+    from trainer.importing import import_run
+
+    import_run(job_id=queue_import(shared_file("alpaca-seed-tasks.jsonl"), "alpaca").pk)
+    api.force_authenticate(carol)
+
+    accepted = api.post(
+        "/api/exports/", {"kind": "sft", "options": {"validation_permille": 200}}, format="json"
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        snapshot = api.get(f"/api/exports/{accepted.json()['id']}/").json()
+        if snapshot["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    download = api.get(f"/api/exports/{snapshot['id']}/download/?split=validation")
+
+    assert accepted.status_code == 202
+    assert snapshot["status"] == "succeeded", snapshot["error"]
+    body = b"".join(download.streaming_content)
+    assert len(body.splitlines()) == snapshot["counts"]["validation"]
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == snapshot["sha256"]["validation"]

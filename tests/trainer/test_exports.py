@@ -1,0 +1,184 @@
+"""Exports of each kind on imported real data: counts, split, TRL's formats, atomicity."""
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.trainer.conftest import shared_file
+from trainer import exporting
+from trainer.exporting import snapshot_export, snapshot_rerun
+from trainer.importing import import_run
+from trainer.models import DatasetSnapshot
+
+ROLES = {"system", "user", "assistant"}
+
+
+def export(kind: str, **options) -> DatasetSnapshot:
+    snapshot = DatasetSnapshot.objects.create(kind=kind, options=options)
+    return snapshot_export(snapshot_id=snapshot.pk)
+
+
+def lines(snapshot: DatasetSnapshot, split: str) -> list[dict]:
+    path = Path(settings.DATA_DIR) / snapshot.files[split]
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return [json.loads(line) for line in raw.decode().splitlines()]
+
+
+def assert_conversation(messages: list, *, ends_with: str) -> None:
+    assert isinstance(messages, list) and messages
+    assert all(
+        set(m) == {"role", "content"} and m["role"] in ROLES and isinstance(m["content"], str)
+        for m in messages
+    )
+    assert messages[-1]["role"] == ends_with
+
+
+def assert_prompt_disjoint(snapshot: DatasetSnapshot, key: str) -> None:
+    seen = {
+        split: {json.dumps(row[key]) for row in lines(snapshot, split)}
+        for split in ("train", "validation")
+    }
+    assert seen["train"] and seen["validation"]
+    assert not seen["train"] & seen["validation"]
+
+
+@pytest.fixture
+def hh(queue_import):
+    return import_run(
+        job_id=queue_import(shared_file("hh-rlhf-harmless-sample.jsonl"), "hh-rlhf").pk
+    )
+
+
+@pytest.fixture
+def oasst(queue_import):
+    return import_run(job_id=queue_import(shared_file("oasst-en-100-trees.jsonl"), "oasst").pk)
+
+
+def test_preference_pairs_from_hh_follow_trls_conversational_format(hh):
+    snapshot = export("preference", validation_permille=100)
+
+    rows = lines(snapshot, "train") + lines(snapshot, "validation")
+    assert snapshot.status == "succeeded"
+    assert len(rows) == 1812
+    assert snapshot.counts["train"] + snapshot.counts["validation"] == 1812
+    for row in rows:
+        assert set(row) == {"prompt", "chosen", "rejected"}
+        assert_conversation(row["prompt"], ends_with="user")
+        assert_conversation(row["chosen"], ends_with="assistant")
+        assert_conversation(row["rejected"], ends_with="assistant")
+        assert len(row["chosen"]) == len(row["rejected"]) == 1
+    assert_prompt_disjoint(snapshot, "prompt")
+
+
+def test_oasst_rankings_export_k_wise_with_ties_and_all_their_pairs(oasst):
+    rankings = export("rankings", validation_permille=200)
+    pairs = export("preference", validation_permille=200)
+
+    ranked = lines(rankings, "train") + lines(rankings, "validation")
+    assert len(ranked) == 212
+    expected_pairs = 0
+    for row in ranked:
+        assert set(row) == {"prompt", "completions", "ranking"}
+        k = len(row["completions"])
+        assert 2 <= k <= 9
+        assert sorted(i for group in row["ranking"] for i in group) == list(range(k))
+        sizes = [len(group) for group in row["ranking"]]
+        expected_pairs += (k * (k - 1) - sum(s * (s - 1) for s in sizes)) // 2  # C(K,2) less ties
+    assert pairs.counts["train"] + pairs.counts["validation"] == expected_pairs
+    assert_prompt_disjoint(rankings, "prompt")
+
+
+def test_sft_rows_are_whole_conversations_ending_on_the_ideal_reply(queue_import):
+    import_run(job_id=queue_import(shared_file("alpaca-seed-tasks.jsonl"), "alpaca").pk)
+
+    snapshot = export("sft", validation_permille=200)
+
+    rows = lines(snapshot, "train") + lines(snapshot, "validation")
+    assert len(rows) == 175
+    for row in rows:
+        assert set(row) == {"messages"}
+        assert_conversation(row["messages"], ends_with="assistant")
+    assert_prompt_disjoint(snapshot, "messages")
+    counts = snapshot.counts
+    assert f"Rows: {counts['train']:,} train, {counts['validation']:,} validation" in snapshot.card
+    assert "| other | 175 |" in snapshot.card
+    assert "imported v1" in snapshot.card
+    assert (Path(settings.DATA_DIR) / snapshot.files["card"]).read_text() == snapshot.card
+
+
+def test_consensus_only_gives_one_set_of_pairs_per_comparison(oasst):
+    snapshot = export("preference", pairs="consensus")
+
+    assert snapshot.counts["train"] + snapshot.counts["validation"] > 0
+    assert all(len(row["chosen"]) == 1 for row in lines(snapshot, "train"))
+
+
+def test_two_exports_of_unchanged_data_are_byte_identical(oasst):
+    first = export("rankings", gzip=True)
+    second = export("rankings", gzip=True)
+
+    assert first.sha256 == second.sha256
+    for split in ("train", "validation"):
+        a = (Path(settings.DATA_DIR) / first.files[split]).read_bytes()
+        b = (Path(settings.DATA_DIR) / second.files[split]).read_bytes()
+        assert a == b
+        assert a[:2] == b"\x1f\x8b"  # gzip
+
+
+def test_an_export_that_dies_half_way_leaves_nothing_visible_and_can_be_rerun(oasst, monkeypatch):
+    real_rows = exporting.ROWS["rankings"]
+
+    def dying(filters, options):
+        for n, row in enumerate(real_rows(filters, options)):
+            if n == 50:
+                raise MemoryError("worker killed")
+            yield row
+
+    monkeypatch.setitem(exporting.ROWS, "rankings", dying)
+    snapshot = DatasetSnapshot.objects.create(kind="rankings")
+    with pytest.raises(MemoryError):
+        snapshot_export(snapshot_id=snapshot.pk)
+    snapshot.refresh_from_db()
+    exports = Path(settings.EXPORTS_DIR)
+
+    assert snapshot.status == "failed"
+    assert not [p for p in exports.iterdir() if p.name.startswith(f"{snapshot.pk}-")]
+    assert not list(exports.glob(f".tmp-{snapshot.pk}-*"))
+
+    monkeypatch.setitem(exporting.ROWS, "rankings", real_rows)
+    rerun = snapshot_export(snapshot_id=snapshot_rerun(snapshot=snapshot).pk)
+    assert rerun.status == "succeeded"
+    assert rerun.sha256 == export("rankings").sha256
+
+
+def test_a_killed_worker_leaves_a_hidden_folder_that_a_rerun_clears(oasst):
+    snapshot = DatasetSnapshot.objects.create(kind="sft", status="running")
+    leftover = Path(settings.EXPORTS_DIR) / f".tmp-{snapshot.pk}-deadbeef"
+    leftover.mkdir(parents=True)
+    (leftover / "train.jsonl").write_text('{"messages": [')
+
+    done = snapshot_export(snapshot_id=snapshot_rerun(snapshot=snapshot).pk)
+
+    assert not leftover.exists()
+    assert done.status == "succeeded"
+
+
+def test_a_published_snapshot_is_never_rerun(oasst):
+    snapshot = export("sft")
+
+    with pytest.raises(ValueError, match="never changes"):
+        snapshot_rerun(snapshot=snapshot)
+
+
+def test_filters_narrow_the_rows(queue_import, oasst):
+    import_run(job_id=queue_import(shared_file("alpaca-seed-tasks.jsonl"), "alpaca").pk)
+
+    everything = export("sft")
+    only_oasst = DatasetSnapshot.objects.create(kind="sft", filters={"sources": ["oasst"]})
+    only_oasst = snapshot_export(snapshot_id=only_oasst.pk)
+
+    total = sum(everything.counts.values())
+    assert sum(only_oasst.counts.values()) == total - 175

@@ -1,0 +1,344 @@
+"""Writing dataset snapshots in TRL's formats, streamed from the database.
+
+Rows are read in id order in chunks, so memory stays flat and two exports of unchanged
+data are byte-identical. Files are written into a hidden temporary folder and the folder
+is renamed into place only when everything is written: a reader sees a whole snapshot or
+none. The train/validation split is by a hash of the prompt, so no prompt is in both.
+
+Formats (one JSON object per line):
+  sft         {"messages": [..., {"role": "assistant", "content": reply}]}
+  preference  {"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}
+  rankings    {"prompt": [messages], "completions": [[assistant message], ...],
+               "ranking": [[indices], ...]}
+"""
+
+import gzip
+import hashlib
+import json
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from labeling.models import Demonstration
+from rankings.consensus import ranking_pairs
+from rankings.models import Candidate, Comparison, Ranking
+from trainer.models import DatasetSnapshot, JobStatus
+
+CHUNK = 2000
+SPLITS = ("train", "validation")
+
+
+@dataclass
+class Row:
+    prompt_hash: str
+    data: dict[str, object]
+    category: str
+    version: str
+    person: int | None
+
+
+@dataclass
+class Stats:
+    counts: Counter = field(default_factory=Counter)
+    categories: Counter = field(default_factory=Counter)
+    versions: set[str] = field(default_factory=set)
+    people: set[int] = field(default_factory=set)
+
+
+def split_of(prompt_hash: str, validation_permille: int) -> str:
+    """Validation for about `validation_permille` in 1,000 prompts, decided by the prompt alone."""
+    bucket = int(hashlib.sha256(prompt_hash.encode()).hexdigest()[:8], 16) % 1000
+    return "validation" if bucket < validation_permille else "train"
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _filtered(queryset: QuerySet, filters: dict, *, prompt: str) -> QuerySet:
+    """The filters every kind shares, applied through the path to the prompt."""
+    if filters.get("guideline"):
+        queryset = queryset.filter(**{f"{prompt}guideline__slug": filters["guideline"]})
+    if filters.get("categories"):
+        queryset = queryset.filter(**{f"{prompt}category__in": filters["categories"]})
+    if filters.get("languages"):
+        queryset = queryset.filter(**{f"{prompt}language__in": filters["languages"]})
+    if filters.get("created_after"):
+        queryset = queryset.filter(created_at__gte=filters["created_after"])
+    if filters.get("created_before"):
+        queryset = queryset.filter(created_at__lt=filters["created_before"])
+    return queryset
+
+
+def sft_rows(filters: dict, options: dict) -> Iterator[Row]:
+    demonstrations = Demonstration.objects.filter(
+        status__in=filters.get("statuses") or [Demonstration.Status.APPROVED]
+    )
+    if filters.get("guideline_versions"):
+        demonstrations = demonstrations.filter(
+            guideline_version__number__in=filters["guideline_versions"]
+        )
+    if filters.get("sources"):
+        demonstrations = demonstrations.filter(source__in=filters["sources"])
+    demonstrations = _filtered(demonstrations, filters, prompt="prompt__").order_by("id")
+    columns = (
+        "prompt__messages",
+        "prompt__content_hash",
+        "prompt__category",
+        "content",
+        "guideline_version__guideline__slug",
+        "guideline_version__number",
+        "author_id",
+    )
+    for (
+        messages,
+        prompt_hash,
+        category,
+        content,
+        slug,
+        number,
+        author,
+    ) in demonstrations.values_list(*columns).iterator(chunk_size=CHUNK):
+        yield Row(
+            prompt_hash,
+            {"messages": [*messages, *_assistant(content)]},
+            category,
+            f"{slug} v{number}",
+            author,
+        )
+
+
+def _comparisons(filters: dict) -> QuerySet[Comparison]:
+    comparisons = Comparison.objects.filter(ranking_count__gt=0)
+    if filters.get("sources"):
+        comparisons = comparisons.filter(source__in=filters["sources"])
+    comparisons = _filtered(comparisons, filters, prompt="prompt__")
+    rankings = Ranking.objects.order_by("id").select_related("guideline_version__guideline")
+    if filters.get("guideline_versions"):
+        rankings = rankings.filter(guideline_version__number__in=filters["guideline_versions"])
+    return (
+        comparisons.select_related("prompt")
+        .prefetch_related(
+            Prefetch("candidates", queryset=Candidate.objects.order_by("id").only("id", "content")),
+            Prefetch("rankings", queryset=rankings),
+        )
+        .order_by("id")
+    )
+
+
+def _agreeing(comparison: Comparison, filters: dict) -> bool:
+    minimum = filters.get("min_agreement")
+    if minimum is None:
+        return True
+    agreement = (comparison.agreement or {}).get("pairwise_agreement")
+    return agreement is not None and agreement >= minimum
+
+
+def preference_rows(filters: dict, options: dict) -> Iterator[Row]:
+    consensus_only = options.get("pairs") == "consensus"
+    for comparison in _comparisons(filters).iterator(chunk_size=CHUNK // 10):
+        if not _agreeing(comparison, filters):
+            continue
+        text = {c.pk: c.content for c in comparison.candidates.all()}
+        prompt = comparison.prompt
+        rankings = list(comparison.rankings.all())
+        if not rankings:
+            continue
+        version = rankings[0].guideline_version
+        judged = (
+            [(comparison.consensus_ranked_pairs, None)]
+            if consensus_only
+            else [(r.ranking, r.rater_id) for r in rankings]
+        )
+        for groups, rater in judged:
+            # Ties are left out by ranking_pairs: a tie says neither reply is better.
+            for winner, loser in ranking_pairs(groups):
+                yield Row(
+                    prompt.content_hash,
+                    {
+                        "prompt": prompt.messages,
+                        "chosen": _assistant(text[winner]),
+                        "rejected": _assistant(text[loser]),
+                    },
+                    prompt.category,
+                    f"{version.guideline.slug} v{version.number}",
+                    rater,
+                )
+
+
+def rankings_rows(filters: dict, options: dict) -> Iterator[Row]:
+    for comparison in _comparisons(filters).iterator(chunk_size=CHUNK // 10):
+        if not _agreeing(comparison, filters):
+            continue
+        candidates = list(comparison.candidates.all())
+        index = {c.pk: i for i, c in enumerate(candidates)}
+        for ranking in comparison.rankings.all():
+            version = ranking.guideline_version
+            yield Row(
+                comparison.prompt.content_hash,
+                {
+                    "prompt": comparison.prompt.messages,
+                    "completions": [_assistant(c.content) for c in candidates],
+                    "ranking": [sorted(index[c] for c in group) for group in ranking.ranking],
+                },
+                comparison.prompt.category,
+                f"{version.guideline.slug} v{version.number}",
+                ranking.rater_id,
+            )
+
+
+ROWS = {
+    DatasetSnapshot.Kind.SFT: sft_rows,
+    DatasetSnapshot.Kind.PREFERENCE: preference_rows,
+    DatasetSnapshot.Kind.RANKINGS: rankings_rows,
+}
+
+
+class _HashingWriter:
+    def __init__(self, path: Path, compress: bool):
+        self.path = path
+        self._raw: IO[bytes] = path.open("wb")
+        # mtime=0: a gzip header without a timestamp, so equal data gives equal bytes.
+        self._out: IO[bytes] = (
+            gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0) if compress else self._raw
+        )
+
+    def write(self, data: dict[str, object]) -> None:
+        self._out.write(json.dumps(data, ensure_ascii=False).encode() + b"\n")
+
+    def close(self) -> str:
+        if self._out is not self._raw:
+            self._out.close()
+        self._raw.close()
+        digest = hashlib.sha256()
+        with self.path.open("rb") as done:
+            for block in iter(lambda: done.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def dataset_card(snapshot: DatasetSnapshot, stats: Stats) -> str:
+    lines = [
+        f"# Dataset snapshot {snapshot.pk}: {snapshot.get_kind_display()}",
+        "",
+        f"Rows: {stats.counts['train']:,} train, {stats.counts['validation']:,} validation "
+        "(split by prompt: no prompt is in both).",
+        f"People whose labels it holds: {len(stats.people)}.",
+        f"Guideline versions: {', '.join(sorted(stats.versions)) or 'none'}.",
+        f"Filters: {json.dumps(snapshot.filters, sort_keys=True)}; "
+        f"options: {json.dumps(snapshot.options, sort_keys=True)}.",
+        "",
+        "| category | rows |",
+        "|---|---|",
+        *(f"| {category} | {n:,} |" for category, n in sorted(stats.categories.items())),
+    ]
+    agreement = _mean_agreement(snapshot)
+    if agreement is not None:
+        lines += ["", f"Mean pairwise agreement of raters over its comparisons: {agreement:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_agreement(snapshot: DatasetSnapshot) -> float | None:
+    if snapshot.kind == DatasetSnapshot.Kind.SFT:
+        return None
+    values = [
+        a.get("pairwise_agreement")
+        for a in _comparisons(snapshot.filters).values_list("agreement", flat=True)
+        if a and a.get("pairwise_agreement") is not None
+    ]
+    return sum(values) / len(values) if values else None
+
+
+def snapshot_export(*, snapshot_id: int) -> DatasetSnapshot | None:
+    """Write and publish a queued snapshot; None if another worker already claimed it."""
+    claimed = DatasetSnapshot.objects.filter(pk=snapshot_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    snapshot = DatasetSnapshot.objects.get(pk=snapshot_id)
+    exports = Path(settings.EXPORTS_DIR)
+    exports.mkdir(parents=True, exist_ok=True)
+    # The id and the creation time: a database restored or reset reuses ids, and an old
+    # snapshot's files must never be taken for a new one's.
+    final = exports / f"{snapshot.pk}-{snapshot.created_at:%Y%m%dT%H%M%S%f}"
+    temporary = exports / f".tmp-{snapshot.pk}-{uuid.uuid4().hex}"
+    temporary.mkdir()
+    try:
+        published = _write(snapshot, temporary)
+        temporary.rename(final)  # atomic: the snapshot appears whole
+    except BaseException as exc:
+        shutil.rmtree(temporary, ignore_errors=True)
+        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+            status=JobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    relative = {
+        name: str((final / path.name).relative_to(settings.DATA_DIR))
+        for name, path in published["paths"].items()
+    }
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+        status=JobStatus.SUCCEEDED,
+        files=relative,
+        counts=published["counts"],
+        sha256=published["sha256"],
+        guideline_versions=published["versions"],
+        card=published["card"],
+        finished_at=timezone.now(),
+    )
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def _write(snapshot: DatasetSnapshot, folder: Path) -> dict[str, object]:
+    compress = bool(snapshot.options.get("gzip"))
+    permille = int(snapshot.options.get("validation_permille", 50))
+    suffix = ".jsonl.gz" if compress else ".jsonl"
+    writers = {split: _HashingWriter(folder / f"{split}{suffix}", compress) for split in SPLITS}
+    stats = Stats()
+    for row in ROWS[snapshot.kind](snapshot.filters, snapshot.options):
+        split = split_of(row.prompt_hash, permille)
+        writers[split].write(row.data)
+        stats.counts[split] += 1
+        stats.categories[row.category] += 1
+        stats.versions.add(row.version)
+        if row.person is not None:
+            stats.people.add(row.person)
+    digests = {split: writer.close() for split, writer in writers.items()}
+    card = dataset_card(snapshot, stats)
+    (folder / "README.md").write_text(card)
+    paths = {split: writer.path for split, writer in writers.items()} | {
+        "card": folder / "README.md"
+    }
+    return {
+        "paths": paths,
+        "sha256": digests,
+        "counts": {split: stats.counts[split] for split in SPLITS},
+        "versions": sorted(stats.versions),
+        "card": card,
+    }
+
+
+def snapshot_rerun(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
+    """Queue a failed or interrupted export again, clearing what it left half-written.
+
+    A worker killed mid-export leaves its hidden temporary folder and a "running" status;
+    nothing of it was ever visible, so starting over is safe.
+    """
+    if snapshot.status == JobStatus.SUCCEEDED:
+        raise ValueError("A published snapshot never changes; start a new export instead.")
+    for leftover in Path(settings.EXPORTS_DIR).glob(f".tmp-{snapshot.pk}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(status=JobStatus.QUEUED, error="")
+    snapshot.refresh_from_db()
+    return snapshot
