@@ -281,6 +281,16 @@ LABELING_APPROVALS_REQUIRED = env_int("LABELING_APPROVALS_REQUIRED", 1, minimum=
 # time on task (OpenAssistant's and vendors' labelers asked to see it).
 LABELING_PAY_PER_APPROVED = env_optional_float("LABELING_PAY_PER_APPROVED")
 
+# --- Datasets ---------------------------------------------------------------------------
+
+# Which kinds the periodic export writes when their data changed; its cadence is the
+# "Export datasets when the data changed" entry under Periodic tasks in the admin.
+EXPORT_SCHEDULED_KINDS = env_list("EXPORT_SCHEDULED_KINDS", ["sft", "preference", "rankings"])
+if set(EXPORT_SCHEDULED_KINDS) - {"sft", "preference", "rankings"}:
+    raise ImproperlyConfigured(
+        f"EXPORT_SCHEDULED_KINDS={EXPORT_SCHEDULED_KINDS}: use sft, preference and/or rankings"
+    )
+
 # --- Serving ----------------------------------------------------------------------------
 
 PORT = env_int("PORT", 8000, minimum=1)

@@ -342,3 +342,37 @@ def snapshot_rerun(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
     DatasetSnapshot.objects.filter(pk=snapshot.pk).update(status=JobStatus.QUEUED, error="")
     snapshot.refresh_from_db()
     return snapshot
+
+
+def data_fingerprint(kind: str) -> str:
+    """A digest of what an export of `kind` would read: changes when rows are added,
+    approved, revised or ranked."""
+    from django.db.models import Count, Max
+
+    if kind == DatasetSnapshot.Kind.SFT:
+        state = Demonstration.objects.filter(status=Demonstration.Status.APPROVED).aggregate(
+            n=Count("id"), last=Max("updated_at")
+        )
+    else:
+        state = Ranking.objects.aggregate(n=Count("id"), last=Max("id"))
+    return hashlib.sha256(json.dumps(state, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def snapshots_export_if_changed(*, kinds: list[str]) -> list[DatasetSnapshot]:
+    """The scheduled export: a new snapshot of each kind whose data changed since the last
+    scheduled one, written now."""
+    made = []
+    for kind in kinds:
+        fingerprint = data_fingerprint(kind)
+        last = (
+            DatasetSnapshot.objects.filter(kind=kind)
+            .exclude(fingerprint="")
+            .exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED])
+            .order_by("-id")
+            .first()
+        )
+        if last is not None and last.fingerprint == fingerprint:
+            continue
+        snapshot = DatasetSnapshot.objects.create(kind=kind, fingerprint=fingerprint)
+        made.append(snapshot_export(snapshot_id=snapshot.pk))
+    return made

@@ -115,6 +115,9 @@ class DatasetSnapshot(models.Model):
     files = models.JSONField(default=dict, blank=True, help_text="{split: path under DATA_DIR}")
     sha256 = models.JSONField(default=dict, blank=True)
     guideline_versions = models.JSONField(default=list, blank=True)
+    # What the data looked like when a scheduled export was made: the next scheduled run
+    # exports again only if this changed.
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     card = models.TextField(blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(

@@ -1,8 +1,9 @@
 """Celery tasks of the trainer app: take ids, re-fetch, call the service."""
 
 from celery import shared_task
+from django.conf import settings
 
-from trainer.exporting import snapshot_export
+from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
 
 
@@ -15,3 +16,10 @@ def import_file(job_id: int) -> None:
 @shared_task(name="trainer.tasks.export_snapshot", acks_late=True)
 def export_snapshot(snapshot_id: int) -> None:
     snapshot_export(snapshot_id=snapshot_id)
+
+
+@shared_task(name="trainer.tasks.export_when_changed", acks_late=True)
+def export_when_changed() -> list[int]:
+    """Beat runs this on the schedule in the admin (hourly unless changed there)."""
+    made = snapshots_export_if_changed(kinds=settings.EXPORT_SCHEDULED_KINDS)
+    return [snapshot.pk for snapshot in made]
