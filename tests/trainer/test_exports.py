@@ -182,3 +182,17 @@ def test_filters_narrow_the_rows(queue_import, oasst):
 
     total = sum(everything.counts.values())
     assert sum(only_oasst.counts.values()) == total - 175
+
+
+def test_the_postgresql_fast_path_writes_the_same_bytes_as_the_python_one(oasst, hh, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the fast path is PostgreSQL's; SQLite always takes the Python one")
+    fast = export("preference")
+    monkeypatch.setattr(exporting, "postgres_fast_path", lambda: False)
+    monkeypatch.setattr(exporting, "preference_rows_postgres", None)  # would fail if taken
+    slow = export("preference")
+
+    assert fast.counts == slow.counts
+    assert fast.sha256 == slow.sha256
