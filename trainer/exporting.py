@@ -215,30 +215,33 @@ ROWS = {
 # ("role" before "content", ", " and ": " separators, the same escapes) is what
 # json.dumps(..., ensure_ascii=False) writes, so both paths give the same bytes.
 PREFERENCE_SQL = """
-SELECT p.content_hash, p.category, gl.slug || ' v' || gv.number, r.rater_id,
+WITH members AS (
+    SELECT r.id AS rid, r.comparison_id, r.rater_id, r.guideline_version_id, g.idx,
+           (m.value)::bigint AS candidate
+    FROM rankings_ranking r
+    JOIN rankings_comparison c ON c.id = r.comparison_id
+    JOIN labeling_prompt p ON p.id = c.prompt_id
+    JOIN guidelines_guidelineversion gv ON gv.id = r.guideline_version_id
+    JOIN guidelines_guideline gl ON gl.id = p.guideline_id
+    CROSS JOIN LATERAL jsonb_array_elements(r.ranking) WITH ORDINALITY AS g(grp, idx)
+    CROSS JOIN LATERAL jsonb_array_elements_text(g.grp) AS m(value)
+    WHERE c.ranking_count > 0 {where}
+)
+SELECT p.content_hash, p.category, gl.slug || ' v' || gv.number, w.rater_id,
        '{{"prompt": ' || p.messages::text
        || ', "chosen": [{{"role": "assistant", "content": ' || to_jsonb(win.content)::text
        || '}}], "rejected": [{{"role": "assistant", "content": ' || to_jsonb(lose.content)::text
        || '}}]}}'
-FROM rankings_ranking r
-JOIN rankings_comparison c ON c.id = r.comparison_id
+FROM members w
+-- Each member of a better group against each member of every worse group: the pairs.
+JOIN members l ON l.rid = w.rid AND l.idx > w.idx
+JOIN rankings_comparison c ON c.id = w.comparison_id
 JOIN labeling_prompt p ON p.id = c.prompt_id
-JOIN guidelines_guidelineversion gv ON gv.id = r.guideline_version_id
+JOIN rankings_candidate win ON win.id = w.candidate
+JOIN rankings_candidate lose ON lose.id = l.candidate
+JOIN guidelines_guidelineversion gv ON gv.id = w.guideline_version_id
 JOIN guidelines_guideline gl ON gl.id = gv.guideline_id
--- The ranking's pairs, worked out per row: (better group, its member, worse group, member).
-CROSS JOIN LATERAL (
-    SELECT better.idx AS better_rank, better_member::bigint AS winner,
-           worse.idx AS worse_rank, worse_member::bigint AS loser
-    FROM jsonb_array_elements(r.ranking) WITH ORDINALITY AS better(grp, idx)
-    JOIN jsonb_array_elements(r.ranking) WITH ORDINALITY AS worse(grp, idx)
-        ON worse.idx > better.idx
-    CROSS JOIN LATERAL jsonb_array_elements_text(better.grp) AS better_member
-    CROSS JOIN LATERAL jsonb_array_elements_text(worse.grp) AS worse_member
-) pair
-JOIN rankings_candidate win ON win.id = pair.winner
-JOIN rankings_candidate lose ON lose.id = pair.loser
-WHERE c.ranking_count > 0 {where}
-ORDER BY c.id, r.id, pair.better_rank, pair.winner, pair.worse_rank, pair.loser
+ORDER BY w.comparison_id, w.rid, w.idx, w.candidate, l.idx, l.candidate
 """
 
 
