@@ -10,7 +10,24 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class TrainingRun(models.Model):
+class Job(models.Model):
+    """What every long job has: a status that moves from queued to finished, who asked
+    for it, and when it was asked for, started and finished."""
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+
+class TrainingRun(Job):
     """One SFT or reward-model training job, from queued to finished."""
 
     class Kind(models.TextChoices):
@@ -20,7 +37,6 @@ class TrainingRun(models.Model):
     Status = JobStatus
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     base_model = models.CharField(
         max_length=500,
         blank=True,
@@ -29,12 +45,6 @@ class TrainingRun(models.Model):
     config = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -49,7 +59,7 @@ class TrainingRun(models.Model):
         return f"{self.kind} run {self.pk} ({self.status})"
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """One uploaded file being imported line by line, with a report of every bad line."""
 
     class Format(models.TextChoices):
@@ -60,7 +70,6 @@ class ImportJob(models.Model):
         CANDIDATES = "candidates-jsonl", "Candidates to rank (JSONL)"
 
     format = models.CharField(max_length=32, choices=Format.choices)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     guideline = models.ForeignKey(
         "guidelines.Guideline", on_delete=models.PROTECT, related_name="+"
     )
@@ -75,15 +84,6 @@ class ImportJob(models.Model):
         default=list, blank=True, help_text="[{line, reason}], the first 1,000"
     )
     error_count = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.format}, {self.status})"
@@ -99,7 +99,7 @@ class ImportedLine(models.Model):
         return self.key
 
 
-class DatasetSnapshot(models.Model):
+class DatasetSnapshot(Job):
     """An exported dataset: files written once, published atomically, never changed."""
 
     class Kind(models.TextChoices):
@@ -108,7 +108,6 @@ class DatasetSnapshot(models.Model):
         RANKINGS = "rankings", "K-wise rankings"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     filters = models.JSONField(default=dict, blank=True)
     options = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
@@ -120,15 +119,6 @@ class DatasetSnapshot(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     card = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.kind} snapshot {self.pk} ({self.status})"
