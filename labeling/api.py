@@ -16,7 +16,6 @@ from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
 from labeling.selectors import demonstrations_of_author, prompt_list
 from labeling.services import (
-    MAX_TIME_SPENT_S,
     demonstration_revise,
     demonstration_submit,
     profile_set_opt_outs,
@@ -24,7 +23,7 @@ from labeling.services import (
     review_submit,
 )
 from labeling.task_kinds import kind_description
-from labeling.validation import LabelingInputError
+from labeling.validation import MAX_TIME_SPENT_S, LabelingInputError
 
 MAX_PROMPTS_PER_POST = 1000
 

@@ -16,10 +16,12 @@ from guidelines.services import NoPublishedVersion, acknowledgement_require
 from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import QueueError, assignment_finish, assignment_held
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
-from labeling.validation import LabelingInputError, conversation_checked, text_checked
-
-# A week: more time than that on one task is a clock gone wrong, not work.
-MAX_TIME_SPENT_S = 7 * 24 * 3600
+from labeling.validation import (
+    LabelingInputError,
+    conversation_checked,
+    seconds_checked,
+    text_checked,
+)
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
@@ -182,8 +184,7 @@ def demonstration_submit(
     text the client sends) with how much the labeler changed it.
     """
     text = text_checked(content, field="content")
-    if not 0 <= time_spent_s <= MAX_TIME_SPENT_S:
-        raise LabelingInputError("time_spent_s", "Must be between 0 and a week in seconds.")
+    time_spent_s = seconds_checked(time_spent_s)
     try:
         with transaction.atomic():
             return _demonstration_submit(

@@ -3,6 +3,8 @@
 from django.conf import settings
 
 ROLES = ("system", "user", "assistant")
+# A week: more time than that on one task is a clock gone wrong, not work.
+MAX_TIME_SPENT_S = 7 * 24 * 3600
 
 
 class LabelingInputError(Exception):
@@ -66,6 +68,6 @@ def seconds_checked(value: object, *, field: str = "time_spent_s") -> int:
         seconds = int(str(value).strip() or 0)
     except ValueError:
         raise LabelingInputError(field, "Must be a whole number of seconds.") from None
-    if not 0 <= seconds <= 7 * 24 * 3600:
+    if not 0 <= seconds <= MAX_TIME_SPENT_S:
         raise LabelingInputError(field, "Must be between 0 and a week in seconds.")
     return seconds

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole, IsReviewer
 from labeling.models import Prompt
-from labeling.services import MAX_TIME_SPENT_S
+from labeling.validation import MAX_TIME_SPENT_S
 from rankings.models import Comparison, Ranking
 from rankings.selectors import agreement_report
 from rankings.services import comparison_create, ranking_submit

@@ -10,8 +10,8 @@ from guidelines.selectors import version_current_published
 from guidelines.services import NoPublishedVersion
 from labeling.models import Prompt, Task, TaskExclusion
 from labeling.queue import assignment_finish, assignment_held
-from labeling.services import MAX_TIME_SPENT_S, version_worked_under
-from labeling.validation import LabelingInputError, text_checked
+from labeling.services import version_worked_under
+from labeling.validation import LabelingInputError, seconds_checked, text_checked
 from rankings.agreement import (
     RatedRanking,
     krippendorff_alpha,
@@ -108,8 +108,7 @@ def ranking_submit(
 
     Submitting again returns the first ranking (one record per rater and comparison).
     """
-    if not 0 <= time_spent_s <= MAX_TIME_SPENT_S:
-        raise LabelingInputError("time_spent_s", "Between 0 and a week in seconds.")
+    time_spent_s = seconds_checked(time_spent_s)
     if not isinstance(rationale, str) or len(rationale) > 10_000:
         raise LabelingInputError("rationale", "Text of at most 10,000 characters.")
     try:
