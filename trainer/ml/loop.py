@@ -1,0 +1,340 @@
+"""The training loop SFT and the reward model share: AdamW with warmup and cosine decay,
+gradient accumulation and clipping, bf16 autocast on a GPU, checkpoints and resume,
+and data parallelism over several processes (`torchrun`, gloo on CPU, NCCL on GPUs).
+
+A method (SFT or reward) supplies the data plan and the loss; the loop owns everything
+about steps. Losses are sums divided by the units (tokens, ranked groups) of the whole
+optimizer step across every process, so one process with batch B and N processes with
+B/N each take the same step."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str
+    # "" builds the tiny default model; otherwise a local Hugging Face model directory.
+    base_model: str = ""
+    max_length: int = 256
+    # Examples (SFT conversations, reward ranked groups) per micro-batch, summed over all
+    # processes: the same setting gives the same steps whatever the process count.
+    batch_size: int = 8
+    grad_accum: int = 1
+    epochs: float = 1.0
+    # When set, overrides epochs.
+    max_steps: int = 0
+    lr: float = 5e-4
+    # Cosine decay ends at this fraction of lr rather than 0, so late steps still learn.
+    min_lr_ratio: float = 0.1
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 50
+    log_every: int = 5
+    # 0: evaluate once, at the end.
+    eval_every: int = 0
+    # Autocast to bf16 where the GPU supports it; CPUs train in fp32.
+    bf16: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown training settings: {', '.join(unknown)}")
+        return cls(**data)
+
+
+class Cancelled(Exception):
+    """The run was asked to stop; its last checkpoint is kept."""
+
+
+Event = dict[str, object]
+
+
+class Method(Protocol):
+    """What SFT and reward training supply to the loop."""
+
+    module: nn.Module
+
+    def epoch_plan(self, epoch: int, rng: random.Random) -> list[list[int]]:
+        """The micro-batches of one epoch, as example indices, all processes together."""
+
+    def units(self, batch: list[int]) -> int:
+        """What a loss sum over `batch` is divided by (trained tokens, ranked groups)."""
+
+    def loss_sum(self, module: nn.Module, shard: list[int]) -> tuple[torch.Tensor, dict]:
+        """The summed loss of this process's part of a micro-batch, and counters to log."""
+
+    def finish(self) -> None:
+        """Called once after the last step, before the final evaluation."""
+
+    def evaluate(self) -> dict[str, float]: ...
+
+    def save(self, folder: Path) -> None: ...
+
+
+@dataclass
+class Processes:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Processes:
+        """Joins the process group `torchrun` describes through its environment."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls()
+        if not torch_dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            torch_dist.init_process_group(backend)
+        return cls(torch_dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self) -> torch.device:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+    def sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64)
+        torch_dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch_dist.barrier()
+
+
+def lr_at(step: int, total: int, config: TrainConfig) -> float:
+    """Linear warmup, then cosine decay from lr to lr * min_lr_ratio."""
+    warmup = max(1, round(total * config.warmup_ratio)) if config.warmup_ratio else 0
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    floor = config.lr * config.min_lr_ratio
+    return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def optimizer_create(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # Weight decay on matrices only: decaying norms' gains and biases only hurts.
+    decayed = [p for p in module.parameters() if p.requires_grad and p.dim() >= 2]
+    plain = [p for p in module.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decayed, "weight_decay": config.weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    metrics: dict[str, float]
+    history: list[dict]
+    model_dir: Path
+
+
+def train(
+    method: Method,
+    config: TrainConfig,
+    *,
+    processes: Processes | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Trains to the end, resuming from the newest checkpoint in `output_dir` if there
+    is one. `on_event` receives progress, evaluation and checkpoint events (on the main
+    process only); `should_stop` is asked before every step."""
+    processes = processes or Processes()
+    emit = on_event if (on_event and processes.main) else (lambda event: None)
+    output = Path(config.output_dir)
+    device = processes.device()
+    module = method.module.to(device)
+    optimizer = optimizer_create(module, config)
+    plans: dict[int, list[list[int]]] = {}
+
+    def plan(epoch: int) -> list[list[int]]:
+        if epoch not in plans:
+            batches = method.epoch_plan(epoch, random.Random(config.seed * 100_003 + epoch))
+            # Every process needs at least one example of every micro-batch.
+            plans.clear()
+            plans[epoch] = [b for b in batches if len(b) >= processes.world]
+        return plans[epoch]
+
+    steps_per_epoch = len(plan(0)) // config.grad_accum
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"Too little data: not one step of {config.batch_size} x {config.grad_accum}."
+        )
+    total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+
+    history: list[dict] = []
+    step = 0
+    saved = checkpoint_latest(output)
+    if saved is not None:
+        state = torch.load(saved / "state.pt", map_location=device, weights_only=False)
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history = state["step"], state["history"]
+        torch.set_rng_state(state["rng"])
+        emit({"type": "resumed", "step": step, "total_steps": total})
+
+    trained = module
+    if processes.world > 1:
+        trained = DistributedDataParallel(module)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if config.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported()
+        else nullcontext()
+    )
+
+    started = time.monotonic()
+    first_step = step
+    window: dict[str, float] = {}
+    while step < total:
+        if should_stop and should_stop():
+            raise Cancelled(f"Stopped at step {step} of {total}.")
+        epoch, offset = divmod(step, steps_per_epoch)
+        micro = plan(epoch)[offset * config.grad_accum : (offset + 1) * config.grad_accum]
+        units = sum(method.units(batch) for batch in micro)
+        lr = lr_at(step, total, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        module.train()
+        counters: dict[str, float] = {"loss_sum": 0.0}
+        for index, batch in enumerate(micro):
+            shard = batch[processes.rank :: processes.world]
+            last = index == len(micro) - 1
+            sync = nullcontext() if last or processes.world == 1 else trained.no_sync()
+            with sync:
+                with autocast:
+                    loss_sum, stats = method.loss_sum(trained, shard)
+                (loss_sum.float() / units * processes.world).backward()
+            counters["loss_sum"] += float(loss_sum.detach())
+            for key, value in stats.items():
+                counters[key] = counters.get(key, 0.0) + value
+        names = sorted(counters)
+        counters = dict(zip(names, processes.sum([counters[n] for n in names]), strict=True))
+        grad_norm = float(nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        window["loss"] = window.get("loss", 0.0) + counters.pop("loss_sum") / units
+        window["steps"] = window.get("steps", 0) + 1
+        for key, value in counters.items():
+            window[key] = window.get(key, 0.0) + value
+        if step % config.log_every == 0 or step == total:
+            elapsed = time.monotonic() - started
+            record = _record(window, step=step, lr=lr, grad_norm=grad_norm, elapsed=elapsed)
+            window = {}
+            history.append(record)
+            per_step = elapsed / max(1, step - first_step)
+            emit(
+                {
+                    "type": "progress",
+                    "step": step,
+                    "total_steps": total,
+                    "progress": step / total,
+                    "eta_s": round(per_step * (total - step), 1),
+                    "metrics": record,
+                }
+            )
+        if config.eval_every and step % config.eval_every == 0 and step < total:
+            history.append(_evaluated(method, processes, step, emit))
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+            if processes.main:
+                path = checkpoint_save(output, step, module, optimizer, history)
+                emit({"type": "checkpoint", "step": step, "path": str(path)})
+            processes.barrier()
+
+    if processes.main:
+        method.finish()
+    final = _evaluated(method, processes, step, emit)
+    history.append(final)
+    model_dir = output / "model"
+    if processes.main:
+        method.save(model_dir)
+        (model_dir / "training.json").write_text(
+            json.dumps({"config": asdict(config), "history": history}, indent=1)
+        )
+    processes.barrier()
+    return TrainResult(steps=step, metrics=final, history=history, model_dir=model_dir)
+
+
+def _record(window: dict[str, float], *, step: int, lr: float, grad_norm: float, elapsed: float):
+    steps = window.pop("steps")
+    record = {"step": step, "loss": window.pop("loss") / steps, "lr": lr, "grad_norm": grad_norm}
+    # Counters (tokens, pairs) become rates over the whole run so far.
+    for key, value in window.items():
+        record[key] = value
+    record["elapsed_s"] = round(elapsed, 3)
+    return record
+
+
+def _evaluated(method: Method, processes: Processes, step: int, emit) -> dict:
+    metrics: dict = {}
+    if processes.main:
+        metrics = method.evaluate()
+        emit({"type": "eval", "step": step, "metrics": metrics})
+    processes.barrier()
+    return {"step": step, "eval": metrics}
+
+
+CHECKPOINTS_KEPT = 2
+
+
+def checkpoint_save(output: Path, step: int, module, optimizer, history) -> Path:
+    """Written under a temporary name and renamed, so a crash mid-write never leaves a
+    checkpoint that looks complete."""
+    folder = output / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{step:08d}"
+    partial = folder / f".partial-{step:08d}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    state = {
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "history": history,
+        "rng": torch.get_rng_state(),
+    }
+    torch.save(state, partial / "state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    for old in sorted(folder.glob("step-*"))[:-CHECKPOINTS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def checkpoint_latest(output: Path) -> Path | None:
+    found = sorted((output / "checkpoints").glob("step-*"))
+    return found[-1] if found else None

@@ -1,0 +1,178 @@
+"""Supervised fine-tuning on demonstrations: next-token loss on the assistant's tokens only.
+
+    python -m trainer.ml.sft --train sft-train.jsonl --validation sft-validation.jsonl \\
+        --output-dir runs/sft-1 [--base-model DIR] [--set lr=3e-4 --set max_steps=200]
+
+Batches are bucketed by length (see `length_buckets`) so little compute goes to padding,
+and the vocabulary projection runs only at the positions that are trained on: prompts
+and padding cost the transformer body, never the output layer."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from trainer.ml.chat import Message, conversation_encode, conversation_texts
+from trainer.ml.cli import run_from_command_line
+from trainer.ml.data import conversations_read
+from trainer.ml.loop import TrainConfig
+from trainer.ml.modeling import (
+    attends_only_backwards,
+    causal_lm_load,
+    model_save,
+    tokenizer_load_or_train,
+)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    trained: list[bool]
+
+    @property
+    def targets(self) -> int:
+        """Trained tokens, each predicted from the position before it."""
+        return sum(self.trained[1:])
+
+
+def encode_all(
+    tokenizer: PreTrainedTokenizerBase, conversations: list[list[Message]], max_length: int
+) -> list[Encoded]:
+    """Conversations cut to max_length; one left with nothing to train on is dropped."""
+    encoded = []
+    for messages in conversations:
+        ids, trained = conversation_encode(tokenizer, messages)
+        item = Encoded(ids[:max_length], trained[:max_length])
+        if item.targets:
+            encoded.append(item)
+    return encoded
+
+
+def length_buckets(
+    lengths: list[int], batch_size: int, rng: random.Random, *, pool: int = 64
+) -> list[list[int]]:
+    """Batches of similar lengths in a random order.
+
+    Examples are shuffled, then sorted by length within pools of `pool` batches and cut
+    into batches there, so each batch pads little while which examples meet in a batch
+    still changes from epoch to epoch."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def right_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> torch.Tensor:
+    width = max(len(row) for row in rows)
+    return torch.tensor([row + [pad_id] * (width - len(row)) for row in rows], device=device)
+
+
+class AssistantTokenLoss(nn.Module):
+    """Summed cross-entropy of the trained tokens of a right-padded batch."""
+
+    def __init__(self, model: PreTrainedModel, *, causal: bool):
+        super().__init__()
+        self.model = model
+        # See attends_only_backwards: a causal model needs no mask for right padding.
+        self.causal = causal
+
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
+        body = getattr(self.model, self.model.base_model_prefix)
+        hidden = body(input_ids=ids, attention_mask=None if self.causal else mask)[0]  # (B, T, H)
+        picked = hidden[rows, cols]  # (N, H): positions whose next token is trained on
+        logits = self.model.get_output_embeddings()(picked).float()  # (N, V)
+        return F.cross_entropy(logits, ids[rows, cols + 1], reduction="sum")
+
+
+class SFT:
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: list[list[Message]],
+        validation: list[list[Message]] | None = None,
+    ):
+        self.config = config
+        saved_tokenizer = Path(config.output_dir) / "tokenizer"
+        # A resumed run must see the tokenizer its checkpoints were trained with.
+        source = str(saved_tokenizer) if saved_tokenizer.exists() else config.base_model
+        self.tokenizer = tokenizer_load_or_train(source, conversation_texts(train))
+        self.tokenizer.save_pretrained(saved_tokenizer)
+        torch.manual_seed(config.seed)
+        self.model = causal_lm_load(config.base_model, self.tokenizer, max_length=config.max_length)
+        self.module = AssistantTokenLoss(self.model, causal=attends_only_backwards(self.model))
+        self.train_set = encode_all(self.tokenizer, train, config.max_length)
+        self.validation_set = encode_all(self.tokenizer, validation or [], config.max_length)
+        if not self.train_set:
+            raise ValueError("No conversation with an assistant reply to train on.")
+
+    def epoch_plan(self, epoch: int, rng: random.Random) -> list[list[int]]:
+        lengths = [len(item.ids) for item in self.train_set]
+        return length_buckets(lengths, self.config.batch_size, rng)
+
+    def units(self, batch: list[int]) -> int:
+        return sum(self.train_set[i].targets for i in batch)
+
+    def loss_sum(self, module: nn.Module, shard: list[int]) -> tuple[torch.Tensor, dict]:
+        items = [self.train_set[i] for i in shard]
+        loss = module(*self._tensors(items))
+        return loss, {"tokens": sum(len(item.ids) for item in items)}
+
+    def _tensors(self, items: list[Encoded]):
+        device = next(self.model.parameters()).device
+        ids = right_padded([item.ids for item in items], self.tokenizer.pad_token_id, device)
+        mask = right_padded([[1] * len(item.ids) for item in items], 0, device)
+        rows, cols = [], []
+        for row, item in enumerate(items):
+            for col in range(len(item.ids) - 1):
+                if item.trained[col + 1]:
+                    rows.append(row)
+                    cols.append(col)
+        return ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+
+    def finish(self) -> None:
+        pass
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        items = self.validation_set or self.train_set
+        self.module.eval()
+        total, count = 0.0, 0
+        for start in range(0, len(items), self.config.batch_size):
+            chunk = items[start : start + self.config.batch_size]
+            total += float(self.module(*self._tensors(chunk)))
+            count += sum(item.targets for item in chunk)
+        self.module.train()
+        loss = total / count
+        split = "validation" if self.validation_set else "train"
+        return {f"{split}_loss": loss, f"{split}_perplexity": math.exp(min(loss, 50.0))}
+
+    def save(self, folder: Path) -> None:
+        model_save(self.model, self.tokenizer, folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_from_command_line(
+        "sft",
+        argv,
+        build=lambda config, train, validation: SFT(
+            config, conversations_read(train), conversations_read(validation) if validation else []
+        ),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
