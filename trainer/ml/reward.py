@@ -1,7 +1,8 @@
 """Reward-model training on K-wise rankings with the InstructGPT loss.
 
     python -m trainer.ml.reward --train rankings-train.jsonl \\
-        --validation rankings-validation.jsonl --output-dir runs/rm-1 [--base-model DIR] [--demonstrations sft-train.jsonl]
+        --validation rankings-validation.jsonl --output-dir runs/rm-1 \\
+        [--base-model DIR] [--demonstrations sft-train.jsonl]
 
 For a prompt with K ranked completions the loss is the mean over its ranked pairs of
 -log sigmoid(r(better) - r(worse)), and the K completions are forwarded once each: the
