@@ -117,4 +117,6 @@ def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
 def conversation_texts(conversations: Iterable[Sequence[Message]]) -> Iterator[str]:
     for messages in conversations:
         for message in messages:
+            # The role names too, so that turn headers become single tokens.
+            yield message["role"]
             yield message["content"]
