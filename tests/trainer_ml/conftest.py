@@ -8,7 +8,28 @@ import pytest
 
 from trainer.ml.data import RankedGroup
 
-WORDS = ["the", "a", "river", "stone", "cloud", "runs", "quickly", "slowly", "blue", "green", "mountain", "light", "dark", "tree", "bird", "sings", "under", "over", "bright", "quiet"]
+WORDS = [
+    "the",
+    "a",
+    "river",
+    "stone",
+    "cloud",
+    "runs",
+    "quickly",
+    "slowly",
+    "blue",
+    "green",
+    "mountain",
+    "light",
+    "dark",
+    "tree",
+    "bird",
+    "sings",
+    "under",
+    "over",
+    "bright",
+    "quiet",
+]
 MARKER = "banana"
 
 
@@ -35,8 +56,34 @@ def marker_groups(count: int, *, seed: int, k: int = 4) -> list[RankedGroup]:
     return groups
 
 
-THINGS = ["river", "stone", "cloud", "mountain", "tree", "bird", "lamp", "window", "garden", "bridge", "ship", "clock"]
-COLOURS = ["blue", "grey", "white", "green", "brown", "red", "yellow", "black", "orange", "silver", "purple", "gold"]
+THINGS = [
+    "river",
+    "stone",
+    "cloud",
+    "mountain",
+    "tree",
+    "bird",
+    "lamp",
+    "window",
+    "garden",
+    "bridge",
+    "ship",
+    "clock",
+]
+COLOURS = [
+    "blue",
+    "grey",
+    "white",
+    "green",
+    "brown",
+    "red",
+    "yellow",
+    "black",
+    "orange",
+    "silver",
+    "purple",
+    "gold",
+]
 
 
 def colour_conversations(count: int) -> list[list[dict[str, str]]]:
