@@ -1,0 +1,90 @@
+"""Data parallelism: two processes over gloo take the same steps as one process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from .conftest import colour_conversations, groups_as_rows, jsonl_write, marker_groups
+
+SETTINGS = [
+    "--set",
+    "max_steps=6",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "checkpoint_every=0",
+    "--set",
+    "log_every=2",
+    "--set",
+    "lr=1e-3",
+]
+
+
+def run_trainer(kind: str, data, output, *, processes: int) -> list[dict]:
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={processes}",
+        ]
+        if processes > 1
+        else [sys.executable]
+    )
+    command = [
+        *launcher,
+        "-m",
+        f"trainer.ml.{kind}",
+        "--train",
+        str(data),
+        "--output-dir",
+        str(output),
+        *SETTINGS,
+    ]
+    # One thread each: the comparison is about the arithmetic, not the machine.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model" / "model.safetensors"))
+
+
+def assert_same_weights(one, two) -> None:
+    first, second = weights(one), weights(two)
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(second[name], first[name], rtol=0, atol=2e-4, msg=name)
+
+
+def test_two_gloo_processes_train_the_reward_model_like_one(tmp_path):
+    data = jsonl_write(tmp_path / "rankings.jsonl", groups_as_rows(marker_groups(48, seed=7)))
+
+    alone = run_trainer("reward", data, tmp_path / "one", processes=1)
+    pair = run_trainer("reward", data, tmp_path / "two", processes=2)
+
+    assert alone[-1]["type"] == "done" and pair[-1]["type"] == "done"
+    # Only the first process reports, so the two-process log is as long as the other.
+    assert [e["type"] for e in pair] == [e["type"] for e in alone]
+    losses = [e["metrics"]["loss"] for e in alone if e["type"] == "progress"]
+    pair_losses = [e["metrics"]["loss"] for e in pair if e["type"] == "progress"]
+    assert pair_losses == [pytest.approx(x, rel=1e-4) for x in losses]
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+
+
+def test_two_gloo_processes_train_sft_like_one(tmp_path):
+    rows = [{"messages": c} for c in colour_conversations(12)] * 2
+    data = jsonl_write(tmp_path / "sft.jsonl", rows)
+
+    run_trainer("sft", data, tmp_path / "one", processes=1)
+    run_trainer("sft", data, tmp_path / "two", processes=2)
+
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
