@@ -6,6 +6,10 @@ and root is a superuser.
 
 import os
 import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.services import user_create
+from config.processes import celery_worker_command
 
 PASSWORD = "a-long-test-password-42"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +79,31 @@ def child_env(transactional_db):
     env["DATA_DIR"] = str(django_settings.DATA_DIR)
     env["PYTHONPATH"] = str(REPO_ROOT)
     return env
+
+
+@contextmanager
+def worker_process(env: dict[str, str], *, queue: str = "default") -> Iterator[subprocess.Popen]:
+    """A real Celery worker consuming `queue`, on the broker and database `env` names."""
+    process = subprocess.Popen(
+        celery_worker_command(
+            queues=[queue],
+            hostname=f"tests-{uuid.uuid4().hex[:8]}@%h",
+            solo=True,
+            loglevel="WARNING",
+            quiet_cluster=True,
+        ),
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(child_env):
+    """A worker for the jobs a test queues, the way the platform queues them."""
+    with worker_process(child_env) as process:
+        yield process

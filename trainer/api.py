@@ -1,8 +1,6 @@
-import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -13,10 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
-from guidelines.models import Guideline
-from trainer.exporting import snapshot_rerun
 from trainer.models import DatasetSnapshot, ImportJob, JobStatus
-from trainer.tasks import export_snapshot, import_file
+from trainer.selectors import guidelines_importable
+from trainer.services import import_job_create, snapshot_create, snapshot_run_again
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
@@ -34,7 +31,7 @@ class ImportInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):  # type: ignore[no-untyped-def]
         slug = attrs.get("guideline")
-        published = Guideline.objects.filter(versions__status="published").distinct()
+        published = guidelines_importable()
         if slug:
             guideline = published.filter(slug=slug).first()
             if guideline is None:
@@ -47,6 +44,16 @@ class ImportInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"guideline": "Name the guideline the data is for."})
         attrs["guideline"] = guideline
         return attrs
+
+    def job_fields(self) -> dict[str, object]:
+        """The validated input as `import_job_create` takes it."""
+        data = self.validated_data
+        return {
+            "upload": data["file"],
+            "format": data["format"],
+            "guideline": data["guideline"],
+            "strict": data["strict"],
+        }
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
@@ -87,23 +94,7 @@ class ImportCreateView(APIView):
     def post(self, request: Request) -> Response:
         payload = ImportInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        folder = Path(settings.DATA_DIR) / "uploads" / "imports"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{uuid.uuid4().hex}.jsonl"
-        with target.open("wb") as out:
-            for chunk in data["file"].chunks():
-                out.write(chunk)
-        with transaction.atomic():
-            job = ImportJob.objects.create(
-                format=data["format"],
-                guideline=data["guideline"],
-                strict=data["strict"],
-                file=str(target.relative_to(settings.DATA_DIR)),
-                original_name=data["file"].name[:255],
-                created_by=request.user,
-            )
-            transaction.on_commit(lambda: import_file.delay(job.pk))
+        job = import_job_create(**payload.job_fields(), created_by=request.user)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -142,6 +133,17 @@ class ExportInputSerializer(serializers.Serializer):
     filters = ExportFiltersSerializer(required=False, default=dict)
     options = ExportOptionsSerializer(required=False, default=dict)
 
+    def snapshot_fields(self) -> dict[str, object]:
+        """The validated input as a snapshot keeps it: JSON, dates as ISO text, and only the
+        filters that were given."""
+        data = self.validated_data
+        filters = ExportFiltersSerializer(data["filters"]).data
+        return {
+            "kind": data["kind"],
+            "filters": {k: v for k, v in filters.items() if v not in (None, [])},
+            "options": ExportOptionsSerializer(data.get("options") or {}).data,
+        }
+
 
 class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
@@ -171,18 +173,7 @@ class ExportCreateView(APIView):
     def post(self, request: Request) -> Response:
         payload = ExportInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        # Stored as JSON: dates as ISO text, everything else as given.
-        filters = ExportFiltersSerializer(data["filters"]).data
-        options = ExportOptionsSerializer(data.get("options") or {}).data
-        with transaction.atomic():
-            snapshot = DatasetSnapshot.objects.create(
-                kind=data["kind"],
-                filters={k: v for k, v in filters.items() if v not in (None, [])},
-                options=options,
-                created_by=request.user,
-            )
-            transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
+        snapshot = snapshot_create(**payload.snapshot_fields(), created_by=request.user)
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -201,10 +192,9 @@ class ExportRerunView(APIView):
     def post(self, request: Request, snapshot_id: int) -> Response:
         snapshot = get_object_or_404(DatasetSnapshot, pk=snapshot_id)
         try:
-            snapshot = snapshot_rerun(snapshot=snapshot)
+            snapshot = snapshot_run_again(snapshot=snapshot)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trainer import api
+from trainer import api, views
 
 urlpatterns = [
     path("api/imports/", api.ImportCreateView.as_view(), name="trainer-imports"),
@@ -16,5 +16,16 @@ urlpatterns = [
         "api/exports/<id:snapshot_id>/download/",
         api.ExportDownloadView.as_view(),
         name="trainer-export-download",
+    ),
+    # The pages; the API's names above already take trainer-import and trainer-export.
+    path("datasets/", views.datasets_index, name="trainer-datasets"),
+    path("datasets/imports/new/", views.import_new, name="trainer-import-new"),
+    path("datasets/imports/<id:job_id>/", views.import_page, name="trainer-import-page"),
+    path("datasets/exports/new/", views.export_new, name="trainer-export-new"),
+    path("datasets/exports/<id:snapshot_id>/", views.export_page, name="trainer-export-page"),
+    path(
+        "datasets/exports/<id:snapshot_id>/run-again/",
+        views.export_run_again,
+        name="trainer-export-run-again",
     ),
 ]

@@ -1,7 +1,6 @@
 """A task sent through the configured broker is run by a real worker process."""
 
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -10,28 +9,15 @@ from django.db import connection
 
 from config.celery import app as celery_app
 from config.celery import ping
-from config.processes import celery_worker_command
-from tests.conftest import REPO_ROOT
+from tests.conftest import worker_process
 
 
 @pytest.fixture
 def worker_queue(child_env):
     """A worker process of its own, consuming a queue no other process uses."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
-    worker = subprocess.Popen(
-        celery_worker_command(
-            queues=[queue],
-            hostname=f"{queue}@%h",
-            solo=True,
-            loglevel="WARNING",
-            quiet_cluster=True,
-        ),
-        cwd=REPO_ROOT,
-        env=child_env,
-    )
-    yield queue, worker
-    worker.terminate()
-    worker.wait(timeout=30)
+    with worker_process(child_env, queue=queue) as worker:
+        yield queue, worker
 
 
 def test_a_real_worker_runs_the_task_and_its_result_comes_back(worker_queue):

@@ -1,34 +1,12 @@
 """The import API through a real Celery worker on the configured broker."""
 
-import subprocess
 import time
-import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.processes import celery_worker_command
 from labeling.models import Prompt
-from tests.conftest import REPO_ROOT
 from tests.trainer.conftest import FIXTURES
-
-
-@pytest.fixture
-def worker(child_env):
-    process = subprocess.Popen(
-        celery_worker_command(
-            queues=["default"],
-            hostname=f"imports-{uuid.uuid4().hex[:8]}@%h",
-            solo=True,
-            loglevel="WARNING",
-            quiet_cluster=True,
-        ),
-        cwd=REPO_ROOT,
-        env=child_env,
-    )
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def test_an_upload_is_answered_202_and_a_worker_imports_it(api, carol, guideline, worker):
