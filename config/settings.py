@@ -265,7 +265,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 16 * 60, minimum=1)
 # Training tasks carry their own, longer limits (see trainer/tasks.py).
 CELERY_TRAINING_TIME_LIMIT = env_int("CELERY_TRAINING_TIME_LIMIT", 24 * 3600, minimum=60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"trainer.tasks.train_*": {"queue": "training"}}
+# Training and sampling hold a model in memory for minutes: they go to workers on the
+# training queue (GPU hosts in a larger deployment).
+CELERY_TASK_ROUTES = {
+    "trainer.tasks.train_*": {"queue": "training"},
+    "trainer.tasks.generate_*": {"queue": "training"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
@@ -290,6 +295,21 @@ if set(EXPORT_SCHEDULED_KINDS) - {"sft", "preference", "rankings"}:
     raise ImproperlyConfigured(
         f"EXPORT_SCHEDULED_KINDS={EXPORT_SCHEDULED_KINDS}: use sft, preference and/or rankings"
     )
+
+# --- Training ---------------------------------------------------------------------------
+
+TRAINING_RUNS_DIR = DATA_DIR / "runs"
+# A running job writes a heartbeat this often; one silent for TRAINING_STALE_AFTER_S lost
+# its worker, and the next worker to start (or the once-a-minute check) takes it over,
+# resuming from its last checkpoint.
+TRAINING_HEARTBEAT_S = env_int("TRAINING_HEARTBEAT_S", 10, minimum=1)
+TRAINING_STALE_AFTER_S = env_int("TRAINING_STALE_AFTER_S", 120, minimum=2)
+if TRAINING_STALE_AFTER_S <= TRAINING_HEARTBEAT_S:
+    raise ImproperlyConfigured("TRAINING_STALE_AFTER_S must be longer than TRAINING_HEARTBEAT_S")
+# The scheduled retraining starts a run when this many approved demonstrations (SFT) or
+# rankings (reward model) arrived since the kind's last run.
+TRAINING_RETRAIN_MIN_DEMONSTRATIONS = env_int("TRAINING_RETRAIN_MIN_DEMONSTRATIONS", 200, minimum=1)
+TRAINING_RETRAIN_MIN_RANKINGS = env_int("TRAINING_RETRAIN_MIN_RANKINGS", 200, minimum=1)
 
 # --- Serving ----------------------------------------------------------------------------
 

@@ -37,13 +37,32 @@ class TrainingRun(Job):
     Status = JobStatus
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    snapshot = models.ForeignKey(
+        "DatasetSnapshot",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="training_runs",
+        help_text="Blank when queued: a fresh export is made when the run starts",
+    )
     base_model = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Local model directory; blank: the built-in tiny model",
+        help_text="Local model directory or model:<id>; blank: the built-in tiny model",
     )
     config = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0.0)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    eta_s = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="The latest of each metric")
+    history = models.JSONField(default=list, blank=True, help_text="Every logged step")
+    logs = models.TextField(blank=True)
+    # A worker writes this with every progress report: a running run whose heartbeat has
+    # gone quiet lost its worker and may be taken over (see training.runs_recover).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
 
     class Meta:
@@ -57,6 +76,77 @@ class TrainingRun(Job):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.pk} ({self.status})"
+
+    @property
+    def output_dir(self) -> str:
+        """Under DATA_DIR: checkpoints while it runs, the saved model after. The creation
+        time is in the name because a reset database reuses ids, and a new run must never
+        resume from an old one's checkpoints."""
+        return f"runs/{self.pk}-{self.created_at:%Y%m%dT%H%M%S%f}"
+
+
+class ModelVersion(models.Model):
+    """A trained model kept for good, with everything it was made from."""
+
+    Kind = TrainingRun.Kind
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="model")
+    snapshot = models.ForeignKey(
+        "DatasetSnapshot", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    guideline_versions = models.JSONField(default=list, blank=True)
+    base_model = models.CharField(max_length=500, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    path = models.CharField(max_length=500, help_text="Saved model directory under DATA_DIR")
+    promoted = models.BooleanField(default=False)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Generation and the playground use "the" promoted model of each kind.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(promoted=True),
+                name="one_promoted_model_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} model {self.pk}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.pk}"
+
+
+class GenerationJob(Job):
+    """Sampling K candidates per prompt from an SFT model version and filing each set
+    as a new comparison task: the step that closes the loop."""
+
+    model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generations")
+    prompts = models.JSONField(default=list, help_text="Prompt ids, in order")
+    k = models.PositiveSmallIntegerField(default=4)
+    temperature = models.FloatField(default=0.8)
+    top_p = models.FloatField(default=0.95)
+    max_new_tokens = models.PositiveIntegerField(default=128)
+    overlap = models.PositiveSmallIntegerField(default=3)
+    # Prompt id -> comparison id: a retried job skips the prompts already filed.
+    filed = models.JSONField(default=dict, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"generation {self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        return len(self.filed) / len(self.prompts) if self.prompts else 0.0
 
 
 class ImportJob(Job):

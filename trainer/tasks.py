@@ -1,10 +1,13 @@
 """Celery tasks of the trainer app: take ids, re-fetch, call the service."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
+from trainer.models import GenerationJob
+from trainer.training import orphaned, orphaned_runs, run_execute, runs_start_when_enough_data
 
 
 @shared_task(name="trainer.tasks.import_file", acks_late=True)
@@ -23,3 +26,51 @@ def export_when_changed() -> list[int]:
     """Beat runs this on the schedule in the admin (hourly unless changed there)."""
     made = snapshots_export_if_changed(kinds=settings.EXPORT_SCHEDULED_KINDS)
     return [snapshot.pk for snapshot in made]
+
+
+# Training runs for hours: its limits are its own (CELERY_TRAINING_TIME_LIMIT), with the
+# soft limit a minute earlier so the run can be marked failed rather than vanish.
+TRAINING_LIMITS = {
+    "time_limit": settings.CELERY_TRAINING_TIME_LIMIT,
+    "soft_time_limit": settings.CELERY_TRAINING_TIME_LIMIT - 60,
+}
+
+
+@shared_task(name="trainer.tasks.train_run", acks_late=True, **TRAINING_LIMITS)
+def train_run(run_id: int) -> str | None:
+    # A second delivery of a run another worker is training finds nothing to claim.
+    run = run_execute(run_id=run_id)
+    return run.status if run else None
+
+
+@shared_task(name="trainer.tasks.generate_candidates", acks_late=True, **TRAINING_LIMITS)
+def generate_candidates(job_id: int) -> str | None:
+    from trainer.generation import generation_run
+
+    job = generation_run(job_id=job_id)
+    return job.status if job else None
+
+
+@shared_task(name="trainer.tasks.train_when_enough_data", acks_late=True)
+def train_when_enough_data() -> list[int]:
+    """Beat runs this on the schedule in the admin (hourly unless changed there)."""
+    return [run.pk for run in runs_start_when_enough_data()]
+
+
+@shared_task(name="trainer.tasks.jobs_recover", acks_late=True)
+def jobs_recover() -> list[int]:
+    """Sends again the training runs and generations whose worker died. Runs every
+    minute from beat, and once when any worker starts."""
+    runs = orphaned_runs()
+    for run_id in runs:
+        train_run.delay(run_id)
+    for job_id in orphaned(GenerationJob):
+        generate_candidates.delay(job_id)
+    return runs
+
+
+@worker_ready.connect
+def _recover_on_start(sender=None, **kwargs) -> None:
+    # A worker restarted after a crash picks its own orphans up at once rather than
+    # waiting for the next beat tick.
+    jobs_recover.delay()

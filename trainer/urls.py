@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trainer import api, views
+from trainer import api, api_training, views
 
 urlpatterns = [
     path("api/imports/", api.ImportCreateView.as_view(), name="trainer-imports"),
@@ -27,5 +27,29 @@ urlpatterns = [
         "datasets/exports/<id:snapshot_id>/run-again/",
         views.export_run_again,
         name="trainer-export-run-again",
+    ),
+    path("api/training-runs/", api_training.TrainingRunsView.as_view(), name="trainer-runs"),
+    path(
+        "api/training-runs/<id:run_id>/",
+        api_training.TrainingRunDetailView.as_view(),
+        name="trainer-run",
+    ),
+    path(
+        "api/training-runs/<id:run_id>/cancel/",
+        api_training.TrainingRunCancelView.as_view(),
+        name="trainer-run-cancel",
+    ),
+    path("api/models/", api_training.ModelsView.as_view(), name="trainer-models"),
+    path("api/models/<id:model_id>/", api_training.ModelDetailView.as_view(), name="trainer-model"),
+    path(
+        "api/models/<id:model_id>/promote/",
+        api_training.ModelPromoteView.as_view(),
+        name="trainer-model-promote",
+    ),
+    path("api/generations/", api_training.GenerationsView.as_view(), name="trainer-generations"),
+    path(
+        "api/generations/<id:job_id>/",
+        api_training.GenerationDetailView.as_view(),
+        name="trainer-generation",
     ),
 ]

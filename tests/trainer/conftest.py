@@ -60,3 +60,17 @@ def _own_exports_dir(settings, tmp_path):
     # Snapshot ids start again at 1 in every test database; each test exports into a
     # folder of its own (inside DATA_DIR, where the workers and downloads look).
     settings.EXPORTS_DIR = Path(settings.DATA_DIR) / "exports" / uuid.uuid4().hex
+
+
+# A few training steps on short sequences: every part works, quickly on a CPU.
+QUICK = {"max_steps": 6, "batch_size": 4, "max_length": 96, "log_every": 2, "checkpoint_every": 0}
+
+
+@pytest.fixture
+def oasst(queue_import):
+    """The real OpenAssistant trees imported: prompts, approved replies, 212 rankings."""
+    from trainer.importing import import_run
+
+    job = import_run(job_id=queue_import(shared_file("oasst-en-100-trees.jsonl"), "oasst").pk)
+    assert job.status == "succeeded"
+    return job

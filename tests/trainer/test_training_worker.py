@@ -1,0 +1,76 @@
+"""Training in real Celery workers through the configured broker, including a worker
+killed in the middle of a run."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.conftest import worker_process
+from trainer.models import JobStatus, TrainingRun
+from trainer.training import training_run_create
+
+from .conftest import QUICK
+
+QUEUES = "default,training"
+
+
+def wait_for(condition, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"waited {timeout:.0f}s for {what}")
+
+
+def run_reached(run_id: int, **lookup):
+    return TrainingRun.objects.filter(pk=run_id, **lookup).first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oasst, child_env):
+    api.force_authenticate(carol)
+    answer = api.post("/api/training-runs/", {"kind": "reward", "config": QUICK}, format="json")
+    assert answer.status_code == 202
+
+    with worker_process(child_env, queue=QUEUES):
+        run = wait_for(
+            lambda: run_reached(answer.data["id"], status__in=["succeeded", "failed"]),
+            timeout=300,
+            what="the run to finish",
+        )
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.model.metrics["validation_accuracy"] >= 0
+    assert run.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_is_killed_is_finished_by_the_next_worker(oasst, child_env):
+    env = {**child_env, "TRAINING_HEARTBEAT_S": "1", "TRAINING_STALE_AFTER_S": "3"}
+    config = {**QUICK, "max_steps": 40, "log_every": 1, "checkpoint_every": 5}
+    run = training_run_create(kind="sft", config=config)
+
+    with worker_process(env, queue=QUEUES) as first:
+        wait_for(lambda: run_reached(run.pk, step__gte=12), timeout=300, what="step 12 of the run")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    killed_at = TrainingRun.objects.get(pk=run.pk)
+    assert killed_at.status == JobStatus.RUNNING and killed_at.step < 40
+    # Long enough for the heartbeat to go stale: the next worker takes the run over.
+    time.sleep(4)
+    with worker_process(env, queue=QUEUES):
+        finished = wait_for(
+            lambda: run_reached(run.pk, status__in=["succeeded", "failed"]),
+            timeout=300,
+            what="the run to be finished by the second worker",
+        )
+
+    assert finished.status == JobStatus.SUCCEEDED, finished.error
+    assert finished.attempts == 2
+    assert "resumed from the checkpoint at step 10" in finished.logs
+    steps = [h["step"] for h in finished.history if "loss" in h]
+    assert steps == list(range(1, 41))  # the steps after the checkpoint logged once

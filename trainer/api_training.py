@@ -1,0 +1,225 @@
+"""The training API: runs, model versions and generations (admins only)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsAdminRole
+from trainer.generation import generation_create
+from trainer.models import DatasetSnapshot, GenerationJob, ModelVersion, TrainingRun
+from trainer.training import model_promote, training_run_cancel, training_run_create
+
+
+class TrainingRunInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=TrainingRun.Kind.choices)
+    snapshot = serializers.PrimaryKeyRelatedField(
+        queryset=DatasetSnapshot.objects.all(), required=False, allow_null=True
+    )
+    base_model = serializers.CharField(required=False, allow_blank=True, default="")
+    config = serializers.DictField(required=False, default=dict)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "run",
+            "snapshot",
+            "guideline_versions",
+            "base_model",
+            "config",
+            "metrics",
+            "path",
+            "promoted",
+            "promoted_at",
+            "created_at",
+        ]
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    model = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "snapshot",
+            "base_model",
+            "config",
+            "progress",
+            "step",
+            "total_steps",
+            "eta_s",
+            "metrics",
+            "history",
+            "logs",
+            "attempts",
+            "cancel_requested",
+            "error",
+            "model",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_model(self, run: TrainingRun) -> int | None:
+        version = getattr(run, "model", None)
+        return version.pk if version else None
+
+
+class TrainingRunListSerializer(TrainingRunSerializer):
+    class Meta(TrainingRunSerializer.Meta):
+        # The list leaves out the long fields; a run's own page has them.
+        fields = [f for f in TrainingRunSerializer.Meta.fields if f not in {"history", "logs"}]
+
+
+class TrainingRunsView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=TrainingRunListSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = TrainingRun.objects.select_related("model").order_by("-created_at")[:100]
+        return Response(TrainingRunListSerializer(runs, many=True).data)
+
+    @extend_schema(request=TrainingRunInputSerializer, responses={202: TrainingRunSerializer})
+    def post(self, request: Request) -> Response:
+        payload = TrainingRunInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = training_run_create(**payload.validated_data, created_by=request.user)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = get_object_or_404(TrainingRun.objects.select_related("model"), pk=run_id)
+        return Response(TrainingRunSerializer(run).data)
+
+
+class TrainingRunCancelView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses=TrainingRunSerializer)
+    def post(self, request: Request, run_id: int) -> Response:
+        run = get_object_or_404(TrainingRun, pk=run_id)
+        if run.status not in {TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING}:
+            return Response(
+                {"detail": f"The run is already {run.status}."}, status=status.HTTP_409_CONFLICT
+            )
+        return Response(TrainingRunSerializer(training_run_cancel(run=run)).data)
+
+
+class ModelsView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        versions = ModelVersion.objects.all()
+        kind = request.query_params.get("kind")
+        if kind:
+            versions = versions.filter(kind=kind)
+        return Response(ModelVersionSerializer(versions[:200], many=True).data)
+
+
+class ModelDetailView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request: Request, model_id: int) -> Response:
+        return Response(ModelVersionSerializer(get_object_or_404(ModelVersion, pk=model_id)).data)
+
+
+class ModelPromoteView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request: Request, model_id: int) -> Response:
+        version = model_promote(version=get_object_or_404(ModelVersion, pk=model_id))
+        return Response(ModelVersionSerializer(version).data)
+
+
+class GenerationInputSerializer(serializers.Serializer):
+    model = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
+    prompts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_null=True
+    )
+    filters = serializers.DictField(required=False, allow_null=True)
+    k = serializers.IntegerField(required=False, default=4)
+    temperature = serializers.FloatField(required=False, default=0.8)
+    top_p = serializers.FloatField(required=False, default=0.95)
+    max_new_tokens = serializers.IntegerField(
+        required=False, default=128, min_value=1, max_value=4096
+    )
+    overlap = serializers.IntegerField(required=False, default=3)
+
+
+class GenerationSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+    comparisons = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id",
+            "status",
+            "model",
+            "prompts",
+            "k",
+            "temperature",
+            "top_p",
+            "max_new_tokens",
+            "overlap",
+            "progress",
+            "comparisons",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_comparisons(self, job: GenerationJob) -> list[int]:
+        return [c for c in job.filed.values() if c]
+
+
+class GenerationsView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=GenerationInputSerializer, responses={202: GenerationSerializer})
+    def post(self, request: Request) -> Response:
+        payload = GenerationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        job = generation_create(
+            model=data.get("model"),
+            prompt_ids=data.get("prompts"),
+            filters=data.get("filters"),
+            k=data["k"],
+            temperature=data["temperature"],
+            top_p=data["top_p"],
+            max_new_tokens=data["max_new_tokens"],
+            overlap=data["overlap"],
+            created_by=request.user,
+        )
+        return Response(GenerationSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class GenerationDetailView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=GenerationSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(GenerationSerializer(get_object_or_404(GenerationJob, pk=job_id)).data)

@@ -1,0 +1,174 @@
+"""Sampling new candidates from an SFT model version and filing them for ranking."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from labeling.models import Prompt
+from labeling.validation import LabelingInputError
+from rankings.models import Candidate
+from rankings.services import MAX_OVERLAP, comparison_create
+from trainer.models import GenerationJob, JobStatus, ModelVersion
+from trainer.training import Heartbeat, TrainingInputError, job_claim
+
+logger = logging.getLogger(__name__)
+
+MAX_PROMPTS = 1000
+DEFAULT_PROMPTS = 20
+
+
+def _model_for(model: ModelVersion | None) -> ModelVersion:
+    if model is None:
+        model = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT, promoted=True).first()
+        if model is None:
+            raise TrainingInputError("model", "No SFT model is promoted: promote one first.")
+    if model.kind != ModelVersion.Kind.SFT:
+        raise TrainingInputError("model", "Candidates are sampled from an SFT model.")
+    return model
+
+
+def prompts_chosen(
+    *, model: ModelVersion, prompt_ids: list[int] | None, filters: dict | None
+) -> list[int]:
+    """The prompts asked for by id, or the first `limit` prompts (optionally of one
+    guideline or category) that have no candidate from this model yet."""
+    if prompt_ids is not None:
+        if not prompt_ids or len(prompt_ids) > MAX_PROMPTS:
+            raise TrainingInputError("prompts", f"Between 1 and {MAX_PROMPTS} prompt ids.")
+        found = set(Prompt.objects.filter(pk__in=prompt_ids).values_list("pk", flat=True))
+        missing = [p for p in prompt_ids if p not in found]
+        if missing:
+            raise TrainingInputError("prompts", f"No prompt {missing[0]}.")
+        return list(dict.fromkeys(prompt_ids))
+    filters = filters or {}
+    limit = filters.get("limit", DEFAULT_PROMPTS)
+    if type(limit) is not int or not 1 <= limit <= MAX_PROMPTS:
+        raise TrainingInputError("filters.limit", f"Between 1 and {MAX_PROMPTS}.")
+    prompts = Prompt.objects.exclude(
+        Exists(Candidate.objects.filter(prompt=OuterRef("pk"), model_name=model.name))
+    )
+    if filters.get("guideline"):
+        prompts = prompts.filter(guideline__slug=filters["guideline"])
+    if filters.get("category"):
+        prompts = prompts.filter(category=filters["category"])
+    chosen = list(prompts.order_by("pk").values_list("pk", flat=True)[:limit])
+    if not chosen:
+        raise TrainingInputError("filters", "No prompt matches that has no candidate from it.")
+    return chosen
+
+
+def generation_create(
+    *,
+    model: ModelVersion | None = None,
+    prompt_ids: list[int] | None = None,
+    filters: dict | None = None,
+    k: int = 4,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    max_new_tokens: int = 128,
+    overlap: int = 3,
+    created_by=None,
+) -> GenerationJob:
+    from trainer.ml.generate import Sampling
+
+    model = _model_for(model)
+    if type(k) is not int or not 2 <= k <= 9:
+        raise TrainingInputError("k", "Between 2 and 9 candidates per prompt.")
+    try:
+        Sampling(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+    except ValueError as exc:
+        field = str(exc).split(" ", 1)[0]
+        raise TrainingInputError(field, str(exc)) from exc
+    if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
+        raise TrainingInputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
+    chosen = prompts_chosen(model=model, prompt_ids=prompt_ids, filters=filters)
+    with transaction.atomic():
+        job = GenerationJob.objects.create(
+            model=model,
+            prompts=chosen,
+            k=k,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            overlap=overlap,
+            created_by=created_by,
+        )
+        from trainer.tasks import generate_candidates
+
+        transaction.on_commit(lambda: generate_candidates.delay(job.pk))
+    return job
+
+
+def generation_run(*, job_id: int) -> GenerationJob | None:
+    """Sample and file every prompt not filed yet; None when another worker holds it."""
+    if not job_claim(GenerationJob, job_id):
+        return None
+    job = GenerationJob.objects.select_related("model").get(pk=job_id)
+    with Heartbeat(GenerationJob, job.pk) as heartbeat:
+        try:
+            _generate(job, should_stop=heartbeat.cancelled.is_set)
+        except Exception as exc:
+            logger.exception("generation %s failed", job.pk)
+            GenerationJob.objects.filter(pk=job.pk).update(
+                status=JobStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
+                finished_at=timezone.now(),
+            )
+            job.refresh_from_db()
+            return job
+    cancelled = GenerationJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _generate(job: GenerationJob, *, should_stop) -> None:
+    from django.conf import settings
+
+    from trainer.ml.generate import Generator, Sampling
+
+    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")
+    filed = dict(job.filed)
+    prompts = Prompt.objects.in_bulk(job.prompts)
+    for prompt_id in job.prompts:
+        if should_stop():
+            return
+        if str(prompt_id) in filed or prompt_id not in prompts:
+            continue
+        prompt = prompts[prompt_id]
+        # Seeded per job and prompt: a retried job samples the same replies again.
+        sampling = Sampling(
+            k=job.k,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            max_new_tokens=job.max_new_tokens,
+            seed=job.pk * 100_003 + prompt_id,
+        )
+        replies = [r for r in dict.fromkeys(generator.sample(prompt.messages, sampling)) if r]
+        settings_used = {"temperature": job.temperature, "top_p": job.top_p, "seed": sampling.seed}
+        with transaction.atomic():
+            comparison_id = 0  # fewer than two different replies: nothing to rank
+            if len(replies) >= 2:
+                try:
+                    comparison = comparison_create(
+                        prompt=prompt,
+                        candidates=[
+                            {"content": r, "model": job.model.name, "sampling": settings_used}
+                            for r in replies
+                        ],
+                        overlap=job.overlap,
+                        created_by=job.created_by,
+                        source=Candidate.Source.GENERATED,
+                    )
+                    comparison_id = comparison.pk
+                except LabelingInputError as exc:
+                    logger.warning("prompt %s: replies not filed: %s", prompt_id, exc)
+            filed[str(prompt_id)] = comparison_id
+            GenerationJob.objects.filter(pk=job.pk).update(filed=filed, heartbeat_at=timezone.now())

@@ -1,0 +1,426 @@
+"""Training runs: queue one, run it in a worker, keep what it made as a model version.
+
+A run is claimed atomically (queued, or running with a heartbeat gone quiet), so two
+deliveries of the same task never train twice, and a run whose worker died is taken
+over by the next one and resumes from its last checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.models import Demonstration
+from labeling.validation import LabelingInputError
+from rankings.models import Ranking
+from trainer.exporting import sft_rows, snapshot_export
+from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+# The snapshot kinds each run kind trains on, the first being what a fresh export makes.
+SNAPSHOT_KINDS = {
+    TrainingRun.Kind.SFT: [DatasetSnapshot.Kind.SFT],
+    TrainingRun.Kind.REWARD: [DatasetSnapshot.Kind.RANKINGS, DatasetSnapshot.Kind.PREFERENCE],
+}
+# What an admin may set from the API; the rest of TrainConfig belongs to the platform.
+SETTABLE = {
+    "max_steps": (int, 0, 1_000_000),
+    "epochs": (float, 0.01, 1000.0),
+    "lr": (float, 1e-7, 1.0),
+    "batch_size": (int, 1, 4096),
+    "grad_accum": (int, 1, 1024),
+    "max_length": (int, 16, 32_768),
+    "warmup_ratio": (float, 0.0, 0.5),
+    "min_lr_ratio": (float, 0.0, 1.0),
+    "weight_decay": (float, 0.0, 1.0),
+    "max_grad_norm": (float, 0.0, 1000.0),
+    "seed": (int, 0, 2**31 - 1),
+    "checkpoint_every": (int, 0, 1_000_000),
+    "log_every": (int, 1, 100_000),
+    "eval_every": (int, 0, 1_000_000),
+    "bf16": (bool, None, None),
+}
+LOG_LINES_KEPT = 500
+DEMONSTRATIONS_FOR_BIAS = 5000
+
+
+class TrainingInputError(LabelingInputError):
+    """Bad input to a training or generation request (answered with 400)."""
+
+
+def config_checked(config: object) -> dict:
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise TrainingInputError("config", "An object of settings.")
+    checked = {}
+    for name, value in config.items():
+        if name not in SETTABLE:
+            raise TrainingInputError(
+                f"config.{name}", f"Not a setting; known: {', '.join(sorted(SETTABLE))}."
+            )
+        kind, low, high = SETTABLE[name]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TrainingInputError(f"config.{name}", "true or false.")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise TrainingInputError(f"config.{name}", "A number.")
+        elif kind is int and value != int(value):
+            raise TrainingInputError(f"config.{name}", "A whole number.")
+        elif not low <= value <= high:
+            raise TrainingInputError(f"config.{name}", f"Between {low} and {high}.")
+        checked[name] = kind(value)
+    return checked
+
+
+def base_model_checked(base_model: object) -> str:
+    """ "" (the built-in tiny model), "model:<id>" (one of our model versions) or a local
+    Hugging Face model directory."""
+    if base_model in (None, ""):
+        return ""
+    if not isinstance(base_model, str):
+        raise TrainingInputError("base_model", "A model directory or model:<id>.")
+    if base_model.startswith("model:"):
+        number = base_model.removeprefix("model:")
+        if not number.isdigit() or not ModelVersion.objects.filter(pk=int(number)).exists():
+            raise TrainingInputError("base_model", f"No model version {number}.")
+        return base_model
+    if not (Path(base_model) / "config.json").is_file():
+        raise TrainingInputError("base_model", f"{base_model} is not a model directory.")
+    return base_model
+
+
+def base_model_path(base_model: str) -> str:
+    if base_model.startswith("model:"):
+        version = ModelVersion.objects.get(pk=int(base_model.removeprefix("model:")))
+        return str(Path(settings.DATA_DIR) / version.path)
+    return base_model
+
+
+def training_run_create(
+    *,
+    kind: str,
+    snapshot: DatasetSnapshot | None = None,
+    base_model: str = "",
+    config: dict | None = None,
+    created_by=None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    if kind not in TrainingRun.Kind.values:
+        raise TrainingInputError("kind", "sft or reward.")
+    if snapshot is not None:
+        if snapshot.kind not in SNAPSHOT_KINDS[kind]:
+            wanted = " or ".join(SNAPSHOT_KINDS[kind])
+            raise TrainingInputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
+        if snapshot.status != JobStatus.SUCCEEDED:
+            raise TrainingInputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            kind=kind,
+            snapshot=snapshot,
+            base_model=base_model_checked(base_model),
+            config=config_checked(config),
+            created_by=created_by,
+        )
+        if enqueue:
+            from trainer.tasks import train_run
+
+            transaction.on_commit(lambda: train_run.delay(run.pk))
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run stops at once; a running one at its next step, keeping its checkpoint."""
+    now = timezone.now()
+    if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=now, cancel_requested=True
+    ):
+        run.refresh_from_db()
+        return run
+    if not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
+        cancel_requested=True
+    ):
+        run.refresh_from_db()
+        raise TrainingInputError("status", f"The run is already {run.status}.")
+    run.refresh_from_db()
+    return run
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+
+
+def claimable() -> Q:
+    """Queued, or running under a worker whose heartbeat stopped."""
+    return Q(status=JobStatus.QUEUED) | Q(
+        status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=_stale_before()
+    )
+
+
+def job_claim(model, pk: int) -> bool:
+    """For TrainingRun and GenerationJob alike: both have a heartbeat and a cancel flag."""
+    now = timezone.now()
+    return bool(
+        model.objects.filter(claimable(), pk=pk, cancel_requested=False).update(
+            status=JobStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+        )
+    )
+
+
+class Heartbeat:
+    """Writes `heartbeat_at` from a thread of its own while a job runs, and notices a
+    cancel asked for in the meantime. If the process dies, the heartbeat stops with it,
+    which is how the next worker knows the job is orphaned."""
+
+    def __init__(self, model, pk: int):
+        self.model, self.pk = model, pk
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{pk}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.TRAINING_HEARTBEAT_S):
+                rows = self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING)
+                try:
+                    rows.update(heartbeat_at=timezone.now())
+                    if rows.filter(cancel_requested=True).exists():
+                        self.cancelled.set()
+                except DatabaseError:
+                    # A busy database costs one beat, not the run: progress reports beat
+                    # too, and the next try comes soon.
+                    logger.warning("heartbeat of %s %s missed", self.model.__name__, self.pk)
+        finally:
+            connection.close()
+
+
+class RunReport:
+    """Turns the trainer's events into the run's progress, metrics, history and logs."""
+
+    def __init__(self, run: TrainingRun, echo: Callable[[dict], None] | None = None):
+        self.run = run
+        self.echo = echo
+        self.history: list[dict] = list(run.history)
+        self.metrics: dict = dict(run.metrics)
+        self.lines: list[str] = run.logs.splitlines()
+
+    def log(self, line: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self.lines = [*self.lines, f"{stamp} {line}"][-LOG_LINES_KEPT:]
+        TrainingRun.objects.filter(pk=self.run.pk).update(logs="\n".join(self.lines))
+
+    def __call__(self, event: dict) -> None:
+        if self.echo:
+            self.echo(event)
+        kind = event["type"]
+        update: dict[str, object] = {}
+        if kind == "resumed":
+            # Steps logged after the checkpoint will be trained again: forget them.
+            self.history = [h for h in self.history if h["step"] <= event["step"]]
+            update.update(history=self.history, step=event["step"])
+            self.log(f"resumed from the checkpoint at step {event['step']}")
+        elif kind == "progress":
+            record = event["metrics"]
+            self.history.append(record)
+            self.metrics.update({k: v for k, v in record.items() if k != "elapsed_s"})
+            update.update(
+                progress=min(1.0, float(event["progress"])),
+                step=event["step"],
+                total_steps=event["total_steps"],
+                eta_s=event["eta_s"],
+                metrics=self.metrics,
+                history=self.history,
+            )
+            self.log(
+                f"step {event['step']}/{event['total_steps']} loss {record['loss']:.4f} "
+                f"lr {record['lr']:.2e}"
+            )
+        elif kind == "eval":
+            self.history.append({"step": event["step"], "eval": event["metrics"]})
+            self.metrics.update(event["metrics"])
+            update.update(metrics=self.metrics, history=self.history)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in event["metrics"].items())
+            self.log(f"evaluation at step {event['step']}: {shown}")
+        elif kind == "checkpoint":
+            self.log(f"checkpoint at step {event['step']}")
+        if update:
+            TrainingRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), **update)
+
+
+def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun | None:
+    """Train a claimed run to the end. None when another worker holds it."""
+    if not job_claim(TrainingRun, run_id):
+        return None
+    run = TrainingRun.objects.get(pk=run_id)
+    report = RunReport(run, echo)
+    report.log(f"attempt {run.attempts} started")
+    with Heartbeat(TrainingRun, run.pk) as heartbeat:
+        try:
+            version = _train(run, report, should_stop=heartbeat.cancelled.is_set)
+        except Exception as exc:
+            from trainer.ml.loop import Cancelled
+
+            status = JobStatus.CANCELLED if isinstance(exc, Cancelled) else JobStatus.FAILED
+            if status == JobStatus.FAILED:
+                logger.exception("training run %s failed", run.pk)
+            report.log(f"{status}: {exc}")
+            TrainingRun.objects.filter(pk=run.pk).update(
+                status=status,
+                error="" if status == JobStatus.CANCELLED else f"{type(exc).__name__}: {exc}",
+                finished_at=timezone.now(),
+            )
+            run.refresh_from_db()
+            return run
+    report.log(f"saved as model version {version.pk}")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.SUCCEEDED, progress=1.0, eta_s=0, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
+    # Imported here: the web process never loads torch for pages that don't train.
+    from trainer.ml.data import conversations_read, groups_read
+    from trainer.ml.loop import TrainConfig, train
+    from trainer.ml.reward import Reward
+    from trainer.ml.sft import SFT
+
+    snapshot = _snapshot_for(run, report)
+    data_dir = Path(settings.DATA_DIR)
+    train_file = data_dir / snapshot.files["train"]
+    validation_file = (
+        data_dir / snapshot.files["validation"]
+        if snapshot.counts.get("validation") and "validation" in snapshot.files
+        else None
+    )
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig.from_dict(
+        {
+            **{k: v for k, v in run.config.items() if k in names},
+            "output_dir": str(data_dir / run.output_dir),
+            "base_model": base_model_path(run.base_model),
+        }
+    )
+    report.log(f"training on snapshot {snapshot.pk} ({snapshot.counts.get('train', 0)} rows)")
+    if run.kind == TrainingRun.Kind.SFT:
+        method = SFT(
+            config,
+            conversations_read(train_file),
+            conversations_read(validation_file) if validation_file else None,
+        )
+    else:
+        method = Reward(
+            config,
+            groups_read(train_file),
+            groups_read(validation_file) if validation_file else None,
+            demonstrations=approved_conversations(),
+        )
+    result = train(method, config, on_event=report, should_stop=should_stop)
+    final = {**report.metrics, **result.metrics.get("eval", {})}
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            kind=run.kind,
+            run=run,
+            snapshot=snapshot,
+            guideline_versions=snapshot.guideline_versions,
+            base_model=run.base_model,
+            config={k: v for k, v in vars(config).items() if k != "output_dir"},
+            metrics=final,
+            path=str(result.model_dir.relative_to(data_dir)),
+        )
+        TrainingRun.objects.filter(pk=run.pk).update(metrics=final)
+    return version
+
+
+def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
+    """The run's snapshot; for a run queued without one, a fresh export made now and
+    remembered, so a resumed attempt trains on the same data."""
+    if run.snapshot_id:
+        return DatasetSnapshot.objects.get(pk=run.snapshot_id)
+    kind = SNAPSHOT_KINDS[run.kind][0]
+    snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
+    report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
+    exported = snapshot_export(snapshot_id=snapshot.pk)
+    TrainingRun.objects.filter(pk=run.pk).update(snapshot=snapshot)
+    run.snapshot = exported
+    return exported
+
+
+def approved_conversations() -> list[list[dict]] | None:
+    """Approved demonstrations, which the reward model's scores are centred on."""
+    rows = islice(sft_rows({}, {}), DEMONSTRATIONS_FOR_BIAS)
+    found = [row.data["messages"] for row in rows if isinstance(row.data, dict)]
+    return found or None
+
+
+def model_promote(*, version: ModelVersion) -> ModelVersion:
+    with transaction.atomic():
+        ModelVersion.objects.filter(kind=version.kind, promoted=True).exclude(pk=version.pk).update(
+            promoted=False
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(promoted=True, promoted_at=timezone.now())
+    version.refresh_from_db()
+    return version
+
+
+def orphaned(model) -> list[int]:
+    """Running jobs (TrainingRun, GenerationJob) whose heartbeat went quiet."""
+    return list(
+        model.objects.filter(
+            status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=_stale_before()
+        ).values_list("pk", flat=True)
+    )
+
+
+def orphaned_runs() -> list[int]:
+    return orphaned(TrainingRun)
+
+
+def runs_start_when_enough_data() -> list[TrainingRun]:
+    """The scheduled retraining: a run of each kind whose new data passed its threshold
+    since that kind's last run, unless one is already queued or running."""
+    started = []
+    counts = {
+        TrainingRun.Kind.SFT: (
+            settings.TRAINING_RETRAIN_MIN_DEMONSTRATIONS,
+            lambda since: Demonstration.objects.filter(
+                status=Demonstration.Status.APPROVED, updated_at__gt=since
+            ).count(),
+        ),
+        TrainingRun.Kind.REWARD: (
+            settings.TRAINING_RETRAIN_MIN_RANKINGS,
+            lambda since: Ranking.objects.filter(created_at__gt=since).count(),
+        ),
+    }
+    for kind, (threshold, arrived) in counts.items():
+        runs = TrainingRun.objects.filter(kind=kind)
+        if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+            continue
+        last = runs.order_by("-created_at").first()
+        since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
+        if arrived(since) >= threshold:
+            started.append(training_run_create(kind=kind))
+    return started
