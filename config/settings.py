@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "labeling",
     "rankings",
     "trainer",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -117,6 +118,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
                 "guidelines.context_processors.guideline_changes",
+                "dashboard.context_processors.dashboard_sections",
             ],
         },
     },

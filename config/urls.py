@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("labeling.views")),
     path("", include("rankings.urls")),
     path("", include("trainer.urls")),
+    path("", include("dashboard.urls")),
 ]

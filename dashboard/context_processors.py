@@ -1,0 +1,14 @@
+"""The dashboard's section tabs, in one place for every dashboard template."""
+
+from django.http import HttpRequest
+
+# (key, label, URL name). A section is listed here once its view exists.
+SECTIONS = [
+    ("overview", "Overview", "dashboard-overview"),
+]
+
+
+def dashboard_sections(request: HttpRequest) -> dict[str, object]:
+    if not request.path.startswith("/dashboard/"):
+        return {}
+    return {"dashboard_sections": SECTIONS}

@@ -1,0 +1,14 @@
+"""Dashboard pages. Each view is short: it asks a selector for the numbers and renders."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.permissions import role_required
+from accounts.roles import Role
+
+admins = role_required(Role.ADMIN)
+
+
+@admins
+def overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/overview.html", {"section": "overview"})
