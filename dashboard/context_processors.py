@@ -5,6 +5,11 @@ from django.http import HttpRequest
 # (key, label, URL name). A section is listed here once its view exists.
 SECTIONS = [
     ("overview", "Overview", "dashboard-overview"),
+    ("people", "People", "dashboard-people"),
+    ("datasets", "Datasets", "dashboard-datasets"),
+    ("training", "Training", "dashboard-training"),
+    ("playground", "Playground", "dashboard-playground"),
+    ("schedules", "Schedules", "dashboard-schedules"),
 ]
 
 

@@ -1,9 +1,8 @@
 """The admin dashboard: /dashboard/ and its sections. Every page is for admins only."""
 
-from django.urls import path
-
-from dashboard import views
+from django.urls import include, path
 
 urlpatterns = [
-    path("dashboard/", views.overview, name="dashboard-overview"),
+    path("", include("dashboard.urls_overview")),
+    path("", include("dashboard.urls_training")),
 ]
