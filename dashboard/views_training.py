@@ -1,22 +1,401 @@
 """Dashboard pages that turn the flywheel: datasets, training runs, model versions,
-generation and the playground."""
+generation and the playground.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+Every form goes through the API's own serializers and services, so a page and a script
+that send the same input start the same job or get the same field errors."""
 
+import json
+from collections.abc import Mapping
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from dashboard.curves import run_charts
 from dashboard.views import admins
+from guidelines.markdown import render_markdown
+from labeling.validation import LabelingInputError
+from trainer.api_playground import ChatInputSerializer
+from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
+from trainer.generation import DEFAULT_PROMPTS, generation_create
+from trainer.models import DatasetSnapshot, GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.playground import playground_answer
+from trainer.selectors import snapshots_recent
+from trainer.training import SNAPSHOT_KINDS, model_promote, training_run_cancel, training_run_create
+from trainer.views import FINISHED, field_errors
+
+# The settings the run form offers, as (name, label, hint); the API takes a few more.
+RUN_SETTINGS = [
+    ("max_steps", "Steps", "Optimizer steps; when set, epochs are ignored."),
+    ("epochs", "Epochs", "Passes over the training data; default 1."),
+    ("lr", "Learning rate", "Peak learning rate; default 5e-4."),
+    ("batch_size", "Batch size", "Conversations (SFT) or ranked groups (reward) per step."),
+    ("max_length", "Maximum length", "Tokens per sequence; default 256."),
+    ("log_every", "Log every", "Steps between the points of the loss curve; default 5."),
+    ("eval_every", "Evaluate every", "Steps between held-out evaluations; 0: at the end only."),
+]
+# Bookkeeping more than quality: left out of the side-by-side table of model metrics.
+QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
+GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap")
+
+
+def _on_form(errors: Mapping[str, str]) -> dict[str, str]:
+    """Service errors name the API's fields (`config.lr`, `filters.limit`); the forms call
+    them by their own names."""
+    renamed = {"filters.limit": "limit", "filters": "limit", "prompts": "limit"}
+    return {renamed.get(name, name.removeprefix("config.")): text for name, text in errors.items()}
+
+
+def _next_or(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
 
 
 @admins
 def datasets(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/datasets.html", {"section": "datasets"})
+    latest = []
+    for kind, label in DatasetSnapshot.Kind.choices:
+        snapshot = DatasetSnapshot.objects.filter(kind=kind, status=JobStatus.SUCCEEDED).first()
+        if snapshot:
+            latest.append(
+                {"snapshot": snapshot, "label": label, "card": render_markdown(snapshot.card)}
+            )
+    return render(
+        request,
+        "dashboard/datasets.html",
+        {
+            "section": "datasets",
+            "kinds": DatasetSnapshot.Kind.choices,
+            "latest": latest,
+            "snapshots": snapshots_recent(limit=20),
+        },
+    )
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
+    """The run form as the API's input, and the fields that are not even numbers."""
+    errors: dict[str, str] = {}
+    config: dict[str, object] = {}
+    for name, _, _ in RUN_SETTINGS:
+        text = post.get(name, "").strip()
+        if text:
+            try:
+                config[name] = _number(text)
+            except ValueError:
+                errors[name] = "A number."
+    base = post.get("base", "builtin")
+    base_model = {
+        "builtin": "",
+        "model": f"model:{post.get('base_version', '')}",
+        "path": post.get("base_path", "").strip(),
+    }.get(base, "")
+    data: dict[str, object] = {"kind": post.get("kind", ""), "base_model": base_model}
+    data["config"] = config
+    if post.get("snapshot"):
+        data["snapshot"] = post["snapshot"]
+    return data, errors
 
 
 @admins
 def training(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/training.html", {"section": "training"})
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data, errors = _run_input(request.POST)
+        payload = TrainingRunInputSerializer(data=data)
+        if not payload.is_valid():
+            errors = {**field_errors(payload.errors), **errors}
+        if not errors:
+            try:
+                run = training_run_create(**payload.validated_data, created_by=request.user)
+            except LabelingInputError as exc:
+                errors = {exc.field: str(exc)}
+            else:
+                messages.success(request, f"Run {run.pk} is queued.")
+                return redirect("dashboard-run", run_id=run.pk)
+    trainable = {kind for kinds in SNAPSHOT_KINDS.values() for kind in kinds}
+    errors = _on_form(errors)
+    return render(
+        request,
+        "dashboard/training.html",
+        {
+            "section": "training",
+            "kinds": TrainingRun.Kind.choices,
+            "snapshots": DatasetSnapshot.objects.filter(
+                status=JobStatus.SUCCEEDED, kind__in=trainable
+            ).defer("card")[:50],
+            "versions": ModelVersion.objects.all()[:100],
+            "run_settings": [
+                {
+                    "name": name,
+                    "label": label,
+                    "hint": hint,
+                    "value": request.POST.get(name, ""),
+                    "error": errors.get(name),
+                }
+                for name, label, hint in RUN_SETTINGS
+            ],
+            "runs": TrainingRun.objects.select_related("model")
+            .defer("history", "logs", "config")
+            .order_by("-created_at")[:50],
+            "form": request.POST,
+            "base": request.POST.get("base", "builtin"),
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _time_left(run: TrainingRun) -> str:
+    # training-run.js words it the same way while the run goes on.
+    if run.status in FINISHED:
+        return "finished"
+    if run.eta_s is None:
+        return "time left not known yet"
+    if run.eta_s < 90:
+        return f"about {round(run.eta_s)} s left"
+    return f"about {round(run.eta_s / 60)} min left"
+
+
+@admins
+def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(
+        TrainingRun.objects.select_related("model", "snapshot", "created_by"), pk=run_id
+    )
+    version = getattr(run, "model", None)
+    return render(
+        request,
+        "dashboard/run.html",
+        {
+            "section": "training",
+            "run": run,
+            "version": version,
+            "finished": run.status in FINISHED,
+            "percent": round(run.progress * 100),
+            "eta": _time_left(run),
+            "charts": run_charts(run.history, total_steps=run.total_steps),
+            "metrics": sorted(run.metrics.items()),
+        },
+    )
+
+
+@admins
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=run_id)
+    try:
+        training_run_cancel(run=run)
+    except LabelingInputError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Run {run.pk}: cancel asked for.")
+    return redirect("dashboard-run", run_id=run.pk)
+
+
+def _metric_columns(versions: list[ModelVersion]) -> list[str]:
+    names = {
+        name
+        for version in versions
+        for name, value in version.metrics.items()
+        if name not in QUIET_METRICS and isinstance(value, int | float)
+    }
+    # Accuracy first, then losses, then the rest: what decides a promotion comes first.
+    return sorted(names, key=lambda n: (not n.endswith("accuracy"), not n.endswith("loss"), n))
+
+
+@admins
+def models(request: HttpRequest) -> HttpResponse:
+    versions = list(ModelVersion.objects.select_related("run", "snapshot")[:200])
+    tables = []
+    for kind, label in ModelVersion.Kind.choices:
+        of_kind = [v for v in versions if v.kind == kind]
+        columns = _metric_columns(of_kind)
+        tables.append(
+            {
+                "kind": kind,
+                "label": label,
+                "columns": columns,
+                "rows": [
+                    {"version": v, "cells": [v.metrics.get(name) for name in columns]}
+                    for v in of_kind
+                ],
+            }
+        )
+    return render(request, "dashboard/models.html", {"section": "training", "tables": tables})
+
+
+@admins
+@require_POST
+def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
+    version = model_promote(version=get_object_or_404(ModelVersion, pk=model_id))
+    messages.success(
+        request, f"{version.name} is now the promoted {version.get_kind_display().lower()}."
+    )
+    return redirect(_next_or(request, "dashboard-models"))
+
+
+def _generation_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
+    data: dict[str, object] = {
+        name: post[name].strip() for name in GENERATION_NUMBERS if post.get(name, "").strip()
+    }
+    if post.get("model"):
+        data["model"] = post["model"]
+    errors: dict[str, str] = {}
+    try:
+        data["filters"] = {"limit": int(post.get("limit", "").strip() or DEFAULT_PROMPTS)}
+    except ValueError:
+        errors["limit"] = "A whole number."
+    return data, errors
+
+
+@admins
+def generations(request: HttpRequest) -> HttpResponse:
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data, errors = _generation_input(request.POST)
+        payload = GenerationInputSerializer(data=data)
+        if not payload.is_valid():
+            errors = {**field_errors(payload.errors), **errors}
+        if not errors:
+            fields = payload.validated_data
+            try:
+                job = generation_create(
+                    model=fields.get("model"),
+                    filters=fields["filters"],
+                    **{name: fields[name] for name in GENERATION_NUMBERS},
+                    created_by=request.user,
+                )
+            except LabelingInputError as exc:
+                errors = {exc.field: str(exc)}
+            else:
+                messages.success(request, f"Generation {job.pk} is queued.")
+                return redirect("dashboard-generation", job_id=job.pk)
+    sft_versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT)[:100]
+    return render(
+        request,
+        "dashboard/generations.html",
+        {
+            "section": "training",
+            "versions": sft_versions,
+            "promoted": next((v for v in sft_versions if v.promoted), None),
+            "jobs": GenerationJob.objects.select_related("model")[:50],
+            "form": request.POST,
+            "default_prompts": DEFAULT_PROMPTS,
+            "errors": _on_form(errors),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@admins
+def generation_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(GenerationJob.objects.select_related("model", "created_by"), pk=job_id)
+    return render(
+        request,
+        "dashboard/generation.html",
+        {
+            "section": "training",
+            "job": job,
+            "finished": job.status in FINISHED,
+            "percent": round(job.progress * 100),
+            "comparisons": [c for c in job.filed.values() if c],
+        },
+    )
+
+
+def _conversation(text: str) -> list[dict[str, str]]:
+    """The turns so far, carried from one answer to the next in a hidden field."""
+    if not text:
+        return []
+    try:
+        found = json.loads(text)
+    except ValueError:
+        raise LabelingInputError("conversation", "Not a conversation: start over.") from None
+    if not isinstance(found, list):
+        raise LabelingInputError("conversation", "Not a conversation: start over.")
+    return found
+
+
+def _playground_answer(
+    version: ModelVersion, conversation: list[dict[str, str]], post: QueryDict
+) -> tuple[dict[str, object], list[dict[str, str]], dict[str, str]]:
+    """The answer, the conversation to carry on with, and the fields in error."""
+    asked = [*conversation, {"role": "user", "content": post.get("message", "")}]
+    if version.kind == ModelVersion.Kind.REWARD:
+        asked.append({"role": "assistant", "content": post.get("reply", "")})
+    data = {
+        name: post[name] for name in ("temperature", "top_p", "max_new_tokens") if post.get(name)
+    }
+    payload = ChatInputSerializer(data={**data, "messages": asked})
+    if not payload.is_valid():
+        return {}, conversation, field_errors(payload.errors)
+    answer = playground_answer(version=version, **payload.validated_data)
+    if version.kind == ModelVersion.Kind.REWARD:
+        # The conversation stays as it was: another reply to the same prompt can be scored.
+        return answer, conversation, {}
+    return answer, [*asked, {"role": "assistant", "content": answer["reply"]}], {}
+
+
+def _message_field(name: str, conversation_length: int, kind: str) -> str:
+    """`messages[i]` names the turn the form typed in, `message` or `reply`, or one before."""
+    if name == "messages":
+        return "message"
+    if not name.startswith("messages["):
+        return name
+    index = int(name.removeprefix("messages[").rstrip("]"))
+    if index < conversation_length:
+        return "conversation"
+    if kind == ModelVersion.Kind.REWARD and index == conversation_length + 1:
+        return "reply"
+    return "message"
 
 
 @admins
 def playground(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/playground.html", {"section": "playground"})
+    versions = list(ModelVersion.objects.all()[:100])
+    chosen_id = request.POST.get("model") or request.GET.get("model")
+    version = next((v for v in versions if str(v.pk) == chosen_id), None)
+    if version is None:
+        promoted = [v for v in versions if v.promoted]
+        version = (promoted or versions or [None])[0]
+    answer: dict[str, object] = {}
+    conversation: list[dict[str, str]] = []
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            conversation = _conversation(request.POST.get("conversation", ""))
+            if version is None:
+                raise LabelingInputError("model", "No model version yet: train one first.")
+            answer, conversation, errors = _playground_answer(version, conversation, request.POST)
+        except LabelingInputError as exc:
+            kind = version.kind if version else ""
+            errors = {_message_field(exc.field, len(conversation), kind): str(exc)}
+    turn_tokens = set(answer.get("turn_tokens", []))
+    return render(
+        request,
+        "dashboard/playground.html",
+        {
+            "section": "playground",
+            "versions": versions,
+            "version": version,
+            "answer": answer,
+            "tokens": [(t, t in turn_tokens) for t in answer.get("prompt_tokens", [])],
+            "conversation": conversation,
+            "conversation_json": json.dumps(conversation),
+            # A scored reply stays in its box, to be edited and scored again.
+            "form": request.POST if (errors or "score" in answer) else {},
+            "sampling": request.POST if request.method == "POST" else {},
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
