@@ -191,7 +191,7 @@ def test_the_postgresql_fast_path_writes_the_same_bytes_as_the_python_one(oasst,
         pytest.skip("the fast path is PostgreSQL's; SQLite always takes the Python one")
     fast = export("preference")
     monkeypatch.setattr(exporting, "postgres_fast_path", lambda: False)
-    monkeypatch.setattr(exporting, "preference_rows_postgres", None)  # would fail if taken
+    monkeypatch.setattr(exporting, "preference_copy_postgres", None)  # would fail if taken
     slow = export("preference")
 
     assert fast.counts == slow.counts
