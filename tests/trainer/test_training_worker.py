@@ -74,3 +74,27 @@ def test_a_run_whose_worker_is_killed_is_finished_by_the_next_worker(oasst, chil
     assert "resumed from the checkpoint at step 10" in finished.logs
     steps = [h["step"] for h in finished.history if "loss" in h]
     assert steps == list(range(1, 41))  # the steps after the checkpoint logged once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_run_cancelled_through_the_api_stops_and_keeps_no_model(
+    api, carol, oasst, child_env
+):
+    env = {**child_env, "TRAINING_HEARTBEAT_S": "1", "TRAINING_STALE_AFTER_S": "3"}
+    api.force_authenticate(carol)
+    config = {**QUICK, "max_steps": 500, "log_every": 1}
+    answer = api.post("/api/training-runs/", {"kind": "sft", "config": config}, format="json")
+
+    with worker_process(env, queue=QUEUES):
+        wait_for(lambda: run_reached(answer.data["id"], step__gte=3), timeout=300, what="step 3")
+        cancelled = api.post(f"/api/training-runs/{answer.data['id']}/cancel/")
+        assert cancelled.status_code == 200 and cancelled.data["cancel_requested"] is True
+        run = wait_for(
+            lambda: run_reached(answer.data["id"], status__in=["cancelled", "succeeded", "failed"]),
+            timeout=120,
+            what="the run to stop",
+        )
+
+    assert run.status == JobStatus.CANCELLED
+    assert run.step < 500 and not hasattr(run, "model")
+    assert "cancelled" in run.logs
