@@ -74,8 +74,9 @@ def _place(chart: Chart, x_max: int, fixed: tuple[float, float] | None) -> Chart
     return chart
 
 
-def run_charts(history: list[dict], *, total_steps: int) -> list[Chart]:
-    """Loss (training, and held-out at each evaluation) and held-out accuracy by step."""
+def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Chart]:
+    """Loss (training, and held-out at each evaluation) by step, and for a reward model
+    its held-out accuracy (an SFT run has no accuracy to show)."""
     train_loss = [
         (record["step"], float(record["loss"]))
         for record in history
@@ -94,4 +95,7 @@ def run_charts(history: list[dict], *, total_steps: int) -> list[Chart]:
         "Accuracy",
         [Series("eval", "held-out accuracy", _eval_values(history, "_accuracy"))],
     )
-    return [_place(loss, total_steps, None), _place(accuracy, total_steps, (0.0, 1.0))]
+    charts = [_place(loss, total_steps, None)]
+    if kind == "reward":
+        charts.append(_place(accuracy, total_steps, (0.0, 1.0)))
+    return charts

@@ -183,7 +183,7 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
             "finished": run.status in FINISHED,
             "percent": round(run.progress * 100),
             "eta": _time_left(run),
-            "charts": run_charts(run.history, total_steps=run.total_steps),
+            "charts": run_charts(run.history, total_steps=run.total_steps, kind=run.kind),
             "metrics": sorted(run.metrics.items()),
         },
     )

@@ -226,6 +226,7 @@ def test_a_finished_run_links_its_model_version_and_promotes_it(client, carol):
 
     page = client.get(url).content.decode()
     assert f"Promote {version.name}" in page and 'data-run-finished="true"' in page
+    assert 'data-chart="loss"' in page and 'data-chart="accuracy"' not in page  # SFT: no accuracy
 
     answer = client.post(f"/dashboard/models/{version.pk}/promote/", {"next": url})
 
@@ -354,3 +355,37 @@ def test_the_datasets_page_shows_snapshots_with_counts_cards_and_downloads(clien
     assert f"/api/exports/{snapshot.pk}/download/?split=train" in card
     # Starting an export is the dataset pages' own form, posted to from here.
     assert 'action="/datasets/exports/new/"' in page
+
+
+@pytest.mark.parametrize(
+    ("kind", "form", "field", "message"),
+    [
+        ("sft", {"message": "  "}, "message", "Must not be empty"),
+        ("sft", {"message": "Hi", "temperature": "hot"}, "temperature", "valid number"),
+        ("sft", {"message": "Hi", "max_new_tokens": "0"}, "max_new_tokens", "greater than"),
+        ("sft", {"message": "Hi", "conversation": "[{"}, "conversation", "start over"),
+        (
+            "sft",
+            {"message": "Hi", "conversation": '[{"role": "robot", "content": "Hi"}]'},
+            "conversation",
+            "Role must be one of",
+        ),
+        ("reward", {"message": "Hi", "reply": ""}, "reply", "Must not be empty"),
+        ("reward", {"message": "", "reply": "Hello."}, "message", "Must not be empty"),
+    ],
+)
+def test_the_playground_shows_bad_input_at_its_field_before_loading_any_model(
+    client, carol, kind, form, field, message
+):
+    from trainer.playground import loaded_models
+
+    client.force_login(carol)
+    version = model_version(kind)  # no weights: loading it would fail
+
+    answer = client.post("/dashboard/playground/", {"model": version.pk, **form})
+
+    assert answer.status_code == 400
+    assert message in field_error(answer, field), answer.content.decode()
+    assert loaded_models.loaded() == []
+    if form["message"].strip():
+        assert f">{form['message']}</textarea>" in answer.content.decode()

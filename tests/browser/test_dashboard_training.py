@@ -1,0 +1,117 @@
+"""The flywheel turned from the dashboard in real Chromium, with a real Celery worker:
+an admin trains a reward model and an SFT model on imported OpenAssistant data, follows
+each run's progress bar and loss curve, promotes both, and samples new comparison tasks
+from the promoted SFT model."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import log_in
+from tests.conftest import PASSWORD, worker_process
+from tests.trainer.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
+from trainer.models import GenerationJob, ModelVersion
+
+pytestmark = pytest.mark.browser
+
+# The first run also waits for the worker to start; each trains a few steps on a CPU
+# shared with other work.
+RUN_TIMEOUT_MS = 240_000
+TINY = {"Steps": "6", "Batch size": "4", "Maximum length": "96", "Log every": "2"}
+
+
+# What the page's script writes while the run goes on: the percentage shown and the
+# training loss curve drawn, at every change (the server's page replaces them at the end).
+RECORD_WHAT_THE_SCRIPT_SHOWS = """() => {
+  window.shown = { percent: [], loss: [] };
+  const run = document.querySelector("[data-run-url]");
+  new MutationObserver(() => {
+    window.shown.percent.push(run.querySelector("[data-run-percent]").textContent);
+    const line = run.querySelector('[data-chart="loss"] [data-series="train"]');
+    window.shown.loss.push(line.getAttribute("points"));
+  }).observe(run, { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+
+
+def start_run(page, kind: str) -> None:
+    page.goto("/dashboard/training/")
+    page.get_by_label("Kind").select_option(label=kind)
+    page.get_by_label("Training data").select_option(label="A fresh export when the run starts")
+    page.get_by_label("The built-in tiny model").check()
+    for label, value in TINY.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name="Start the run").click()
+    expect(page.get_by_role("heading", name=re.compile(rf"Run \d+: {kind}"))).to_be_visible()
+    # Marks this document: if it is still there at the end, the page was never reloaded.
+    page.evaluate("window.followedInPlace = true")
+    page.evaluate(RECORD_WHAT_THE_SCRIPT_SHOWS)
+
+
+def watch_to_the_end_and_promote(page) -> None:
+    expect(page.locator("[data-run-status]")).to_have_text("Succeeded", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_role("progressbar", name="Progress")).to_have_js_property("value", 1)
+    expect(page.locator("[data-run-percent]")).to_have_text("100%")
+    loss = page.locator('[data-chart="loss"] [data-series="train"]')
+    # Steps 2, 4 and 6: three points on the training loss curve.
+    expect(loss).to_have_attribute("points", re.compile(r"^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2}$"))
+    expect(page.locator("[data-run-logs]")).to_contain_text("saved as model version")
+    assert page.evaluate("window.followedInPlace") is True
+    shown = page.evaluate("window.shown")
+    assert "100%" in shown["percent"]
+    assert {"33%", "67%"} & set(shown["percent"]), shown["percent"]
+    assert any(points.count(",") == 3 for points in shown["loss"]), shown["loss"]
+    page.get_by_role("button", name=re.compile(r"^Promote ")).click()
+    expect(page.locator(".model-made .status-promoted")).to_have_text("promoted")
+
+
+def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
+    new_page,
+    carol,
+    oasst,  # noqa: F811
+    child_env,
+):
+    reward_page = new_page()
+    log_in(reward_page, "carol", PASSWORD)
+    start_run(reward_page, "Reward model")
+    expect(reward_page.locator("[data-run-status]")).to_have_text("Queued")
+    # A second tab of the same session: the SFT run waits in the queue behind the reward run.
+    sft_page = reward_page.context.new_page()
+    start_run(sft_page, "Supervised fine-tuning")
+
+    with worker_process(child_env, queue="default,training"):
+        watch_to_the_end_and_promote(reward_page)
+        accuracy = reward_page.locator("[data-chart='accuracy']")
+        expect(accuracy.locator("circle")).to_have_count(1)  # one evaluation, at the end
+        expect(accuracy.locator("[data-chart-summary]")).to_contain_text("held-out accuracy: ")
+        watch_to_the_end_and_promote(sft_page)
+        promoted = ModelVersion.objects.filter(promoted=True)
+        assert sorted(promoted.values_list("kind", flat=True)) == ["reward", "sft"]
+
+        page = sft_page
+        page.get_by_role("navigation", name="Training").get_by_role("link", name="Models").click()
+        sft = promoted.get(kind="sft")
+        expect(page.locator(f'tr[data-model="{sft.pk}"] .status-promoted')).to_be_visible()
+
+        page.get_by_role("navigation", name="Training").get_by_role(
+            "link", name="Generation"
+        ).click()
+        expect(page.get_by_label("SFT model version")).to_contain_text(f"({sft.name})")
+        page.get_by_label("Number of prompts").fill("2")
+        page.get_by_label("Replies per prompt").fill("3")
+        page.get_by_label("Maximum new tokens").fill("12")
+        page.get_by_label("Raters per task").fill("2")
+        page.get_by_role("button", name="Start generating").click()
+        expect(page.get_by_role("heading", name=re.compile(r"Generation \d+"))).to_be_visible()
+        page.evaluate("window.followedInPlace = true")
+        expect(page.locator("[data-job-status]")).to_have_text("Succeeded", timeout=RUN_TIMEOUT_MS)
+
+    job = GenerationJob.objects.get()
+    filed = [c for c in job.filed.values() if c]
+    assert len(job.filed) == 2 and filed
+    links = page.get_by_role("link", name=re.compile(r"^Comparison \d+$"))
+    expect(links).to_have_count(len(filed))
+    expect(page.locator("[data-job-count]")).to_have_text("2 of 2 prompts")
+    assert page.evaluate("window.followedInPlace") is True
+    links.first.click()
+    expect(page).to_have_url(re.compile(rf"/rankings/comparisons/{filed[0]}/$"))
