@@ -5,13 +5,15 @@ Every form goes through the API's own serializers and services, so a page and a 
 that send the same input start the same job or get the same field errors."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.serializers import Serializer
 
 from dashboard.curves import run_charts
 from dashboard.views import admins
@@ -40,12 +42,30 @@ RUN_SETTINGS = [
 QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
 GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap")
 
+T = TypeVar("T")
+
 
 def _on_form(errors: Mapping[str, str]) -> dict[str, str]:
     """Service errors name the API's fields (`config.lr`, `filters.limit`); the forms call
     them by their own names."""
     renamed = {"filters.limit": "limit", "filters": "limit", "prompts": "limit"}
     return {renamed.get(name, name.removeprefix("config.")): text for name, text in errors.items()}
+
+
+def _started(
+    payload: Serializer, errors: dict[str, str], start: Callable[[dict], T]
+) -> tuple[T | None, dict[str, str]]:
+    """What the API does with a form's input: check it with the API's serializer, then
+    start the job with the service. The job, or every error found before the service and
+    the service's own."""
+    if not payload.is_valid():
+        errors = {**field_errors(payload.errors), **errors}
+    if errors:
+        return None, errors
+    try:
+        return start(payload.validated_data), {}
+    except LabelingInputError as exc:
+        return None, {exc.field: str(exc)}
 
 
 def _next_or(request: HttpRequest, fallback: str) -> str:
@@ -112,17 +132,14 @@ def training(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         data, errors = _run_input(request.POST)
-        payload = TrainingRunInputSerializer(data=data)
-        if not payload.is_valid():
-            errors = {**field_errors(payload.errors), **errors}
-        if not errors:
-            try:
-                run = training_run_create(**payload.validated_data, created_by=request.user)
-            except LabelingInputError as exc:
-                errors = {exc.field: str(exc)}
-            else:
-                messages.success(request, f"Run {run.pk} is queued.")
-                return redirect("dashboard-run", run_id=run.pk)
+        run, errors = _started(
+            TrainingRunInputSerializer(data=data),
+            errors,
+            lambda fields: training_run_create(**fields, created_by=request.user),
+        )
+        if run is not None:
+            messages.success(request, f"Run {run.pk} is queued.")
+            return redirect("dashboard-run", run_id=run.pk)
     trainable = {kind for kinds in SNAPSHOT_KINDS.values() for kind in kinds}
     errors = _on_form(errors)
     return render(
@@ -263,23 +280,19 @@ def generations(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         data, errors = _generation_input(request.POST)
-        payload = GenerationInputSerializer(data=data)
-        if not payload.is_valid():
-            errors = {**field_errors(payload.errors), **errors}
-        if not errors:
-            fields = payload.validated_data
-            try:
-                job = generation_create(
-                    model=fields.get("model"),
-                    filters=fields["filters"],
-                    **{name: fields[name] for name in GENERATION_NUMBERS},
-                    created_by=request.user,
-                )
-            except LabelingInputError as exc:
-                errors = {exc.field: str(exc)}
-            else:
-                messages.success(request, f"Generation {job.pk} is queued.")
-                return redirect("dashboard-generation", job_id=job.pk)
+        job, errors = _started(
+            GenerationInputSerializer(data=data),
+            errors,
+            lambda fields: generation_create(
+                model=fields.get("model"),
+                filters=fields["filters"],
+                **{name: fields[name] for name in GENERATION_NUMBERS},
+                created_by=request.user,
+            ),
+        )
+        if job is not None:
+            messages.success(request, f"Generation {job.pk} is queued.")
+            return redirect("dashboard-generation", job_id=job.pk)
     sft_versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT)[:100]
     return render(
         request,
