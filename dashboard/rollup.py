@@ -105,8 +105,9 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
 
 
-def _start_id(metric: str, since: date | None) -> int:
-    """The lowest id a recount from `since` must look at."""
+def first_id_since(metric: str, since: date | None) -> int:
+    """The lowest id of a row of `metric` made on or after `since`, as far as the tallies
+    know: a recount from `since` starts there, and so can any read of recent rows."""
     if since is None:
         return 0
     tallies = DailyTally.objects.filter(metric=metric)
@@ -158,6 +159,12 @@ def _batched(rows: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def _comparisons_of(rankings: QuerySet[Ranking]) -> Iterator[list[int]]:
+    """The ids of the comparisons `rankings` rank, CHUNK at a time."""
+    ids = rankings.values_list("comparison_id", flat=True).distinct().order_by("comparison_id")
+    return _batched(ids.iterator(chunk_size=CHUNK), CHUNK)
+
+
 def rater_agreement_tallies(rankings: QuerySet[Ranking]) -> Iterator[DailyTally]:
     """For each ranking among `rankings`, its candidate pairs judged alike and judged at
     all with each earlier ranking of the same comparison under the same guideline version;
@@ -166,34 +173,34 @@ def rater_agreement_tallies(rankings: QuerySet[Ranking]) -> Iterator[DailyTally]
     day_of = timezone.get_default_timezone()
     # (day, version) -> [pairs, alike, first id, last id]
     sums: dict[tuple[date, int], list[int]] = {}
-    rows = (
-        rankings.filter(comparison__source=PLATFORM, comparison__ranking_count__gte=2)
-        .order_by("pk")
-        .values_list("pk", "comparison_id", "guideline_version_id", "ranking", "created_at")
-    )
-    for chunk in _batched(rows.iterator(chunk_size=CHUNK), CHUNK):
-        earlier: dict[tuple[int, int], list[tuple[int, dict]]] = defaultdict(list)
-        for pk, comparison, version, ranking in Ranking.objects.filter(
-            comparison_id__in={row[1] for row in chunk}
-        ).values_list("pk", "comparison_id", "guideline_version_id", "ranking"):
-            earlier[(comparison, version)].append((pk, pair_values(ranking)))
-        for pk, comparison, version, ranking, created_at in chunk:
-            mine = pair_values(ranking)
-            pairs = alike = 0
-            for other, theirs in earlier[(comparison, version)]:
-                if other < pk:
-                    for pair, value in mine.items():
+    counted = rankings.filter(comparison__source=PLATFORM, comparison__ranking_count__gte=2)
+    for chunk in _comparisons_of(counted):
+        mine = set(counted.filter(comparison_id__in=chunk).values_list("pk", flat=True))
+        # Every ranking of these comparisons, decoded once, in id order per rater group.
+        groups: dict[tuple[int, int], list[tuple[int, dict, datetime]]] = defaultdict(list)
+        for pk, comparison, version, ranking, created_at in (
+            Ranking.objects.filter(comparison_id__in=chunk)
+            .order_by("pk")
+            .values_list("pk", "comparison_id", "guideline_version_id", "ranking", "created_at")
+        ):
+            groups[(comparison, version)].append((pk, pair_values(ranking), created_at))
+        for (_, version), group in groups.items():
+            for index, (pk, values, created_at) in enumerate(group):
+                if pk not in mine:
+                    continue
+                pairs = alike = 0
+                for _, theirs, _ in group[:index]:
+                    for pair, value in values.items():
                         if pair in theirs:
                             pairs += 1
                             alike += theirs[pair] == value
-            if not pairs:
-                continue
-            key = (timezone.localtime(created_at, day_of).date(), version)
-            sums.setdefault(key, [0, 0, pk, pk])
-            entry = sums[key]
-            entry[0] += pairs
-            entry[1] += alike
-            entry[2], entry[3] = min(entry[2], pk), max(entry[3], pk)
+                if not pairs:
+                    continue
+                key = (timezone.localtime(created_at, day_of).date(), version)
+                entry = sums.setdefault(key, [0, 0, pk, pk])
+                entry[0] += pairs
+                entry[1] += alike
+                entry[2], entry[3] = min(entry[2], pk), max(entry[3], pk)
     for (day, version), (pairs, alike, first, last) in sums.items():
         yield DailyTally(
             metric=RATER_AGREEMENT,
@@ -204,6 +211,21 @@ def rater_agreement_tallies(rankings: QuerySet[Ranking]) -> Iterator[DailyTally]
             first_id=first,
             last_id=last,
         )
+
+
+def _comparison_days_before(rankings: QuerySet[Ranking], since: date) -> set[date]:
+    """The days before `since` on which comparisons that `rankings` rank were made."""
+    days: set[date] = set()
+    day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+    for chunk in _comparisons_of(rankings.filter(comparison__source=PLATFORM)):
+        days.update(
+            Comparison.objects.filter(pk__in=chunk, created_at__lt=_day_start(since))
+            .annotate(day=day)
+            .values_list("day", flat=True)
+            .distinct()
+            .order_by()
+        )
+    return days
 
 
 def _recount_comparison_days(days: Iterable[date]) -> None:
@@ -261,24 +283,12 @@ def rollup_refresh(*, full: bool = False) -> Rollup:
         since = None
         if not full and rollup.refreshed_at is not None:
             since = timezone.localtime(rollup.refreshed_at).date() - SETTLE
-        rankings = _since(Ranking.objects.all(), _start_id("rankings", since), since)
-        touched_days: list[date] = []
-        if since is not None:
-            touched_days = list(
-                Comparison.objects.filter(
-                    source=PLATFORM,
-                    pk__in=rankings.values("comparison_id"),
-                    created_at__lt=_day_start(since),
-                )
-                .annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
-                .values_list("day", flat=True)
-                .distinct()
-                .order_by()
-            )
+        rankings = _since(Ranking.objects.all(), first_id_since("rankings", since), since)
+        touched_days = set() if since is None else _comparison_days_before(rankings, since)
         # Tallied before the rankings' own tallies are replaced: their first ids bound it.
         pairs = list(rater_agreement_tallies(rankings))
         for tally in EVENT_TALLIES:
-            events = _since(tally.events(), _start_id(tally.metric, since), since)
+            events = _since(tally.events(), first_id_since(tally.metric, since), since)
             _replace(tally.metric, since, list(_tallies(tally, events)))
         _replace(RATER_AGREEMENT, since, pairs)
         _recount_comparison_days(touched_days)

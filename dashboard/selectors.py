@@ -10,16 +10,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from accounts.roles import ALL_ROLES, Role, user_roles
 from dashboard.models import DailyTally, Rollup
-from dashboard.rollup import COMPARISON_AGREEMENT, PLATFORM, RATER_AGREEMENT
+from dashboard.rollup import COMPARISON_AGREEMENT, PLATFORM, RATER_AGREEMENT, first_id_since
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from rankings.agreement import RatedRanking, gold_accuracy, pair_values
-from rankings.models import Ranking
+from rankings.models import Comparison, Ranking
 
 # Accounts that imported labels are attributed to (trainer.importing.source_user): they
 # stand for a dataset, not a person.
@@ -215,9 +215,16 @@ def people_figures(*, days: int | None = 30, user_id: int | None = None) -> list
     reviews = Review.objects.all()
     rankings = Ranking.objects.filter(comparison__source=PLATFORM)
     if since is not None:
-        demonstrations = demonstrations.filter(created_at__gte=since)
+        # The tallies know where the window's ids start: the primary key's index then
+        # finds its rows, where `created_at` alone (not indexed) would read every row.
+        first_day = since.date()
+        demonstrations = demonstrations.filter(
+            pk__gte=first_id_since("demonstrations", first_day), created_at__gte=since
+        )
         reviews = reviews.filter(created_at__gte=since)
-        rankings = rankings.filter(created_at__gte=since)
+        rankings = rankings.filter(
+            pk__gte=first_id_since("rankings", first_day), created_at__gte=since
+        )
     if user_id is not None:
         demonstrations = demonstrations.filter(author_id=user_id)
         reviews = reviews.filter(reviewer_id=user_id)
@@ -230,55 +237,49 @@ def people_figures(*, days: int | None = 30, user_id: int | None = None) -> list
             work[pk] = Person(user=None, window_days=days)  # type: ignore[arg-type]
         return work[pk]
 
-    def count(one: Person, kind: str, seconds: int, created_at: datetime) -> None:
+    def count(one: Person, kind: str, seconds: int, day: date) -> None:
         one.counts[kind] += 1
-        one.per_day[timezone.localtime(created_at).date()] += 1
+        one.per_day[day] += 1
         if seconds:  # 0: the client did not say
             one.seconds[kind].append(seconds)
 
-    for author, status, seconds, created_at in demonstrations.values_list(
-        "author_id", "status", "time_spent_s", "created_at"
+    day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+    for author, status, seconds, on in demonstrations.annotate(day=day).values_list(
+        "author_id", "status", "time_spent_s", "day"
     ):
         one = person(author)
-        count(one, "demonstrations", seconds, created_at)
+        count(one, "demonstrations", seconds, on)
         one.demonstration_seconds += seconds
         one.approved += status == Demonstration.Status.APPROVED
-    for reviewer, seconds, created_at in reviews.values_list(
-        "reviewer_id", "time_spent_s", "created_at"
+    for reviewer, seconds, on in reviews.annotate(day=day).values_list(
+        "reviewer_id", "time_spent_s", "day"
     ):
-        count(person(reviewer), "reviews", seconds, created_at)
+        count(person(reviewer), "reviews", seconds, on)
+
+    # Each comparison's merged order and gold order, decoded once rather than per rater.
+    # Alone on a comparison, a rater is the consensus: that says nothing, so it is left out.
+    ranked = Comparison.objects.filter(pk__in=rankings.values("comparison_id"))
+    consensus = {
+        pk: pair_values(merged)
+        for pk, merged in ranked.filter(ranking_count__gte=2).values_list(
+            "pk", "consensus_ranked_pairs"
+        )
+        if merged
+    }
+    gold = dict(ranked.exclude(gold_ranking=[]).values_list("pk", "gold_ranking"))
     on_gold: list[RatedRanking] = []
-    gold: dict[int, list] = {}
-    for (
-        rater,
-        comparison,
-        ranking,
-        seconds,
-        created_at,
-        consensus,
-        raters,
-        known,
-    ) in rankings.values_list(
-        "rater_id",
-        "comparison_id",
-        "ranking",
-        "time_spent_s",
-        "created_at",
-        "comparison__consensus_ranked_pairs",
-        "comparison__ranking_count",
-        "comparison__gold_ranking",
+    for rater, comparison, ranking, seconds, on in rankings.annotate(day=day).values_list(
+        "rater_id", "comparison_id", "ranking", "time_spent_s", "day"
     ):
         one = person(rater)
-        count(one, "rankings", seconds, created_at)
-        if raters >= 2 and consensus:
-            # Alone on a comparison, a rater is the consensus: that says nothing.
-            merged = pair_values(consensus)
+        count(one, "rankings", seconds, on)
+        merged = consensus.get(comparison)
+        if merged is not None:
             for pair, value in pair_values(ranking).items():
                 if pair in merged:
                     one.consensus_pairs += 1
                     one.consensus_alike += merged[pair] == value
-        if known:
-            gold[comparison] = known
+        if comparison in gold:
             on_gold.append(RatedRanking(comparison, rater, ranking))
     for rater, accuracy in gold_accuracy(on_gold, gold).items():
         person(rater).gold = accuracy
