@@ -17,6 +17,7 @@ WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 52  # room for tick labels and the axis labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 MAX_X_TICKS = 8
+MAX_BAR = 56  # a lone bar stays a bar, not a wall
 # Colour-blind-safe (Okabe-Ito), each series also dashed differently.
 PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7"]
 DASHES = ["", "6 3", "2 3", "8 3 2 3"]
@@ -40,11 +41,20 @@ def percent_format(value: float) -> str:
 
 
 def _nice_top(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above `value`."""
-    if value <= 0:
+    """The smallest of 1, 2 or 5 times a power of ten at or above `value` (at least 1):
+    a scale whose grid lines fall on whole numbers."""
+    if value <= 1:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value)
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= value))
+
+
+def _steps(top: float) -> int:
+    """How many grid intervals divide `top` into round numbers: 0, 5, 10, 15, 20 for 20."""
+    leading = round(top / 10 ** math.floor(math.log10(top)))
+    if top < 10:
+        return max(1, leading)  # 1 -> 0, 1; 2 -> 0, 1, 2; 5 -> 0 .. 5
+    return {1: 5, 2: 4, 5: 5}.get(leading, 4)
 
 
 def _num(value: float) -> str:
@@ -73,8 +83,9 @@ def _summary(series: Sequence[Series], labels: Sequence[str], fmt: Callable) -> 
 def _axes(labels: Sequence[str], top: float, fmt: Callable, x_of: Callable) -> str:
     """Grid lines with y ticks, x tick labels (at most MAX_X_TICKS) and the baseline."""
     out = []
-    for step in range(5):
-        value = top * step / 4
+    steps = 4 if fmt is percent_format else _steps(top)
+    for step in range(steps + 1):
+        value = top * step / steps
         y = _num(_y(value, top))
         out.append(
             f'<line class="dash-grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" '
@@ -206,6 +217,7 @@ def bar_chart(chart: Chart, values: Sequence[Number]) -> SafeString:
     labels, fmt = chart.labels, chart.fmt
     top = chart.top(values)
     band = PLOT_W / max(len(labels), 1)
+    width = min(band * 0.7, MAX_BAR)
 
     def x_of(index: int) -> float:
         return LEFT + band * (index + 0.5)
@@ -216,8 +228,8 @@ def bar_chart(chart: Chart, values: Sequence[Number]) -> SafeString:
             continue
         y = _y(value, top)
         bars.append(
-            f'<rect class="dash-bar" x="{_num(x_of(index) - band * 0.35)}" y="{_num(y)}" '
-            f'width="{_num(band * 0.7)}" height="{_num(TOP + PLOT_H - y)}" fill="{PALETTE[0]}">'
+            f'<rect class="dash-bar" x="{_num(x_of(index) - width / 2)}" y="{_num(y)}" '
+            f'width="{_num(width)}" height="{_num(TOP + PLOT_H - y)}" fill="{PALETTE[0]}">'
             f"<title>{escape(labels[index])}: {escape(fmt(value))}</title></rect>"
         )
     body = _axes(labels, top, fmt, x_of) + "".join(bars)

@@ -3,8 +3,10 @@ rollup behind them, and who may see it."""
 
 import re
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,6 +15,7 @@ from dashboard.charts import Chart, Series, bar_chart, line_chart
 from dashboard.models import DailyTally, Rollup
 from dashboard.rollup import rollup_refresh
 from dashboard.tasks import refresh_figures
+from labeling.services import prompt_create
 from rankings.selectors import agreement_report
 from tests.dashboard.known_data import EIGHT_DAYS, build, rank
 
@@ -168,8 +171,6 @@ def test_an_incremental_refresh_ends_where_a_full_recount_does(flywheel, alice, 
     rollup_refresh()
     # New since: a prompt, and a third rater on B, a comparison from eight days ago whose
     # agreement (and so that week's mean) changes.
-    from labeling.services import prompt_create
-
     prompt_create(
         author=None,
         guideline=flywheel.a.task.guideline,
@@ -262,3 +263,11 @@ def test_a_superuser_sees_the_overview(client, root):
     client.force_login(root)
 
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_the_command_counts_from_scratch(flywheel):
+    out = StringIO()
+    call_command("dashboard_refresh", "--full", stdout=out)
+
+    assert "Dashboard figures as of" in out.getvalue()
+    assert DailyTally.objects.filter(metric="prompts").exists()

@@ -1,8 +1,11 @@
 """The beat schedule on the dashboard and through /api/schedules/: admins see every entry
 and change whether and how often it runs; bad input changes nothing."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 pytestmark = pytest.mark.django_db
@@ -146,14 +149,18 @@ def test_anonymous_callers_are_refused(api):
 
 def test_the_page_shows_each_entry_with_its_cadence_and_last_run(client, carol):
     client.force_login(carol)
+    ran_at = timezone.now() - timedelta(minutes=3)
+    PeriodicTask.objects.filter(name=RECOVER).update(last_run_at=ran_at, total_run_count=7)
 
     html = client.get("/dashboard/schedules/").content.decode()
 
+    assert f'datetime="{ran_at.isoformat()}"' in html
+    assert "(3\xa0minutes ago) · 7 runs in all" in html
     export = entry(EXPORT)
     assert f'id="schedule-{export.pk}"' in html
     assert "trainer.tasks.export_when_changed" in html
     assert 'data-field="cadence">every hour<' in html
-    assert "not since it was last turned on" in html
+    assert 'data-field="last-run">never' in html
     # Every field has its label.
     for field in ("enabled", "every", "period"):
         assert f'<label for="{field}-{export.pk}">' in html
