@@ -101,6 +101,15 @@ EVENT_TALLIES = [
 ]
 
 
+# Days are the site's (TIME_ZONE), whoever asks: a request may have activated another.
+def day_of(moment: datetime) -> date:
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def today() -> date:
+    return day_of(timezone.now())
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
 
@@ -170,7 +179,6 @@ def rater_agreement_tallies(rankings: QuerySet[Ranking]) -> Iterator[DailyTally]
     all with each earlier ranking of the same comparison under the same guideline version;
     per day of that ranking and version. Summed over all days, a version's total / count
     is agreement_report's pairwise agreement for it."""
-    day_of = timezone.get_default_timezone()
     # (day, version) -> [pairs, alike, first id, last id]
     sums: dict[tuple[date, int], list[int]] = {}
     counted = rankings.filter(comparison__source=PLATFORM, comparison__ranking_count__gte=2)
@@ -196,7 +204,7 @@ def rater_agreement_tallies(rankings: QuerySet[Ranking]) -> Iterator[DailyTally]
                             alike += theirs[pair] == value
                 if not pairs:
                     continue
-                key = (timezone.localtime(created_at, day_of).date(), version)
+                key = (day_of(created_at), version)
                 entry = sums.setdefault(key, [0, 0, pk, pk])
                 entry[0] += pairs
                 entry[1] += alike
@@ -282,7 +290,7 @@ def rollup_refresh(*, full: bool = False) -> Rollup:
         rollup, _ = Rollup.objects.select_for_update().get_or_create(pk=1)
         since = None
         if not full and rollup.refreshed_at is not None:
-            since = timezone.localtime(rollup.refreshed_at).date() - SETTLE
+            since = day_of(rollup.refreshed_at) - SETTLE
         rankings = _since(Ranking.objects.all(), first_id_since("rankings", since), since)
         touched_days = set() if since is None else _comparison_days_before(rankings, since)
         # Tallied before the rankings' own tallies are replaced: their first ids bound it.

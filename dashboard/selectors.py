@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from accounts.roles import ALL_ROLES, Role, user_roles
 from dashboard.models import DailyTally, Rollup
-from dashboard.rollup import COMPARISON_AGREEMENT, PLATFORM, RATER_AGREEMENT, first_id_since
+from dashboard.rollup import (
+    COMPARISON_AGREEMENT,
+    PLATFORM,
+    RATER_AGREEMENT,
+    first_id_since,
+)
+from dashboard.rollup import today as site_today
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from rankings.agreement import RatedRanking, gold_accuracy, pair_values
@@ -45,7 +51,7 @@ def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
     ):
         totals[metric][key] = (count, total)
 
-    today = timezone.localdate()
+    today = site_today()
     day_list = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
     per_day = {metric: dict.fromkeys(day_list, 0) for metric in DAILY}
     for metric, key, day, count in DailyTally.objects.filter(
@@ -157,7 +163,7 @@ class Person:
             return self.window_days
         if not self.per_day:
             return 1
-        return (timezone.localdate() - min(self.per_day)).days + 1
+        return (site_today() - min(self.per_day)).days + 1
 
     @property
     def per_day_mean(self) -> float:
@@ -189,8 +195,8 @@ class Person:
 def window_start(days: int | None) -> datetime | None:
     if days is None:
         return None
-    start = timezone.localdate() - timedelta(days=days - 1)
-    return timezone.make_aware(datetime.combine(start, datetime.min.time()))
+    start = site_today() - timedelta(days=days - 1)
+    return datetime.combine(start, datetime.min.time(), tzinfo=timezone.get_default_timezone())
 
 
 def _people_queryset(worker_ids: set[int]) -> QuerySet:

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
@@ -17,6 +16,7 @@ from accounts.roles import Role
 from dashboard.api import schedule_apply
 from dashboard.charts import Chart, Series, bar_chart, line_chart
 from dashboard.rollup import rollup_refresh
+from dashboard.rollup import today as site_today
 from dashboard.schedules import PERIODS, schedule_cadence, schedule_kind, schedule_list
 from dashboard.selectors import overview_figures, people_figures, person_recent_work
 
@@ -153,7 +153,7 @@ def person(request: HttpRequest, user_id: int) -> HttpResponse:
     if not found:
         raise Http404("No labeler or reviewer with that id.")
     one = found[0]
-    first = timezone.localdate() - timedelta(days=days - 1)
+    first = site_today() - timedelta(days=days - 1)
     dates = [first + timedelta(days=n) for n in range(days)]
     chart = bar_chart(
         Chart(
