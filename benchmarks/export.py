@@ -136,6 +136,7 @@ def seed(start: int, stop: int) -> None:
                     guideline_version=version,
                     shown_order=[],
                     ranking=[[candidates[2 * n].pk], [candidates[2 * n + 1].pk]],
+                    pairs=[[candidates[2 * n].pk, candidates[2 * n + 1].pk]],
                 )
                 for n, c in enumerate(comparisons)
             ]

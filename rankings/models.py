@@ -84,6 +84,9 @@ class Ranking(models.Model):
         GuidelineVersion, on_delete=models.PROTECT, related_name="rankings"
     )
     ranking = models.JSONField(help_text="[[best ids], [next ids], ...]")
+    # ranking_pairs(ranking), stored when the ranking is made (it never changes after):
+    # the preference export reads pairs straight from here instead of unpacking tiers.
+    pairs = models.JSONField(default=list, help_text="[[winner, loser], ...]")
     # The order the candidates were shown in, first to last: for position bias.
     shown_order = models.JSONField()
     # Pairwise only: 0 (tie) to 3 (much better), for the preferred side.

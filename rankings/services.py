@@ -19,7 +19,7 @@ from rankings.agreement import (
     position_bias,
     unit_values,
 )
-from rankings.consensus import bradley_terry, ranked_pairs
+from rankings.consensus import bradley_terry, ranked_pairs, ranking_pairs
 from rankings.models import Candidate, Comparison, Ranking
 from rankings.validation import (
     MAX_K,
@@ -167,6 +167,7 @@ def _ranking_submit(
         rater=rater,
         guideline_version=version_worked_under(rater, comparison.task.guideline),
         ranking=groups,
+        pairs=ranking_pairs(groups),
         shown_order=shown_order(comparison=comparison, rater_id=rater.pk),
         strength=strength_checked(strength, groups=groups, k=len(candidate_ids)),
         flags=flags_checked(flags, candidate_ids=candidate_ids),
@@ -252,11 +253,13 @@ def comparison_import(
         ]
     )
     comparison.candidates.set(made)
+    ranked = [sorted(made[i].pk for i in group) for group in groups]
     Ranking.objects.create(
         comparison=comparison,
         rater=rater,
         guideline_version=version,
-        ranking=[sorted(made[i].pk for i in group) for group in groups],
+        ranking=ranked,
+        pairs=ranking_pairs(ranked),
         # Nobody here was shown it, so it says nothing about position bias.
         shown_order=[],
     )

@@ -211,9 +211,9 @@ ROWS = {
 # Every pair of every ranking, each line built by PostgreSQL itself: jsonb's text form
 # ("role" before "content", ", " and ": " separators, the same escapes) is what
 # json.dumps(..., ensure_ascii=False) writes, so both paths give the same bytes.
-# The pairs of a ranking come from a lateral over its own tiers, so rows arrive in
-# (comparison, ranking) order from the scan and only the few pairs of one ranking are
-# sorted among themselves; the split is computed here too, as split_of does it.
+# The pairs of a ranking are read in the order ranking_pairs stored them (the order the
+# Python path writes), so the database sorts rankings, never pairs; the split is
+# computed here too, as split_of does it.
 PREFERENCE_COPY_SQL = """
 COPY (
 SELECT CASE WHEN ('x' || substr(p.content_hash, 1, 8))::bit(32)::bigint %% 1000 < %s
@@ -229,20 +229,11 @@ JOIN labeling_prompt p ON p.id = c.prompt_id
 JOIN guidelines_guideline gl ON gl.id = p.guideline_id
 JOIN guidelines_guidelineversion gv ON gv.id = r.guideline_version_id
 JOIN guidelines_guideline vg ON vg.id = gv.guideline_id
-CROSS JOIN LATERAL (
-    SELECT better.idx AS bi, w.value::bigint AS w, worse.idx AS wi, l.value::bigint AS l
-    FROM jsonb_array_elements(r.ranking) WITH ORDINALITY AS better(grp, idx)
-    CROSS JOIN jsonb_array_elements_text(better.grp) AS w(value)
-    -- Each member of a better tier against each member of every worse tier; members
-    -- of one tier are tied and make no pair.
-    JOIN jsonb_array_elements(r.ranking) WITH ORDINALITY AS worse(grp, idx)
-        ON worse.idx > better.idx
-    CROSS JOIN jsonb_array_elements_text(worse.grp) AS l(value)
-) pair
-JOIN rankings_candidate win ON win.id = pair.w
-JOIN rankings_candidate lose ON lose.id = pair.l
+CROSS JOIN LATERAL jsonb_array_elements(r.pairs) WITH ORDINALITY AS pair(wl, n)
+JOIN rankings_candidate win ON win.id = (pair.wl ->> 0)::bigint
+JOIN rankings_candidate lose ON lose.id = (pair.wl ->> 1)::bigint
 WHERE c.ranking_count > 0 {where}
-ORDER BY c.id, r.id, pair.bi, pair.w, pair.wi, pair.l
+ORDER BY c.id, r.id, pair.n
 ) TO STDOUT
 """
 

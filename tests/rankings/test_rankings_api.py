@@ -75,6 +75,15 @@ def test_a_reviewer_ranks_with_a_tie_in_their_own_shown_order(api, bob, read, pr
     ranking = Ranking.objects.get()
     assert ranking.shown_order == shown
     assert ranking.ranking == [[shown[2]], sorted([shown[0], shown[3]]), [shown[1]]]
+    # The five pairs it implies (the tied two make none), kept for the export.
+    low, high = sorted([shown[0], shown[3]])
+    assert ranking.pairs == [
+        [shown[2], low],
+        [shown[2], high],
+        [shown[2], shown[1]],
+        [low, shown[1]],
+        [high, shown[1]],
+    ]
     assert ranking.guideline_version.number == 1
     assert ranking.flags == {str(shown[1]): ["untruthful"]}
 
