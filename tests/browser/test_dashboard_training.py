@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD, worker_process
 from tests.trainer.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
+from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import GenerationJob, ModelVersion
 
 pytestmark = pytest.mark.browser
@@ -115,3 +116,33 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     assert page.evaluate("window.followedInPlace") is True
     links.first.click()
     expect(page).to_have_url(re.compile(rf"/rankings/comparisons/{filed[0]}/$"))
+
+    # The playground answers in place, through the API, and shows what the model read.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    page.get_by_role("navigation", name="Dashboard sections").get_by_role(
+        "link", name="Playground"
+    ).click()
+    page.evaluate("window.followedInPlace = true")
+    reward = promoted.get(kind="reward")
+    page.get_by_label("Model version").select_option(str(sft.pk))
+    expect(page.get_by_label("Assistant reply to score")).to_be_hidden()
+    page.get_by_label("Maximum new tokens").fill("8")
+    page.get_by_label("Your message").fill("How do I boil an egg?")
+    page.get_by_label("Your message").press("Tab")  # past the hidden reply box, to Send
+    expect(page.get_by_role("button", name="Send")).to_be_focused()
+    page.keyboard.press("Enter")
+    transcript = page.locator("[data-transcript] li")
+    expect(transcript).to_have_count(2)
+    expect(transcript.last).to_have_class(re.compile("turn-assistant"))
+    turn_tokens = page.locator("[data-tokens] li.turn-token")
+    expect(turn_tokens).to_have_text(
+        [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
+    )
+    expect(page.get_by_label("Your message")).to_be_focused()
+
+    page.get_by_label("Model version").select_option(str(reward.pk))
+    page.get_by_label("Your message").fill("How do I boil an egg?")
+    page.get_by_label("Assistant reply to score").fill("Nine minutes in boiling water.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("[data-score]")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
+    assert page.evaluate("window.followedInPlace") is True
