@@ -98,14 +98,14 @@ INSERT INTO rankings_comparison_candidates (comparison_id, candidate_id)
 SELECT g, 4 * (g - 1) + j FROM spread, generate_series(1, 4) j;
 
 INSERT INTO rankings_ranking (id, comparison_id, rater_id, guideline_version_id, ranking,
-    shown_order, flags, likert, all_bad, rationale, time_spent_s, idempotency_key, created_at
-    /*pairs column*/)
+    shown_order, flags, likert, all_bad, rationale, time_spent_s, idempotency_key, created_at,
+    pairs)
 SELECT 3 * (g - 1) + j + 1, g, raters[1 + (3 * g + j) %% 40], version,
     format('[[%%s], [%%s], [%%s], [%%s]]', o[1], o[2], o[3], o[4])::jsonb,
     jsonb_build_array(4*g-3, 4*g-2, 4*g-1, 4*g), '{}', '{}', false, '', 30 + (g * 7 + j) %% 90,
-    '', at + make_interval(mins => 10 * j)
-    /*pairs: format('[[%%1$s, %%2$s], [%%1$s, %%3$s], [%%1$s, %%4$s], [%%2$s, %%3$s], '
-                    '[%%2$s, %%4$s], [%%3$s, %%4$s]]', o[1], o[2], o[3], o[4])::jsonb*/
+    '', at + make_interval(mins => 10 * j),
+    format('[[%%1$s, %%2$s], [%%1$s, %%3$s], [%%1$s, %%4$s], [%%2$s, %%3$s], '
+                    '[%%2$s, %%4$s], [%%3$s, %%4$s]]', o[1], o[2], o[3], o[4])::jsonb
 FROM spread, people, generate_series(0, 2) j,
     LATERAL (SELECT CASE WHEN (g + j) %% 5 = 0 THEN ARRAY[4*g-3, 4*g-1, 4*g-2, 4*g]
                          ELSE ARRAY[4*g-3, 4*g-2, 4*g-1, 4*g] END AS o) orders;
@@ -204,26 +204,14 @@ FROM today, generate_series(1, 2) j;
 INSERT INTO rankings_comparison_candidates (comparison_id, candidate_id)
 SELECT g, 4 * (g - 1) + j FROM today, generate_series(1, 2) j;
 INSERT INTO rankings_ranking (id, comparison_id, rater_id, guideline_version_id, ranking,
-    shown_order, flags, likert, all_bad, rationale, time_spent_s, idempotency_key, created_at
-    /*pairs column*/)
+    shown_order, flags, likert, all_bad, rationale, time_spent_s, idempotency_key, created_at,
+    pairs)
 SELECT 3 * (g - 1) + j + 1, g, raters[1 + (3 * g + j) %% 40], version,
-    format('[[%%s], [%%s]]', o[1], o[2])::jsonb, '[]', '{}', '{}', false, '', 45, '', at
-    /*pairs: format('[[%%s, %%s]]', o[1], o[2])::jsonb*/
+    format('[[%%s], [%%s]]', o[1], o[2])::jsonb, '[]', '{}', '{}', false, '', 45, '', at,
+    format('[[%%s, %%s]]', o[1], o[2])::jsonb
 FROM today, generate_series(0, 2) j,
     LATERAL (SELECT CASE WHEN j = 2 THEN ARRAY[4*g-2, 4*g-3] ELSE ARRAY[4*g-3, 4*g-2] END AS o) o;
 """
-
-
-def with_pairs(sql: str) -> str:
-    """The statements for this checkout's Ranking: with its `pairs` column (each ranking's
-    (winner, loser) pairs, stored when it is made) where the model has one."""
-    import re
-
-    from rankings.models import Ranking
-
-    has_pairs = any(field.name == "pairs" for field in Ranking._meta.get_fields())
-    sql = sql.replace("/*pairs column*/", ", pairs" if has_pairs else "")
-    return re.sub(r"/\*pairs: (.*?)\*/", r", \1" if has_pairs else "", sql, flags=re.S)
 
 
 def seed(rankings: int) -> dict[str, object]:
@@ -268,7 +256,7 @@ def seed(rankings: int) -> dict[str, object]:
         "d": max(rankings // 20, 10),
     }
     with connection.cursor() as cursor:
-        cursor.execute(with_pairs(SEED_COMPARISONS), params)
+        cursor.execute(SEED_COMPARISONS, params)
         # A ranking too many when N is not a multiple of three: the last ones go.
         cursor.execute("DELETE FROM rankings_ranking WHERE id > %s", [rankings])
         cursor.execute(SEED_DEMONSTRATIONS, params)
@@ -356,7 +344,7 @@ def main() -> None:
         new = max(args.rankings // DAYS // OVERLAP, 1)  # a day's comparisons
         with connection.cursor() as cursor:
             cursor.execute(
-                with_pairs(ADD_TODAY),
+                ADD_TODAY,
                 {
                     "n": new,
                     "first": seeded["comparisons"] + 1,
