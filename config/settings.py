@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TaskKindEnum": "labeling.models.Task.Kind",
         "SnapshotKindEnum": "trainer.models.DatasetSnapshot.Kind",
+        "TrainingKindEnum": "trainer.models.TrainingRun.Kind",
         "JobStatusEnum": "trainer.models.JobStatus",
         "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",
     },

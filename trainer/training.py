@@ -52,7 +52,8 @@ SETTABLE = {
     "bf16": (bool, None, None),
 }
 LOG_LINES_KEPT = 500
-DEMONSTRATIONS_FOR_BIAS = 5000
+# A thousand replies pin their mean score down well; scoring them all only costs time.
+DEMONSTRATIONS_FOR_BIAS = 1000
 
 
 class TrainingInputError(LabelingInputError):
