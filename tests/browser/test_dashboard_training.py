@@ -59,8 +59,10 @@ def watch_to_the_end_and_promote(page) -> None:
     expect(page.locator("[data-run-logs]")).to_contain_text("saved as model version")
     assert page.evaluate("window.followedInPlace") is True
     shown = page.evaluate("window.shown")
-    assert "100%" in shown["percent"]
-    assert {"33%", "67%"} & set(shown["percent"]), shown["percent"]
+    # The script moved the bar up to 100% in place. Which steps in between it caught
+    # depends on how fast this machine trains, so they are not asked for.
+    assert shown["percent"][-1] == "100%", shown["percent"]
+    assert any(percent != "100%" for percent in shown["percent"]), shown["percent"]
     assert any(points.count(",") == 3 for points in shown["loss"]), shown["loss"]
     page.get_by_role("button", name=re.compile(r"^Promote ")).click()
     expect(page.locator(".model-made .status-promoted")).to_have_text("promoted")
