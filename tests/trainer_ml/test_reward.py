@@ -1,10 +1,21 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification
 
+from trainer.ml.chat import tokenizer_train
 from trainer.ml.data import RankedGroup, groups_read
 from trainer.ml.loop import TrainConfig, train
-from trainer.ml.reward import Reward, RewardScorer
+from trainer.ml.modeling import reward_model_load
+from trainer.ml.reward import (
+    CPU_FORWARD_COST,
+    Reward,
+    RewardScorer,
+    length_runs,
+    llama_scores,
+    llama_scores_apply,
+)
+from trainer.ml.sft import right_padded
 
 from .conftest import MARKER, groups_as_rows, jsonl_write, marker_groups
 
@@ -63,6 +74,58 @@ def test_the_reward_model_learns_a_planted_preference(tmp_path, small_threads):
     winners = [g.prompt + g.completions[g.ranking[0][0]] for g in marker_groups(160, seed=1)]
     shifted = [scorer.score(c[:-1], c[-1]["content"]) for c in winners]
     assert sum(shifted) / len(shifted) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_length_runs_cover_every_row_once_and_split_only_where_padding_costs_more():
+    lengths = [250, 12, 240, 10, 256, 14]
+
+    runs = length_runs(lengths, forward_cost=64)
+
+    assert runs == [[3, 1, 5], [2, 0, 4]]
+    assert length_runs(lengths, forward_cost=10_000) == [[3, 1, 5, 2, 0, 4]]
+    assert length_runs([7, 7, 7], forward_cost=0) == [[0, 1, 2]]
+
+
+def test_a_step_forwarded_in_length_runs_has_the_loss_of_one_padded_batch(tmp_path):
+    # Replies of very different lengths, so that the step's rows are split.
+    groups = marker_groups(6, seed=3)
+    for n, group in enumerate(groups):
+        group.completions[n % 4][0]["content"] += " the river runs" * 60
+    method = Reward(reward_config(tmp_path), groups)
+    shard = list(range(len(groups)))
+    sequences = [s for i in shard for s in method.train_set[i].sequences]
+    assert len(length_runs([len(s) for s in sequences], forward_cost=CPU_FORWARD_COST)) > 1
+
+    split, stats = method.loss_sum(method.module, shard)
+
+    scores = method.module([method._batch(sequences)])
+    better, worse, weight = method._pairs([method.train_set[i] for i in shard], scores.device)
+    whole = (-F.logsigmoid(scores[better] - scores[worse]) * weight).sum()
+    assert float(split.detach()) == pytest.approx(float(whole.detach()), rel=1e-5)
+    assert stats["pairs"] == 6 * 3
+
+
+def test_llama_scores_with_the_last_layer_at_row_ends_equal_the_models_own_scores():
+    tokenizer = tokenizer_train(["the river runs under the bright stone bridge"] * 20)
+    torch.manual_seed(4)
+    model = reward_model_load("", tokenizer, max_length=64)
+    assert llama_scores_apply(model)
+    rows = [
+        [5 + (i * 7 + j) % 40 for j in range(length)] for i, length in enumerate([9, 30, 1, 17])
+    ]
+    ids = right_padded(rows, tokenizer.pad_token_id, torch.device("cpu"))
+    lengths = torch.tensor([len(r) for r in rows])
+
+    fast = llama_scores(model, ids, lengths)
+    fast.sum().backward()
+    fast_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    own = model(input_ids=ids).logits[:, 0]
+    own.sum().backward()
+
+    assert torch.allclose(fast, own, atol=1e-5)
+    for fast_grad, own_grad in zip(fast_grads, (p.grad for p in model.parameters()), strict=True):
+        assert torch.allclose(fast_grad, own_grad, atol=1e-5)
 
 
 def test_preference_pairs_and_rankings_read_from_snapshot_files(tmp_path):

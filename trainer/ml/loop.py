@@ -150,7 +150,11 @@ def optimizer_create(module: nn.Module, config: TrainConfig) -> torch.optim.Opti
         {"params": decayed, "weight_decay": config.weight_decay},
         {"params": plain, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), eps=1e-8)
+    # The fused kernel updates every parameter in one pass; on a CPU the default updates
+    # them one tensor at a time, which costs a tenth of a small model's step. Same update,
+    # same state (a checkpoint from either loads into the other).
+    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), eps=1e-8, fused=fused)
 
 
 @dataclass

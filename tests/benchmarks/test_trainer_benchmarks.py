@@ -1,0 +1,58 @@
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# TRL, the peer, is a benchmark-only dependency (the `bench` extra) that the test
+# environment (`.[dev]`) leaves out; the data sets live beside the checkout.
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("trl") is None,
+        reason="the benchmarks' peer, TRL, is not installed (pip install -e '.[bench]')",
+    ),
+    pytest.mark.skipif(
+        not (SHARED_DATA / "oasst-en-100-trees.jsonl").exists(),
+        reason=f"the benchmark data is not at {SHARED_DATA}",
+    ),
+]
+
+RATIO = r"\d+\.\d\dx"
+
+
+def quick_run(script: str) -> str:
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "--quick"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_reward_benchmark_prints_both_trainers_and_their_ratio_per_data_set():
+    out = quick_run("reward_vs_trl.py")
+
+    assert "pairs/s" in out and "held-out accuracy" in out
+    for data in ("oasst K=4", "hh K=2"):
+        assert re.search(rf"{data} .* ours .* \d+\.\d +0\.\d{{3}} .*\(\d+ pairs\)", out), out
+        assert re.search(rf"{data} .* TRL .* \d+\.\d +0\.\d{{3}} .*\(\d+ pairs\)", out), out
+        assert re.search(rf"{data} .* ours/TRL +{RATIO} +[+-]\d\.\d+", out), out
+
+
+def test_the_sft_benchmark_prints_ours_against_trl_packed_and_unpacked():
+    out = quick_run("sft_vs_trl.py")
+
+    assert "tokens/s" in out and "padding" in out
+    assert re.search(r"^ours +length-bucketed", out, re.MULTILINE), out
+    assert re.search(r"^TRL +packing", out, re.MULTILINE), out
+    assert re.search(r"^TRL +no packing", out, re.MULTILINE), out
+    assert re.search(rf"^ours/TRL +packing +{RATIO}", out, re.MULTILINE), out
+    assert re.search(rf"^ours/TRL +no packing +{RATIO}", out, re.MULTILINE), out
