@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -130,8 +131,6 @@ def generation_run(*, job_id: int) -> GenerationJob | None:
 
 
 def _generate(job: GenerationJob, *, should_stop) -> None:
-    from django.conf import settings
-
     from trainer.ml.generate import Generator, Sampling
 
     generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")

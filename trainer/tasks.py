@@ -6,8 +6,8 @@ from django.conf import settings
 
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
-from trainer.models import GenerationJob
-from trainer.training import orphaned, orphaned_runs, run_execute, runs_start_when_enough_data
+from trainer.models import GenerationJob, TrainingRun
+from trainer.training import orphaned, run_execute, runs_start_when_enough_data
 
 
 @shared_task(name="trainer.tasks.import_file", acks_late=True)
@@ -61,7 +61,7 @@ def train_when_enough_data() -> list[int]:
 def jobs_recover() -> list[int]:
     """Sends again the training runs and generations whose worker died. Runs every
     minute from beat, and once when any worker starts."""
-    runs = orphaned_runs()
+    runs = orphaned(TrainingRun)
     for run_id in runs:
         train_run.delay(run_id)
     for job_id in orphaned(GenerationJob):

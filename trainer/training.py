@@ -158,15 +158,15 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     return run
 
 
-def _stale_before():
-    return timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+def orphan() -> Q:
+    """Running under a worker whose heartbeat stopped (and not being cancelled)."""
+    stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+    return Q(status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=stale_before)
 
 
 def claimable() -> Q:
-    """Queued, or running under a worker whose heartbeat stopped."""
-    return Q(status=JobStatus.QUEUED) | Q(
-        status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=_stale_before()
-    )
+    """Queued, or orphaned."""
+    return Q(status=JobStatus.QUEUED) | orphan()
 
 
 def job_claim(model, pk: int) -> bool:
@@ -388,16 +388,8 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
 
 
 def orphaned(model) -> list[int]:
-    """Running jobs (TrainingRun, GenerationJob) whose heartbeat went quiet."""
-    return list(
-        model.objects.filter(
-            status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=_stale_before()
-        ).values_list("pk", flat=True)
-    )
-
-
-def orphaned_runs() -> list[int]:
-    return orphaned(TrainingRun)
+    """Ids of the jobs (TrainingRun, GenerationJob) whose heartbeat went quiet."""
+    return list(model.objects.filter(orphan()).values_list("pk", flat=True))
 
 
 def runs_start_when_enough_data() -> list[TrainingRun]:
