@@ -309,6 +309,9 @@ TRAINING_HEARTBEAT_S = env_int("TRAINING_HEARTBEAT_S", 10, minimum=1)
 TRAINING_STALE_AFTER_S = env_int("TRAINING_STALE_AFTER_S", 120, minimum=2)
 if TRAINING_STALE_AFTER_S <= TRAINING_HEARTBEAT_S:
     raise ImproperlyConfigured("TRAINING_STALE_AFTER_S must be longer than TRAINING_HEARTBEAT_S")
+# Processes one training run is spread over (DDP): one per GPU of the worker's machine.
+# Above 1 the worker starts them (trainer.processes) and follows rank 0's progress.
+TRAINING_PROCESSES = env_int("TRAINING_PROCESSES", 1, minimum=1)
 # The scheduled retraining starts a run when this many approved demonstrations (SFT) or
 # rankings (reward model) arrived since the kind's last run.
 TRAINING_RETRAIN_MIN_DEMONSTRATIONS = env_int("TRAINING_RETRAIN_MIN_DEMONSTRATIONS", 200, minimum=1)

@@ -6,10 +6,11 @@ over by the next one and resumes from its last checkpoint."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -304,10 +305,7 @@ def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> T
 
 def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
     # Imported here: the web process never loads torch for pages that don't train.
-    from trainer.ml.data import conversations_read, groups_read
-    from trainer.ml.loop import TrainConfig, train
-    from trainer.ml.reward import Reward
-    from trainer.ml.sft import SFT
+    from trainer.ml.loop import TrainConfig
 
     snapshot = _snapshot_for(run, report)
     data_dir = Path(settings.DATA_DIR)
@@ -326,21 +324,17 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
         }
     )
     report.log(f"training on snapshot {snapshot.pk} ({snapshot.counts.get('train', 0)} rows)")
-    if run.kind == TrainingRun.Kind.SFT:
-        method = SFT(
-            config,
-            conversations_read(train_file),
-            conversations_read(validation_file) if validation_file else None,
-        )
+    files = TrainingFiles(
+        train_file,
+        validation_file,
+        approved_conversations() if run.kind == TrainingRun.Kind.REWARD else None,
+    )
+    if settings.TRAINING_PROCESSES > 1:
+        model_dir = _train_in_processes(run, config, files, report, should_stop=should_stop)
     else:
-        method = Reward(
-            config,
-            groups_read(train_file),
-            groups_read(validation_file) if validation_file else None,
-            demonstrations=approved_conversations(),
-        )
-    result = train(method, config, on_event=report, should_stop=should_stop)
-    final = {**report.metrics, **result.metrics.get("eval", {})}
+        model_dir = _train_here(run, config, files, report, should_stop=should_stop)
+    # The last evaluation event put the final metrics into the report.
+    final = dict(report.metrics)
     with transaction.atomic():
         version = ModelVersion.objects.create(
             kind=run.kind,
@@ -350,10 +344,82 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
             base_model=run.base_model,
             config={k: v for k, v in vars(config).items() if k != "output_dir"},
             metrics=final,
-            path=str(result.model_dir.relative_to(data_dir)),
+            path=str(model_dir.relative_to(data_dir)),
         )
         TrainingRun.objects.filter(pk=run.pk).update(metrics=final)
     return version
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    train: Path
+    validation: Path | None
+    # Reward runs only: what the trained scores are centred on.
+    demonstrations: list[list[dict]] | None
+
+
+def _train_here(run: TrainingRun, config, files: TrainingFiles, report, *, should_stop) -> Path:
+    """Training in this worker process."""
+    from trainer.ml.data import conversations_read, groups_read
+    from trainer.ml.loop import train
+    from trainer.ml.reward import Reward
+    from trainer.ml.sft import SFT
+
+    validation = files.validation
+    if run.kind == TrainingRun.Kind.SFT:
+        method = SFT(
+            config,
+            conversations_read(files.train),
+            conversations_read(validation) if validation else None,
+        )
+    else:
+        method = Reward(
+            config,
+            groups_read(files.train),
+            groups_read(validation) if validation else None,
+            demonstrations=files.demonstrations,
+        )
+    return train(method, config, on_event=report, should_stop=should_stop).model_dir
+
+
+def _train_in_processes(
+    run: TrainingRun, config, files: TrainingFiles, report: RunReport, *, should_stop
+) -> Path:
+    """Training in TRAINING_PROCESSES processes this worker starts (trainer.processes)."""
+    from trainer.processes import train_in_processes
+
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    settings_json = {k: v for k, v in vars(config).items() if k not in ("output_dir", "base_model")}
+    argv = ["--train", str(files.train), "--output-dir", str(output)]
+    argv += ["--config", json.dumps(settings_json)]
+    if files.validation:
+        argv += ["--validation", str(files.validation)]
+    if config.base_model:
+        argv += ["--base-model", config.base_model]
+    if files.demonstrations:
+        demonstrations = output / "demonstrations.jsonl"
+        with demonstrations.open("w", encoding="utf-8") as out:
+            for messages in files.demonstrations:
+                out.write(json.dumps({"messages": messages}) + "\n")
+        argv += ["--demonstrations", str(demonstrations)]
+
+    def on_event(event: dict) -> None:
+        if event["type"] == "started":
+            pids = ", ".join(map(str, event["pids"]))
+            report.log(f"training in {len(event['pids'])} processes (pids {pids})")
+        else:
+            report(event)
+
+    done = train_in_processes(
+        module=f"trainer.ml.{'sft' if run.kind == TrainingRun.Kind.SFT else 'reward'}",
+        argv=argv,
+        count=settings.TRAINING_PROCESSES,
+        log_dir=output / "processes",
+        on_event=on_event,
+        should_stop=should_stop,
+    )
+    return Path(done["model_dir"])
 
 
 def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:

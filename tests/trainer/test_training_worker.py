@@ -30,6 +30,20 @@ def run_reached(run_id: int, **lookup):
     return TrainingRun.objects.filter(pk=run_id, **lookup).first()
 
 
+def finished_by_the_next_worker(run_id: int, env: dict, *, killed_before: int) -> TrainingRun:
+    """After a worker was killed mid-run: a new worker takes the run over and ends it."""
+    killed_at = TrainingRun.objects.get(pk=run_id)
+    assert killed_at.status == JobStatus.RUNNING and killed_at.step < killed_before
+    # Long enough for the heartbeat to go stale: the next worker takes the run over.
+    time.sleep(4)
+    with worker_process(env, queue=QUEUES):
+        return wait_for(
+            lambda: run_reached(run_id, status__in=["succeeded", "failed"]),
+            timeout=300,
+            what="the run to be finished by the next worker",
+        )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oasst, child_env):
     api.force_authenticate(carol)
@@ -58,16 +72,7 @@ def test_a_run_whose_worker_is_killed_is_finished_by_the_next_worker(oasst, chil
         wait_for(lambda: run_reached(run.pk, step__gte=12), timeout=300, what="step 12 of the run")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
-    killed_at = TrainingRun.objects.get(pk=run.pk)
-    assert killed_at.status == JobStatus.RUNNING and killed_at.step < 40
-    # Long enough for the heartbeat to go stale: the next worker takes the run over.
-    time.sleep(4)
-    with worker_process(env, queue=QUEUES):
-        finished = wait_for(
-            lambda: run_reached(run.pk, status__in=["succeeded", "failed"]),
-            timeout=300,
-            what="the run to be finished by the second worker",
-        )
+    finished = finished_by_the_next_worker(run.pk, env, killed_before=40)
 
     assert finished.status == JobStatus.SUCCEEDED, finished.error
     assert finished.attempts == 2

@@ -4,12 +4,34 @@ a log collector or the worker that started the process can all follow a run."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import fields
 
 from trainer.ml.loop import Method, Processes, TrainConfig, train
+
+# Set by a worker that starts trainers (trainer.processes) to its own process id.
+PARENT_ENV = "TRAINER_PARENT_PID"
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Where PARENT_ENV is set, asks Linux to kill this process when the thread that
+    started it dies, so a killed worker leaves no trainer running. Done here, after the
+    exec, because a hook run between fork and exec is unsafe in a parent with threads.
+    Elsewhere than Linux the children outlive their parent."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(parent):
+        # The parent died before the request above took hold.
+        os._exit(1)
 
 
 def _typed(config_field, raw: str) -> object:
@@ -55,6 +77,7 @@ def run_from_command_line(
     parser.add_argument("--config", help="settings as a JSON object")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="one setting")
     args = parser.parse_args(argv)
+    die_with_parent()
     config = config_from_args(args)
     processes = Processes.from_env()
     method = build(config, args.train, args.validation)

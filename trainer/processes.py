@@ -1,0 +1,164 @@
+"""A training run spread over several local processes: one per GPU, or CPU cores shared.
+
+A Celery worker runs one task in one process, so a run that should use several GPUs is
+handed to `python -m trainer.ml.sft|reward`, started N times with the environment
+`torchrun` would give it (RANK, WORLD_SIZE, MASTER_ADDR, ...), which
+`trainer.ml.loop.Processes` joins. The worker starts them itself, not through torchrun,
+so that each child is tied to it: a child asks Linux to kill it when the thread that
+started it dies (see `trainer.ml.cli.die_with_parent`), so a killed worker leaves no
+trainer behind writing into the run's folder while the next worker resumes the run.
+Rank 0 prints its events as JSON lines; they reach `on_event` as in-process training
+sends them. Training across hosts stays with torchrun on the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from trainer.ml.cli import PARENT_ENV
+from trainer.ml.loop import Cancelled
+
+# A child asked to stop gets this long to exit before it is killed.
+STOP_GRACE_S = 10
+# How often the parent looks at its children and the cancel flag between events.
+POLL_S = 0.5
+# The end of a failed child's log quoted in the run's error.
+ERROR_TAIL_CHARS = 2000
+
+
+class ProcessesFailed(RuntimeError):
+    """A training process exited with an error; the message quotes its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def child_env(rank: int, world: int, port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(world),
+        "LOCAL_WORLD_SIZE": str(world),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        PARENT_ENV: str(os.getpid()),
+    }
+    # Without this each of N CPU processes would start a thread per core: N times too many.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // world)))
+    return env
+
+
+def train_in_processes(
+    *,
+    module: str,
+    argv: list[str],
+    count: int,
+    log_dir: Path,
+    on_event: Callable[[dict], None],
+    should_stop: Callable[[], bool],
+) -> dict:
+    """Runs `python -m module *argv` in `count` processes until they all exit, passing
+    rank 0's events to `on_event`; returns its closing `done` event. Raises `Cancelled`
+    once `should_stop()` turns true, `ProcessesFailed` when a process fails; either way
+    every child is stopped first."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    children: list[subprocess.Popen] = []
+    logs: list[Path] = []
+    try:
+        for rank in range(count):
+            logs.append(log_dir / f"rank-{rank}.log")
+            with logs[-1].open("ab") as log:
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", module, *argv],
+                        stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
+                        stderr=log,
+                        env=child_env(rank, count, port),
+                    )
+                )
+        on_event({"type": "started", "pids": [child.pid for child in children]})
+        return _follow(children, logs, on_event, should_stop)
+    finally:
+        _stop(children)
+
+
+def _follow(children, logs, on_event, should_stop) -> dict:
+    lines: queue.Queue[bytes | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(children[0].stdout, lines), daemon=True)
+    reader.start()
+    done: dict | None = None
+    ended = False
+    while not ended or not lines.empty():
+        try:
+            line = lines.get(timeout=POLL_S)
+        except queue.Empty:
+            line = b""
+        if line is None:
+            ended = True
+        elif line:
+            event = _event(line)
+            if event and event.get("type") == "done":
+                done = event
+            elif event:
+                on_event(event)
+        if should_stop():
+            raise Cancelled("cancelled while training")
+        for rank, child in enumerate(children):
+            code = child.poll()
+            if code not in (None, 0):
+                raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
+    for rank, child in enumerate(children):
+        code = child.wait()
+        if code != 0:
+            raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
+    if done is None:
+        raise ProcessesFailed(f"process 0 ended without saving a model: {_tail(logs[0])}")
+    return done
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _event(line: bytes) -> dict | None:
+    # Anything else a library prints to stdout is not an event.
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "type" in event else None
+
+
+def _tail(log: Path) -> str:
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return text[-ERROR_TAIL_CHARS:].strip() or "(nothing logged)"
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    alive = [child for child in children if child.poll() is None]
+    for child in alive:
+        child.send_signal(signal.SIGTERM)
+    for child in alive:
+        try:
+            child.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    for child in children:
+        if child.stdout:
+            child.stdout.close()
