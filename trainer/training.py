@@ -24,7 +24,7 @@ from django.utils import timezone
 from labeling.models import Demonstration
 from labeling.validation import LabelingInputError
 from rankings.models import Ranking
-from trainer.exporting import sft_rows, snapshot_export
+from trainer.exporting import sft_rows, snapshot_export, snapshot_rerun
 from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -424,14 +424,24 @@ def _train_in_processes(
 
 def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
     """The run's snapshot; for a run queued without one, a fresh export made now and
-    remembered, so a resumed attempt trains on the same data."""
+    remembered before it is written, so a resumed attempt trains on the same data and an
+    attempt whose worker died mid-export writes that same snapshot again."""
     if run.snapshot_id:
-        return DatasetSnapshot.objects.get(pk=run.snapshot_id)
-    kind = SNAPSHOT_KINDS[run.kind][0]
-    snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
-    report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
+        snapshot = DatasetSnapshot.objects.get(pk=run.snapshot_id)
+        if snapshot.status == JobStatus.SUCCEEDED:
+            return snapshot
+        # Runs are only queued on published snapshots: this is the run's own fresh export,
+        # left unfinished by an earlier attempt.
+        report.log(f"exporting snapshot {snapshot.pk} again: an earlier attempt did not finish")
+        snapshot_rerun(snapshot=snapshot)
+    else:
+        kind = SNAPSHOT_KINDS[run.kind][0]
+        snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
+        TrainingRun.objects.filter(pk=run.pk).update(snapshot=snapshot)
+        report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
     exported = snapshot_export(snapshot_id=snapshot.pk)
-    TrainingRun.objects.filter(pk=run.pk).update(snapshot=snapshot)
+    if exported is None:
+        raise RuntimeError(f"snapshot {snapshot.pk} is being exported by another worker")
     run.snapshot = exported
     return exported
 

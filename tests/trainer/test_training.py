@@ -1,6 +1,8 @@
 """Training runs through the API and the services: queued, trained, kept as model
 versions, promoted, cancelled, and refused when asked for nonsense."""
 
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
@@ -38,6 +40,26 @@ def test_a_reward_run_on_a_fresh_export_becomes_a_model_version(oasst):
     assert 0.0 <= version.metrics["validation_accuracy"] <= 1.0
     assert "reward_mean" in version.metrics and "loss" in version.metrics
     assert "resumed" not in run.logs and "saved as model version" in run.logs
+
+
+@pytest.mark.django_db
+def test_a_fresh_export_left_unfinished_by_a_dead_worker_is_written_again(oasst, settings):
+    run = training_run_create(kind="reward", config=QUICK, enqueue=False)
+    # What a worker killed mid-export leaves: the run's snapshot running, a hidden folder.
+    interrupted = DatasetSnapshot.objects.create(
+        kind=DatasetSnapshot.Kind.RANKINGS, status=JobStatus.RUNNING
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(snapshot=interrupted)
+    leftover = Path(settings.EXPORTS_DIR) / f".tmp-{interrupted.pk}-dead"
+    leftover.mkdir(parents=True)
+
+    run = run_execute(run_id=run.pk)
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.snapshot_id == interrupted.pk and DatasetSnapshot.objects.count() == 1
+    assert run.snapshot.status == JobStatus.SUCCEEDED and run.snapshot.counts["train"] > 0
+    assert not leftover.exists()
+    assert f"exporting snapshot {interrupted.pk} again" in run.logs
 
 
 @pytest.mark.django_db
