@@ -6,8 +6,13 @@ optimizer, schedule, learning rate and epochs, on the same threads, taking turns
 step in this process (see benchmarks/training_peers.py). Reported: ranked pairs trained
 on per second (every non-tied pair of a group counts; TRL's pairs are exactly those), and
 the accuracy of each trained model on the same held-out pairs (prompts split by hash, so
-no held-out prompt is trained on). The OpenAssistant set is small, so both sides train on
-it once per data order (three by default) and the table gives the mean and range.
+no held-out prompt is trained on).
+
+The OpenAssistant K=4 set is small: a fixed quarter held out gives a few dozen pairs,
+too few to tell two trainers apart. So it is cross-validated: the prompts fall into four
+folds by hash, each fold is held out once while both sides train on the other three, and
+every ranked pair is scored once per data order. The table gives the accuracy over all
+folds, its mean over the data orders (seeds) and their range.
 
 Data sets, from ../shared/data, parsed by trainer.imports:
 - oasst K=4: OpenAssistant prompts with at least four ranked replies, cut to their four
@@ -42,6 +47,7 @@ from benchmarks.training_peers import (
     Turn,
     Turns,
     arguments_parser,
+    fold_of,
     held_out,
     our_turn_listener,
     records_read,
@@ -69,8 +75,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hh-train", type=int, default=320, help="HH pairs trained on")
     parser.add_argument("--hh-held-out", type=int, default=300, help="HH pairs held out")
     parser.add_argument("--oasst-orders", type=int, default=3, help="data orders (seeds)")
+    parser.add_argument("--oasst-folds", type=int, default=4, help="cross-validation folds")
     parser.add_argument("--hh-orders", type=int, default=1, help="data orders (seeds)")
     return parser.parse_args()
+
+
+@dataclass
+class Fold:
+    train: list[RankedGroup]
+    held_out: list[RankedGroup]
 
 
 @dataclass
@@ -78,12 +91,17 @@ class DataSet:
     name: str
     k: int
     groups_per_step: int
-    train: list[RankedGroup]
-    held_out: list[RankedGroup]
+    # One fold is a plain train / held-out split; several are a cross-validation whose
+    # held-out parts together are every group once.
+    folds: list[Fold]
     epochs: float
     # Data orders (seeds): each trains both sides once more from the same start, since
-    # one order's held-out accuracy on a few dozen pairs is mostly luck.
+    # one order's held-out accuracy on a few hundred pairs still carries some luck.
     orders: int
+
+    @property
+    def groups(self) -> int:
+        return len({id(g) for fold in self.folds for g in fold.train + fold.held_out})
 
 
 def group_from(record: PreferenceRecord, k: int) -> RankedGroup:
@@ -98,17 +116,28 @@ def group_from(record: PreferenceRecord, k: int) -> RankedGroup:
     )
 
 
-def oasst_k4(epochs: float, orders: int) -> DataSet:
+def oasst_k4(epochs: float, orders: int, folds: int) -> DataSet:
     records = records_read("oasst-en-100-trees.jsonl", oasst.parse_line)
     groups = [
         group_from(r, 4) for r in records if isinstance(r, PreferenceRecord) and len(r.replies) >= 4
     ]
-    # Split by the tree's first prompt: follow-up prompts of a held-out conversation stay
-    # held out too.
-    test = [held_out(g.prompt[0]["content"], 25) for g in groups]
-    train_groups = [g for g, out in zip(groups, test, strict=True) if not out]
-    test_groups = [g for g, out in zip(groups, test, strict=True) if out]
-    return DataSet("oasst K=4", 4, 4, train_groups, test_groups, epochs, orders)
+    # Folds by the tree's first prompt: follow-up prompts of a held-out conversation are
+    # held out with it.
+    fold = [fold_of(g.prompt[0]["content"], folds) for g in groups]
+    return DataSet(
+        "oasst K=4",
+        4,
+        4,
+        [
+            Fold(
+                train=[g for g, f in zip(groups, fold, strict=True) if f != n],
+                held_out=[g for g, f in zip(groups, fold, strict=True) if f == n],
+            )
+            for n in range(folds)
+        ],
+        epochs,
+        orders,
+    )
 
 
 def hh_k2(train_size: int, held_out_size: int, epochs: float, orders: int) -> DataSet:
@@ -118,15 +147,17 @@ def hh_k2(train_size: int, held_out_size: int, epochs: float, orders: int) -> Da
     test = [held_out(g.prompt[0]["content"], 30) for g in groups]
     train_groups = [g for g, out in zip(groups, test, strict=True) if not out]
     test_groups = [g for g, out in zip(groups, test, strict=True) if out]
-    train_groups, test_groups = train_groups[:train_size], test_groups[:held_out_size]
-    return DataSet("hh K=2", 2, 8, train_groups, test_groups, epochs, orders)
+    fold = Fold(train_groups[:train_size], test_groups[:held_out_size])
+    return DataSet("hh K=2", 2, 8, [fold], epochs, orders)
 
 
 def base_model_save(data_sets: list[DataSet], folder: Path) -> None:
-    """The one starting point of every run: tokenizer learned once, weights drawn once."""
-    conversations = [
-        g.prompt + [m for c in g.completions for m in c] for d in data_sets for g in d.train
-    ]
+    """The one starting point of every run: tokenizer learned once, weights drawn once.
+    The tokenizer reads the texts of every group some fold trains on: with cross-validation
+    that is every group, held out elsewhere or not. It learns no preference, and both
+    trainers share it."""
+    trained = {id(g): g for d in data_sets for fold in d.folds for g in fold.train}
+    conversations = [g.prompt + [m for c in g.completions for m in c] for g in trained.values()]
     tokenizer = tokenizer_train(conversation_texts(conversations))
     torch.manual_seed(0)
     model_save(reward_model_load("", tokenizer, max_length=MAX_LENGTH), tokenizer, folder)
@@ -137,7 +168,7 @@ def encoded(tokenizer, group: RankedGroup) -> list[list[int]]:
 
 
 @torch.no_grad()
-def pairwise_accuracy(model, tokenizer, groups: list[RankedGroup]) -> tuple[float, int]:
+def pairs_right(model, tokenizer, groups: list[RankedGroup]) -> tuple[int, int]:
     """The same scoring for both trained models: each held-out sequence scored (right
     padding with a mask, so any model reads it right), then every non-tied pair checked."""
     model.eval()
@@ -159,19 +190,30 @@ def pairwise_accuracy(model, tokenizer, groups: list[RankedGroup]) -> tuple[floa
             right += int(scores[offset + better] > scores[offset + worse])
             total += 1
         offset += len(group.completions)
-    return right / total, total
+    return right, total
 
 
 @dataclass
 class Outcome:
     timed: Timed  # pairs trained on, and the time it took
-    accuracy: float
+    right: int  # held-out pairs ranked the right way round
     held_out_pairs: int
 
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(
+            self.timed + other.timed,
+            self.right + other.right,
+            self.held_out_pairs + other.held_out_pairs,
+        )
 
-def ours_run(turn: Turn, data: DataSet, seed: int, base: Path, work: Path, args) -> Outcome:
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.held_out_pairs
+
+
+def ours_run(turn: Turn, data: DataSet, fold: Fold, seed: int, base: Path, work: Path, args):
     config = TrainConfig(
-        output_dir=str(work / f"ours-{data.k}-{seed}"),
+        output_dir=str(work / f"ours-{data.k}-{seed}-{id(fold)}"),
         base_model=str(base),
         max_length=MAX_LENGTH,
         batch_size=data.groups_per_step,
@@ -182,29 +224,29 @@ def ours_run(turn: Turn, data: DataSet, seed: int, base: Path, work: Path, args)
         log_every=1,
         checkpoint_every=0,
     )
-    method = Reward(config, data.train, data.held_out)
+    method = Reward(config, fold.train, fold.held_out)
     # What TRL is given (encoded here by the benchmark) is what we train on.
-    expected = [encoded(method.tokenizer, g) for g in data.train]
+    expected = [encoded(method.tokenizer, g) for g in fold.train]
     assert [g.sequences for g in method.train_set] == expected
     train(method, config, on_event=our_turn_listener(turn, "pairs"))
-    accuracy, pairs = pairwise_accuracy(method.model, method.tokenizer, data.held_out)
-    return Outcome(turn.clock.timed(args.warmup_steps), accuracy, pairs)
+    right, pairs = pairs_right(method.model, method.tokenizer, fold.held_out)
+    return Outcome(turn.clock.timed(args.warmup_steps), right, pairs)
 
 
-def trl_run(turn: Turn, data: DataSet, seed: int, base: Path, work: Path, args) -> Outcome:
+def trl_run(turn: Turn, data: DataSet, fold: Fold, seed: int, base: Path, work: Path, args):
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     rows = []
-    for group in data.train:
+    for group in fold.train:
         sequences = encoded(tokenizer, group)
         rows += [
             {"chosen_ids": sequences[a], "rejected_ids": sequences[b]} for a, b in group.pairs()
         ]
     # TRL tokenizes a conversational dataset with the chat template: the same ids.
-    short = next(g for g in data.train if max(map(len, encoded(tokenizer, g))) < MAX_LENGTH)
+    short = next(g for g in fold.train if max(map(len, encoded(tokenizer, g))) < MAX_LENGTH)
     rendered = tokenizer.apply_chat_template(short.prompt + short.completions[0], tokenize=True)
     assert rendered["input_ids"] == encoded(tokenizer, short)[0]
 
@@ -229,19 +271,21 @@ def trl_run(turn: Turn, data: DataSet, seed: int, base: Path, work: Path, args) 
     trainer = CountedRewardTrainer(
         model=str(base),
         args=RewardConfig(
-            max_length=MAX_LENGTH, **trl_arguments(config, str(work / f"trl-{data.k}-{seed}"))
+            max_length=MAX_LENGTH,
+            **trl_arguments(config, str(work / f"trl-{data.k}-{seed}-{id(fold)}")),
         ),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
     trl_turn_attach(trainer, turn, lambda: trainer.pairs_trained)
     trainer.train()
-    accuracy, pairs = pairwise_accuracy(trainer.model, tokenizer, data.held_out)
-    return Outcome(turn.clock.timed(args.warmup_steps), accuracy, pairs)
+    right, pairs = pairs_right(trainer.model, tokenizer, fold.held_out)
+    return Outcome(turn.clock.timed(args.warmup_steps), right, pairs)
 
 
 def accuracy_cell(outcomes: list[Outcome]) -> str:
-    """The mean over data orders, the lowest and highest, and the held-out pairs."""
+    """The mean over data orders (each summed over its folds), the lowest and highest,
+    and the pairs one order holds out."""
     found = [o.accuracy for o in outcomes]
     mean = sum(found) / len(found)
     spread = f" [{min(found):.3f}-{max(found):.3f}]" if len(found) > 1 else ""
@@ -249,16 +293,23 @@ def accuracy_cell(outcomes: list[Outcome]) -> str:
 
 
 def data_set_rows(data: DataSet, work: Path, args) -> list[list[str]]:
-    """Both trainers on one data set, once per data order, and their table rows."""
+    """Both trainers on one data set, once per data order and fold, and their table rows."""
     results: dict[str, list[Outcome]] = {"ours": [], "TRL": []}
     for seed in range(data.orders):
-        # Each order is one pair of runs from the same starting model, taking turns.
-        common = {"data": data, "seed": seed, "base": work / "base", "work": work, "args": args}
-        outcomes = Turns(args.threads).run(
-            {"ours": partial(ours_run, **common), "TRL": partial(trl_run, **common)}
-        )
-        for name, outcome in outcomes.items():
-            results[name].append(outcome)
+        by_order: dict[str, list[Outcome]] = {"ours": [], "TRL": []}
+        for fold in data.folds:
+            # Each fold of an order is one pair of runs from the same start, taking turns.
+            common = {"data": data, "fold": fold, "seed": seed, "base": work / "base"}
+            outcomes = Turns(args.threads).run(
+                {
+                    "ours": partial(ours_run, **common, work=work, args=args),
+                    "TRL": partial(trl_run, **common, work=work, args=args),
+                }
+            )
+            for name, outcome in outcomes.items():
+                by_order[name].append(outcome)
+        for name, found in by_order.items():
+            results[name].append(sum(found[1:], found[0]))
     epochs = f"{data.epochs:g}" if not args.quick else f"{args.max_steps} steps"
     timed = {
         name: sum((o.timed for o in found[1:]), found[0].timed) for name, found in results.items()
@@ -267,7 +318,7 @@ def data_set_rows(data: DataSet, work: Path, args) -> list[list[str]]:
     rows = [
         [
             data.name,
-            f"{len(data.train)} groups",
+            f"{data.groups} groups" + (f", {len(data.folds)}-fold" if len(data.folds) > 1 else ""),
             epochs,
             str(data.orders),
             name,
@@ -278,9 +329,14 @@ def data_set_rows(data: DataSet, work: Path, args) -> list[list[str]]:
         for name, found in results.items()
     ]
     ratio = f"{timed['ours'].rate / timed['TRL'].rate:.2f}x"
-    rows.append(
-        [data.name, "", "", "", "ours/TRL", "", ratio, f"{mean['ours'] - mean['TRL']:+.3f}"]
-    )
+    difference = f"{mean['ours'] - mean['TRL']:+.3f}"
+    if data.orders > 1:
+        # Paired by order: both sides of an order trained on the same folds from one start.
+        ahead = sum(
+            o.right >= t.right for o, t in zip(results["ours"], results["TRL"], strict=True)
+        )
+        difference += f" (ours equal or ahead in {ahead} of {data.orders} orders)"
+    rows.append([data.name, "", "", "", "ours/TRL", "", ratio, difference])
     return rows
 
 
@@ -295,13 +351,15 @@ def main() -> None:
         args.warmup_steps, args.max_steps = 2, 4
         args.hh_train, args.hh_held_out = 48, 24
         args.oasst_orders = args.hh_orders = 1
+        args.oasst_folds = 2
     data_sets = [
-        oasst_k4(args.oasst_epochs, args.oasst_orders),
+        oasst_k4(args.oasst_epochs, args.oasst_orders, args.oasst_folds),
         hh_k2(args.hh_train, args.hh_held_out, args.hh_epochs, args.hh_orders),
     ]
     if args.quick:
         for data in data_sets:
-            data.held_out = data.held_out[:8]
+            for fold in data.folds:
+                fold.held_out = fold.held_out[:8]
     print(
         f"threads: {args.threads} (torch.set_num_threads, both trainers); max length "
         f"{MAX_LENGTH}; lr {args.lr}; float32; first {args.warmup_steps} steps of a run untimed"

@@ -62,9 +62,18 @@ def records_read(name: str, parse_line: Callable[[str], list[Record]]) -> list[R
         return [record for line in lines if line.strip() for record in parse_line(line)]
 
 
+def text_hash(key: str) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+
+
 def held_out(key: str, percent: int) -> bool:
     """A stable split by a prompt's text: the same prompt always lands on the same side."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < percent
+    return text_hash(key) % 100 < percent
+
+
+def fold_of(key: str, folds: int) -> int:
+    """A stable fold for cross-validation by a prompt's text, as `held_out` splits."""
+    return text_hash(key) % folds
 
 
 @dataclass
