@@ -14,7 +14,7 @@ from labeling.validation import LabelingInputError
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from trainer.models import GenerationJob, JobStatus, ModelVersion
-from trainer.training import Heartbeat, TrainingInputError, job_claim
+from trainer.training import Heartbeat, JobLost, TrainingInputError, held, job_claim
 
 logger = logging.getLogger(__name__)
 
@@ -106,31 +106,34 @@ def generation_create(
 
 def generation_run(*, job_id: int) -> GenerationJob | None:
     """Sample and file every prompt not filed yet; None when another worker holds it."""
-    if not job_claim(GenerationJob, job_id):
+    attempt = job_claim(GenerationJob, job_id)
+    if attempt is None:
         return None
     job = GenerationJob.objects.select_related("model").get(pk=job_id)
-    with Heartbeat(GenerationJob, job.pk) as heartbeat:
+    rows = held(GenerationJob, job.pk, attempt)
+    with Heartbeat(GenerationJob, job.pk, attempt) as heartbeat:
         try:
-            _generate(job, should_stop=heartbeat.cancelled.is_set)
+            _generate(job, rows, should_stop=heartbeat.cancelled.is_set)
+        except JobLost:
+            logger.warning("generation %s: attempt %s lost the job", job.pk, attempt)
         except Exception as exc:
             logger.exception("generation %s failed", job.pk)
-            GenerationJob.objects.filter(pk=job.pk).update(
+            rows.update(
                 status=JobStatus.FAILED,
                 error=f"{type(exc).__name__}: {exc}",
                 finished_at=timezone.now(),
             )
-            job.refresh_from_db()
-            return job
-    cancelled = GenerationJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
-    GenerationJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-        finished_at=timezone.now(),
-    )
+        else:
+            cancelled = rows.filter(cancel_requested=True).exists()
+            rows.update(
+                status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+                finished_at=timezone.now(),
+            )
     job.refresh_from_db()
     return job
 
 
-def _generate(job: GenerationJob, *, should_stop) -> None:
+def _generate(job: GenerationJob, rows, *, should_stop) -> None:
     from trainer.ml.generate import Generator, Sampling
 
     generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")
@@ -170,4 +173,6 @@ def _generate(job: GenerationJob, *, should_stop) -> None:
                 except LabelingInputError as exc:
                     logger.warning("prompt %s: replies not filed: %s", prompt_id, exc)
             filed[str(prompt_id)] = comparison_id
-            GenerationJob.objects.filter(pk=job.pk).update(filed=filed, heartbeat_at=timezone.now())
+            if not rows.update(filed=filed, heartbeat_at=timezone.now()):
+                # Rolls this prompt's comparison back: the job's new holder files it.
+                raise JobLost(f"generation {job.pk} is no longer held by this attempt")

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def train_in_processes(
     try:
         for rank in range(count):
             logs.append(log_dir / f"rank-{rank}.log")
-            with logs[-1].open("ab") as log:
+            # Written afresh by each attempt: a failure quotes its own log, not an older one.
+            with logs[-1].open("wb") as log:
                 children.append(
                     subprocess.Popen(
                         [sys.executable, "-m", module, *argv],
@@ -101,13 +103,17 @@ def _follow(children, logs, on_event, should_stop) -> dict:
     reader.start()
     done: dict | None = None
     ended = False
-    while not ended or not lines.empty():
+    exit_deadline: float | None = None
+    # Until rank 0's output ends and every process has exited, watching for a cancel and
+    # for a failure all along.
+    while not ended or not lines.empty() or any(c.poll() is None for c in children):
         try:
             line = lines.get(timeout=POLL_S)
         except queue.Empty:
             line = b""
         if line is None:
             ended = True
+            exit_deadline = time.monotonic() + STOP_GRACE_S
         elif line:
             event = _event(line)
             if event and event.get("type") == "done":
@@ -120,10 +126,9 @@ def _follow(children, logs, on_event, should_stop) -> dict:
             code = child.poll()
             if code not in (None, 0):
                 raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
-    for rank, child in enumerate(children):
-        code = child.wait()
-        if code != 0:
-            raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
+        if exit_deadline is not None and time.monotonic() > exit_deadline:
+            # Rank 0 is done; one still running now hangs (`_stop` ends it).
+            break
     if done is None:
         raise ProcessesFailed(f"process 0 ended without saving a model: {_tail(logs[0])}")
     return done

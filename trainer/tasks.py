@@ -7,7 +7,12 @@ from django.conf import settings
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
 from trainer.models import GenerationJob, TrainingRun
-from trainer.training import orphaned, run_execute, runs_start_when_enough_data
+from trainer.training import (
+    cancelled_orphans_close,
+    orphaned,
+    run_execute,
+    runs_start_when_enough_data,
+)
 
 
 @shared_task(name="trainer.tasks.import_file", acks_late=True)
@@ -61,6 +66,8 @@ def train_when_enough_data() -> list[int]:
 def jobs_recover() -> list[int]:
     """Sends again the training runs and generations whose worker died. Runs every
     minute from beat, and once when any worker starts."""
+    for model in (TrainingRun, GenerationJob):
+        cancelled_orphans_close(model)
     runs = orphaned(TrainingRun)
     for run_id in runs:
         train_run.delay(run_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -155,14 +156,21 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     ):
         run.refresh_from_db()
         raise TrainingInputError("status", f"The run is already {run.status}.")
+    # Its worker may be dead, with nobody left to stop it at a step.
+    cancelled_orphans_close(TrainingRun, pk=run.pk)
     run.refresh_from_db()
     return run
 
 
-def orphan() -> Q:
-    """Running under a worker whose heartbeat stopped (and not being cancelled)."""
+def stale() -> Q:
+    """Running under a worker whose heartbeat stopped."""
     stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
-    return Q(status=JobStatus.RUNNING, cancel_requested=False, heartbeat_at__lt=stale_before)
+    return Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+
+
+def orphan() -> Q:
+    """Stale and not being cancelled: the next worker should take it over."""
+    return stale() & Q(cancel_requested=False)
 
 
 def claimable() -> Q:
@@ -170,16 +178,39 @@ def claimable() -> Q:
     return Q(status=JobStatus.QUEUED) | orphan()
 
 
-def job_claim(model, pk: int) -> bool:
-    """For TrainingRun and GenerationJob alike: both have a heartbeat and a cancel flag."""
+class JobLost(Exception):
+    """Another worker took the job over (this one's heartbeat had gone quiet), or it was
+    closed meanwhile: this attempt must stop without writing anything more."""
+
+
+def job_claim(model, pk: int) -> int | None:
+    """For TrainingRun and GenerationJob alike (both have a heartbeat, a cancel flag and
+    an attempt count): the attempt number now held, or None when the job is not to be
+    had. Every later write of the attempt goes through `held`, so a worker that lost the
+    job to another (its heartbeat silent too long) cannot overwrite the new attempt."""
     now = timezone.now()
-    return bool(
-        model.objects.filter(claimable(), pk=pk, cancel_requested=False).update(
-            status=JobStatus.RUNNING,
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
-        )
+    claimed = model.objects.filter(claimable(), pk=pk, cancel_requested=False).update(
+        status=JobStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), now),
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return None
+    # Nobody can claim it again until this fresh heartbeat goes stale.
+    return model.objects.filter(pk=pk).values_list("attempts", flat=True).get()
+
+
+def held(model, pk: int, attempt: int):
+    """The job's row while `attempt` still holds it; empty once it was lost or closed."""
+    return model.objects.filter(pk=pk, attempts=attempt, status=JobStatus.RUNNING)
+
+
+def cancelled_orphans_close(model, **only) -> int:
+    """Closes the jobs cancelled while their worker was dead: nobody will stop them at a
+    step, and orphan() leaves them alone. `only` narrows it down (pk=...)."""
+    return model.objects.filter(stale(), cancel_requested=True, **only).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now()
     )
 
 
@@ -188,9 +219,11 @@ class Heartbeat:
     cancel asked for in the meantime. If the process dies, the heartbeat stops with it,
     which is how the next worker knows the job is orphaned."""
 
-    def __init__(self, model, pk: int):
-        self.model, self.pk = model, pk
+    def __init__(self, model, pk: int, attempt: int):
+        self.model, self.pk, self.attempt = model, pk, attempt
+        # Set on a cancel, and when the job was lost (then `lost` too): either way stop.
         self.cancelled = threading.Event()
+        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{pk}", daemon=True)
 
@@ -205,10 +238,12 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.TRAINING_HEARTBEAT_S):
-                rows = self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING)
+                rows = held(self.model, self.pk, self.attempt)
                 try:
-                    rows.update(heartbeat_at=timezone.now())
-                    if rows.filter(cancel_requested=True).exists():
+                    if not rows.update(heartbeat_at=timezone.now()):
+                        self.lost.set()
+                        self.cancelled.set()
+                    elif rows.filter(cancel_requested=True).exists():
                         self.cancelled.set()
                 except DatabaseError:
                     # A busy database costs one beat, not the run: progress reports beat
@@ -221,17 +256,31 @@ class Heartbeat:
 class RunReport:
     """Turns the trainer's events into the run's progress, metrics, history and logs."""
 
-    def __init__(self, run: TrainingRun, echo: Callable[[dict], None] | None = None):
+    def __init__(self, run: TrainingRun, attempt: int, echo: Callable[[dict], None] | None = None):
         self.run = run
+        self.attempt = attempt
         self.echo = echo
         self.history: list[dict] = list(run.history)
         self.metrics: dict = dict(run.metrics)
         self.lines: list[str] = run.logs.splitlines()
 
+    def rows(self):
+        """The run's row while this attempt holds it."""
+        return held(TrainingRun, self.run.pk, self.attempt)
+
     def log(self, line: str) -> None:
         stamp = timezone.now().strftime("%H:%M:%S")
         self.lines = [*self.lines, f"{stamp} {line}"][-LOG_LINES_KEPT:]
-        TrainingRun.objects.filter(pk=self.run.pk).update(logs="\n".join(self.lines))
+        self._write(logs="\n".join(self.lines))
+
+    def _write(self, **update) -> int:
+        """Rows written; a database error costs this write only: history, metrics and
+        logs are written whole each time, so the next write catches up."""
+        try:
+            return self.rows().update(**update)
+        except DatabaseError:
+            logger.warning("progress of training run %s not written", self.run.pk, exc_info=True)
+            return -1
 
     def __call__(self, event: dict) -> None:
         if self.echo:
@@ -244,7 +293,7 @@ class RunReport:
             update.update(history=self.history, step=event["step"])
             self.log(f"resumed from the checkpoint at step {event['step']}")
         elif kind == "progress":
-            record = event["metrics"]
+            record = finite(event["metrics"])
             self.history.append(record)
             self.metrics.update({k: v for k, v in record.items() if k != "elapsed_s"})
             update.update(
@@ -255,50 +304,59 @@ class RunReport:
                 metrics=self.metrics,
                 history=self.history,
             )
+            raw = event["metrics"]  # a NaN loss shows as nan here
             self.log(
-                f"step {event['step']}/{event['total_steps']} loss {record['loss']:.4f} "
-                f"lr {record['lr']:.2e}"
+                f"step {event['step']}/{event['total_steps']} loss {raw['loss']:.4f} "
+                f"lr {raw['lr']:.2e}"
             )
         elif kind == "eval":
-            self.history.append({"step": event["step"], "eval": event["metrics"]})
-            self.metrics.update(event["metrics"])
+            metrics = finite(event["metrics"])
+            self.history.append({"step": event["step"], "eval": metrics})
+            self.metrics.update(metrics)
             update.update(metrics=self.metrics, history=self.history)
             shown = ", ".join(f"{k} {v:.4g}" for k, v in event["metrics"].items())
             self.log(f"evaluation at step {event['step']}: {shown}")
         elif kind == "checkpoint":
             self.log(f"checkpoint at step {event['step']}")
-        if update:
-            TrainingRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), **update)
+        if update and not self._write(heartbeat_at=timezone.now(), **update):
+            raise JobLost(f"training run {self.run.pk} is no longer held by this attempt")
+
+
+def finite(metrics: dict) -> dict:
+    """NaN and infinities (a diverging run) as None: JSON, and so the database, has no
+    such numbers."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
 
 
 def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun | None:
     """Train a claimed run to the end. None when another worker holds it."""
-    if not job_claim(TrainingRun, run_id):
+    attempt = job_claim(TrainingRun, run_id)
+    if attempt is None:
         return None
     run = TrainingRun.objects.get(pk=run_id)
-    report = RunReport(run, echo)
-    report.log(f"attempt {run.attempts} started")
-    with Heartbeat(TrainingRun, run.pk) as heartbeat:
+    report = RunReport(run, attempt, echo)
+    report.log(f"attempt {attempt} started")
+    with Heartbeat(TrainingRun, run.pk, attempt) as heartbeat:
         try:
-            version = _train(run, report, should_stop=heartbeat.cancelled.is_set)
+            _train(run, report, should_stop=heartbeat.cancelled.is_set)
         except Exception as exc:
             from trainer.ml.loop import Cancelled
 
-            status = JobStatus.CANCELLED if isinstance(exc, Cancelled) else JobStatus.FAILED
-            if status == JobStatus.FAILED:
-                logger.exception("training run %s failed", run.pk)
-            report.log(f"{status}: {exc}")
-            TrainingRun.objects.filter(pk=run.pk).update(
-                status=status,
-                error="" if status == JobStatus.CANCELLED else f"{type(exc).__name__}: {exc}",
-                finished_at=timezone.now(),
-            )
-            run.refresh_from_db()
-            return run
-    report.log(f"saved as model version {version.pk}")
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=JobStatus.SUCCEEDED, progress=1.0, eta_s=0, finished_at=timezone.now()
-    )
+            if heartbeat.lost.is_set() or isinstance(exc, JobLost):
+                # Whoever holds the run now writes its outcome.
+                logger.warning("training run %s: attempt %s lost the run", run.pk, attempt)
+            else:
+                status = JobStatus.CANCELLED if isinstance(exc, Cancelled) else JobStatus.FAILED
+                if status == JobStatus.FAILED:
+                    logger.exception("training run %s failed", run.pk)
+                report.log(f"{status}: {exc}")
+                report.rows().update(
+                    status=status,
+                    error="" if status == JobStatus.CANCELLED else f"{type(exc).__name__}: {exc}",
+                    finished_at=timezone.now(),
+                )
     run.refresh_from_db()
     return run
 
@@ -336,6 +394,10 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
     # The last evaluation event put the final metrics into the report.
     final = dict(report.metrics)
     with transaction.atomic():
+        # The model version and the run's success are one commit: a worker dying between
+        # them would leave a retried run that trains again and cannot save.
+        if not report.rows().select_for_update().exists():
+            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
         version = ModelVersion.objects.create(
             kind=run.kind,
             run=run,
@@ -346,7 +408,14 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
             metrics=final,
             path=str(model_dir.relative_to(data_dir)),
         )
-        TrainingRun.objects.filter(pk=run.pk).update(metrics=final)
+        report.log(f"saved as model version {version.pk}")
+        report.rows().update(
+            metrics=final,
+            status=JobStatus.SUCCEEDED,
+            progress=1.0,
+            eta_s=0,
+            finished_at=timezone.now(),
+        )
     return version
 
 
@@ -386,8 +455,14 @@ def _train_in_processes(
     run: TrainingRun, config, files: TrainingFiles, report: RunReport, *, should_stop
 ) -> Path:
     """Training in TRAINING_PROCESSES processes this worker starts (trainer.processes)."""
-    from trainer.processes import train_in_processes
+    from trainer.processes import ProcessesFailed, train_in_processes
 
+    count = settings.TRAINING_PROCESSES
+    if config.batch_size < count:
+        # Each process needs a share of every batch.
+        raise ProcessesFailed(
+            f"batch_size {config.batch_size} is smaller than TRAINING_PROCESSES {count}"
+        )
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     settings_json = {k: v for k, v in vars(config).items() if k not in ("output_dir", "base_model")}
@@ -414,7 +489,7 @@ def _train_in_processes(
     done = train_in_processes(
         module=f"trainer.ml.{'sft' if run.kind == TrainingRun.Kind.SFT else 'reward'}",
         argv=argv,
-        count=settings.TRAINING_PROCESSES,
+        count=count,
         log_dir=output / "processes",
         on_event=on_event,
         should_stop=should_stop,
@@ -437,7 +512,8 @@ def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
     else:
         kind = SNAPSHOT_KINDS[run.kind][0]
         snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
-        TrainingRun.objects.filter(pk=run.pk).update(snapshot=snapshot)
+        if not report.rows().update(snapshot=snapshot):
+            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
         report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
     exported = snapshot_export(snapshot_id=snapshot.pk)
     if exported is None:

@@ -1,6 +1,7 @@
 """A run spread over two processes (TRAINING_PROCESSES=2, gloo on CPU): it trains the
-same model as one process, follows a cancel, and its processes die with a killed worker,
-after which the next worker resumes the run."""
+same model as one process, follows a cancel, and its processes are gone after their
+worker is killed, after which the next worker resumes the run. (That they die with the
+worker even when nothing else would end them is tests/trainer_ml/test_die_with_parent.)"""
 
 import json
 import os
@@ -60,6 +61,9 @@ def test_two_processes_train_the_same_reward_model_as_one(oasst, settings):
     assert two.progress == 1.0 and two.step == two.total_steps == 6
     for key in ("validation_accuracy", "reward_mean", "loss"):
         assert two.model.metrics[key] == pytest.approx(one.model.metrics[key], abs=1e-3), key
+    # Clipped AdamW steps hide a wrongly scaled gradient; the gradient's norm does not.
+    norms = [[h["grad_norm"] for h in run.history if "loss" in h] for run in (one, two)]
+    assert norms[1] == pytest.approx(norms[0], rel=1e-3)
     # The centring on approved demonstrations travelled to the processes as a file.
     assert (Path(django_settings.DATA_DIR) / two.output_dir / "demonstrations.jsonl").exists()
     assert saved_config(two)["reward_bias"] == pytest.approx(
@@ -81,6 +85,10 @@ def test_a_failing_process_fails_the_run_with_its_error(oasst, settings, tmp_pat
 
     assert run.status == JobStatus.FAILED
     assert "ProcessesFailed: process" in run.error and "exited with" in run.error
+    # It quotes the end of the failed process's own log.
+    logs = Path(django_settings.DATA_DIR) / run.output_dir / "processes"
+    last_lines = [log.read_text().strip().splitlines()[-1] for log in logs.glob("rank-*.log")]
+    assert any(line in run.error for line in last_lines), (run.error, last_lines)
     assert not hasattr(run, "model")
 
 

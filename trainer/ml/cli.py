@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import fields
 
+import torch.distributed as torch_dist
+
 from trainer.ml.loop import Method, Processes, TrainConfig, train
 
 # Set by a worker that starts trainers (trainer.processes) to its own process id.
@@ -88,4 +90,6 @@ def run_from_command_line(
     result = train(method, config, processes=processes, on_event=show)
     if processes.main:
         print(json.dumps({"type": "done", "model_dir": str(result.model_dir)}), file=sys.stdout)
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
     return 0

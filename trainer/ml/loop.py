@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -93,6 +94,9 @@ class Method(Protocol):
     def save(self, folder: Path) -> None: ...
 
 
+COLLECTIVE_TIMEOUT = timedelta(hours=2)
+
+
 @dataclass
 class Processes:
     rank: int = 0
@@ -107,7 +111,9 @@ class Processes:
             return cls()
         if not torch_dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch_dist.init_process_group(backend)
+            # The other processes wait in a barrier while the main one evaluates and saves,
+            # which on a large validation set or slow storage outlasts the 10-minute default.
+            torch_dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
         return cls(torch_dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
 
     @property
@@ -207,7 +213,8 @@ def train(
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         step, history = state["step"], state["history"]
-        torch.set_rng_state(state["rng"])
+        # Saved from the CPU generator; map_location may have moved it to a GPU.
+        torch.set_rng_state(state["rng"].cpu())
         emit({"type": "resumed", "step": step, "total_steps": total})
 
     trained = module

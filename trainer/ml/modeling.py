@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def tokenizer_load_or_train(base_model: str, texts: Iterable[str]) -> PreTrained
     if base_model:
         return tokenizer_prepare(AutoTokenizer.from_pretrained(base_model))
     return tokenizer_train(texts)
+
+
+def run_tokenizer(output_dir: str, base_model: str, texts: Iterable[str]):
+    """The run's tokenizer: the one saved in its folder, since a resumed run must see the
+    tokenizer its checkpoints were trained with; else made from the base model or learned
+    from `texts`, and saved. Every process of a run gets here at once: the folder is
+    published by a rename, so none reads another's half-written files. They all make the
+    same tokenizer (same base, same texts), so whichever rename wins is theirs too."""
+    saved = Path(output_dir) / "tokenizer"
+    if saved.exists():
+        return tokenizer_load_or_train(str(saved), texts)
+    tokenizer = tokenizer_load_or_train(base_model, texts)
+    partial = saved.with_name(f".tokenizer-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer.save_pretrained(partial)
+    try:
+        partial.rename(saved)
+    except OSError:  # another process published it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return tokenizer
 
 
 def causal_lm_load(

@@ -40,7 +40,7 @@ from trainer.ml.modeling import (
     attends_only_backwards,
     model_save,
     reward_model_load,
-    tokenizer_load_or_train,
+    run_tokenizer,
 )
 from trainer.ml.sft import length_buckets, right_padded
 
@@ -176,10 +176,7 @@ class Reward:
         texts = conversation_texts(
             [g.prompt + [m for c in g.completions for m in c] for g in train]
         )
-        saved_tokenizer = Path(config.output_dir) / "tokenizer"
-        source = str(saved_tokenizer) if saved_tokenizer.exists() else config.base_model
-        self.tokenizer = tokenizer_load_or_train(source, texts)
-        self.tokenizer.save_pretrained(saved_tokenizer)
+        self.tokenizer = run_tokenizer(config.output_dir, config.base_model, texts)
         torch.manual_seed(config.seed)
         self.model = reward_model_load(
             config.base_model, self.tokenizer, max_length=config.max_length

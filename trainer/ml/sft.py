@@ -27,7 +27,7 @@ from trainer.ml.modeling import (
     attends_only_backwards,
     causal_lm_load,
     model_save,
-    tokenizer_load_or_train,
+    run_tokenizer,
 )
 
 
@@ -106,11 +106,9 @@ class SFT:
         validation: list[list[Message]] | None = None,
     ):
         self.config = config
-        saved_tokenizer = Path(config.output_dir) / "tokenizer"
-        # A resumed run must see the tokenizer its checkpoints were trained with.
-        source = str(saved_tokenizer) if saved_tokenizer.exists() else config.base_model
-        self.tokenizer = tokenizer_load_or_train(source, conversation_texts(train))
-        self.tokenizer.save_pretrained(saved_tokenizer)
+        self.tokenizer = run_tokenizer(
+            config.output_dir, config.base_model, conversation_texts(train)
+        )
         torch.manual_seed(config.seed)
         self.model = causal_lm_load(config.base_model, self.tokenizer, max_length=config.max_length)
         self.module = AssistantTokenLoss(self.model, causal=attends_only_backwards(self.model))

@@ -1,0 +1,98 @@
+"""Who holds a training run: an attempt that lost its run to another worker writes
+nothing more, a run cancelled while its worker was dead is closed, and numbers JSON
+cannot hold (a diverging loss) do not fail a run."""
+
+import math
+from datetime import timedelta
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from trainer.models import JobStatus, TrainingRun
+from trainer.tasks import jobs_recover
+from trainer.training import RunReport, job_claim, run_execute, training_run_create
+
+from .conftest import QUICK
+
+
+def long_run() -> TrainingRun:
+    return training_run_create(
+        kind="sft", config={**QUICK, "max_steps": 200, "log_every": 1}, enqueue=False
+    )
+
+
+def silent_since(run: TrainingRun, *, minutes: int) -> None:
+    """As a worker that died `minutes` ago leaves its run."""
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(minutes=minutes),
+    )
+
+
+@pytest.mark.django_db
+def test_an_attempt_that_lost_its_run_stops_and_writes_nothing_more(oasst):
+    run = long_run()
+
+    def taken_over_at_step_3(event: dict) -> None:
+        # What a second worker's claim does to the row while this attempt trains.
+        if event["type"] == "progress" and event["step"] == 3:
+            TrainingRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
+
+    after = run_execute(run_id=run.pk, echo=taken_over_at_step_3)
+
+    assert after.status == JobStatus.RUNNING  # the new holder's to finish
+    assert after.attempts == 2 and after.step == 2 and after.error == ""
+    assert not hasattr(after, "model")
+    assert "failed" not in after.logs and "cancelled" not in after.logs
+
+
+@pytest.mark.django_db
+def test_a_run_cancelled_after_its_worker_died_is_closed(api, carol):
+    by_api, by_beat = long_run(), long_run()
+    for run in (by_api, by_beat):
+        silent_since(run, minutes=60)
+    TrainingRun.objects.filter(pk=by_beat.pk).update(cancel_requested=True)
+    api.force_authenticate(carol)
+
+    answer = api.post(f"/api/training-runs/{by_api.pk}/cancel/")
+    jobs_recover()
+
+    assert answer.status_code == 200 and answer.data["status"] == JobStatus.CANCELLED
+    by_beat.refresh_from_db()
+    assert by_beat.status == JobStatus.CANCELLED and by_beat.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_a_live_run_being_cancelled_is_left_to_its_worker(api, carol):
+    run = long_run()
+    silent_since(run, minutes=0)
+    api.force_authenticate(carol)
+
+    answer = api.post(f"/api/training-runs/{run.pk}/cancel/")
+
+    assert answer.status_code == 200
+    assert answer.data["status"] == JobStatus.RUNNING and answer.data["cancel_requested"]
+
+
+@pytest.mark.django_db
+def test_a_nan_loss_is_stored_as_null_and_the_run_goes_on(oasst):
+    run = long_run()
+    attempt = job_claim(TrainingRun, run.pk)
+    report = RunReport(TrainingRun.objects.get(pk=run.pk), attempt)
+
+    report(
+        {
+            "type": "progress",
+            "step": 1,
+            "total_steps": 200,
+            "progress": 0.005,
+            "eta_s": 60,
+            "metrics": {"step": 1, "loss": math.nan, "lr": 1e-4, "grad_norm": math.inf},
+        }
+    )
+
+    run.refresh_from_db()
+    assert run.step == 1 and run.history[-1]["loss"] is None
+    assert run.metrics["grad_norm"] is None and "loss nan" in run.logs
