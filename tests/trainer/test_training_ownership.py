@@ -1,6 +1,6 @@
-"""Who holds a training run: an attempt that lost its run to another worker writes
-nothing more, a run cancelled while its worker was dead is closed, and numbers JSON
-cannot hold (a diverging loss) do not fail a run."""
+"""Who holds a training run or a generation: an attempt that lost its job to another
+worker writes nothing more, a run cancelled while its worker was dead is closed, and
+numbers JSON cannot hold (a diverging loss) do not fail a run."""
 
 import math
 from datetime import timedelta
@@ -9,9 +9,18 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from trainer.models import JobStatus, TrainingRun
+from rankings.models import Comparison
+from trainer.generation import generation_run
+from trainer.ml.generate import Generator
+from trainer.models import GenerationJob, JobStatus, TrainingRun
 from trainer.tasks import jobs_recover
-from trainer.training import RunReport, job_claim, run_execute, training_run_create
+from trainer.training import (
+    RunReport,
+    job_claim,
+    model_promote,
+    run_execute,
+    training_run_create,
+)
 
 from .conftest import QUICK
 
@@ -96,3 +105,31 @@ def test_a_nan_loss_is_stored_as_null_and_the_run_goes_on(oasst):
     run.refresh_from_db()
     assert run.step == 1 and run.history[-1]["loss"] is None
     assert run.metrics["grad_norm"] is None and "loss nan" in run.logs
+
+
+@pytest.mark.django_db
+def test_a_generation_that_lost_its_job_files_nothing_more(api, carol, oasst, monkeypatch):
+    sft = run_execute(run_id=training_run_create(kind="sft", config=QUICK, enqueue=False).pk)
+    model_promote(version=sft.model)
+    api.force_authenticate(carol)
+    answer = api.post(
+        "/api/generations/",
+        {"filters": {"limit": 3}, "k": 3, "temperature": 1.0, "max_new_tokens": 12},
+        format="json",
+    )
+    job_id = answer.data["id"]
+    before = Comparison.objects.count()
+    sample, calls = Generator.sample, []
+
+    def taken_over_during_the_second_prompt(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # what a second worker's claim does to the row meanwhile
+            GenerationJob.objects.filter(pk=job_id).update(attempts=F("attempts") + 1)
+        return sample(self, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "sample", taken_over_during_the_second_prompt)
+    job = generation_run(job_id=job_id)
+
+    assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.error == ""
+    assert len(calls) == 2 and len(job.filed) == 1  # the second prompt's filing rolled back
+    assert Comparison.objects.count() == before + len([c for c in job.filed.values() if c])
