@@ -113,18 +113,22 @@ def _follow(children, logs, on_event, should_stop) -> dict:
             line = b""
         if line is None:
             ended = True
-            exit_deadline = time.monotonic() + STOP_GRACE_S
+            exit_deadline = exit_deadline or time.monotonic() + STOP_GRACE_S
         elif line:
             event = _event(line)
             if event and event.get("type") == "done":
                 done = event
+                # The model is saved: the processes only have to exit now.
+                exit_deadline = time.monotonic() + STOP_GRACE_S
             elif event:
                 on_event(event)
         if should_stop():
             raise Cancelled("cancelled while training")
         for rank, child in enumerate(children):
             code = child.poll()
-            if code not in (None, 0):
+            # After `done` every process has finished training (rank 0 reports it past a
+            # barrier); a failure while exiting then loses nothing.
+            if code not in (None, 0) and done is None:
                 raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
         if exit_deadline is not None and time.monotonic() > exit_deadline:
             # Rank 0 is done; one still running now hangs (`_stop` ends it).

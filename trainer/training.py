@@ -240,10 +240,11 @@ class Heartbeat:
             while not self._stop.wait(settings.TRAINING_HEARTBEAT_S):
                 rows = held(self.model, self.pk, self.attempt)
                 try:
-                    if not rows.update(heartbeat_at=timezone.now()):
+                    if rows.update(heartbeat_at=timezone.now()):
+                        if rows.filter(cancel_requested=True).exists():
+                            self.cancelled.set()
+                    elif self._taken():
                         self.lost.set()
-                        self.cancelled.set()
-                    elif rows.filter(cancel_requested=True).exists():
                         self.cancelled.set()
                 except DatabaseError:
                     # A busy database costs one beat, not the run: progress reports beat
@@ -251,6 +252,16 @@ class Heartbeat:
                     logger.warning("heartbeat of %s %s missed", self.model.__name__, self.pk)
         finally:
             connection.close()
+
+    def _taken(self) -> bool:
+        """Whether the row is there and no longer this attempt's. A row this thread cannot
+        see at all (not committed yet by the thread that claimed it, as in a test's
+        transaction) is not taken: the attempt's own writes tell it the rest."""
+        return (
+            self.model.objects.filter(pk=self.pk)
+            .exclude(attempts=self.attempt, status=JobStatus.RUNNING)
+            .exists()
+        )
 
 
 class RunReport:
@@ -269,9 +280,13 @@ class RunReport:
         return held(TrainingRun, self.run.pk, self.attempt)
 
     def log(self, line: str) -> None:
+        self._write(logs=self.appended(line))
+
+    def appended(self, line: str) -> str:
+        """The logs with `line` added, for a write of one's own."""
         stamp = timezone.now().strftime("%H:%M:%S")
         self.lines = [*self.lines, f"{stamp} {line}"][-LOG_LINES_KEPT:]
-        self._write(logs="\n".join(self.lines))
+        return "\n".join(self.lines)
 
     def _write(self, **update) -> int:
         """Rows written; a database error costs this write only: history, metrics and
@@ -408,14 +423,17 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
             metrics=final,
             path=str(model_dir.relative_to(data_dir)),
         )
-        report.log(f"saved as model version {version.pk}")
-        report.rows().update(
+        # One write, no error swallowed: a failed statement inside a transaction would
+        # leave PostgreSQL refusing the rest of it.
+        if not report.rows().update(
             metrics=final,
             status=JobStatus.SUCCEEDED,
             progress=1.0,
             eta_s=0,
             finished_at=timezone.now(),
-        )
+            logs=report.appended(f"saved as model version {version.pk}"),
+        ):
+            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
     return version
 
 
@@ -511,9 +529,11 @@ def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
         snapshot_rerun(snapshot=snapshot)
     else:
         kind = SNAPSHOT_KINDS[run.kind][0]
-        snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
-        if not report.rows().update(snapshot=snapshot):
-            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
+        with transaction.atomic():
+            # Made and tied to the run together: a lost attempt leaves no stray snapshot.
+            snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
+            if not report.rows().update(snapshot=snapshot):
+                raise JobLost(f"training run {run.pk} is no longer held by this attempt")
         report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
     exported = snapshot_export(snapshot_id=snapshot.pk)
     if exported is None:

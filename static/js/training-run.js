@@ -85,7 +85,9 @@ function showMetrics(metrics) {
       term.textContent = name;
       const value = document.createElement("dd");
       const number = metrics[name];
-      value.textContent = Number.isInteger(number) ? String(number) : Number(number).toFixed(4);
+      // null: a NaN or infinite value the server could not store (a diverging run).
+      if (typeof number !== "number") value.textContent = "–";
+      else value.textContent = Number.isInteger(number) ? String(number) : number.toFixed(4);
       return [term, value];
     }),
   );

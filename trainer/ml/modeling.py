@@ -64,8 +64,9 @@ def run_tokenizer(output_dir: str, base_model: str, texts: Iterable[str]):
     tokenizer.save_pretrained(partial)
     try:
         partial.rename(saved)
-    except OSError:  # another process published it first
+    except OSError:  # another process published it first: train with that one
         shutil.rmtree(partial, ignore_errors=True)
+        return tokenizer_load_or_train(str(saved), texts)
     return tokenizer
 
 
