@@ -15,6 +15,7 @@ from trainer.ml.generate import Generator
 from trainer.models import GenerationJob, JobStatus, TrainingRun
 from trainer.tasks import jobs_recover
 from trainer.training import (
+    Heartbeat,
     RunReport,
     job_claim,
     model_promote,
@@ -133,3 +134,19 @@ def test_a_generation_that_lost_its_job_files_nothing_more(api, carol, oasst, mo
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.error == ""
     assert len(calls) == 2 and len(job.filed) == 1  # the second prompt's filing rolled back
     assert Comparison.objects.count() == before + len([c for c in job.filed.values() if c])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_notices_a_run_taken_over_and_stops_it(settings):
+    settings.TRAINING_HEARTBEAT_S = 1
+    run = long_run()
+    attempt = job_claim(TrainingRun, run.pk)
+
+    with Heartbeat(TrainingRun, run.pk, attempt) as heartbeat:
+        # A beat while the run is still this attempt's: nothing to stop.
+        assert not heartbeat.cancelled.wait(1.5)
+        TrainingRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
+        assert heartbeat.cancelled.wait(15)
+
+    assert heartbeat.lost.is_set()
+    assert TrainingRun.objects.get(pk=run.pk).attempts == attempt + 1
