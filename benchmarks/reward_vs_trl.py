@@ -25,7 +25,7 @@ TRL is given the token ids our encoder made (its documented pre-tokenized `chose
 (checked below) but drop every pair longer than max_length, where ours keeps the end
 of it, so the two would no longer train on the same data.
 
-    .venv/bin/python benchmarks/reward_vs_trl.py            # a few minutes on 2 cores
+    .venv/bin/python benchmarks/reward_vs_trl.py            # about 9 minutes on 2 cores
     .venv/bin/python benchmarks/reward_vs_trl.py --quick    # a smoke test
 """
 

@@ -54,6 +54,14 @@ def api():
     return APIClient()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs; a killed process nobody has reaped yet (a zombie) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -279,6 +279,9 @@ class RunReport:
         """The run's row while this attempt holds it."""
         return held(TrainingRun, self.run.pk, self.attempt)
 
+    def lost(self) -> JobLost:
+        return JobLost(f"training run {self.run.pk} is no longer held by attempt {self.attempt}")
+
     def log(self, line: str) -> None:
         self._write(logs=self.appended(line))
 
@@ -289,8 +292,8 @@ class RunReport:
         return "\n".join(self.lines)
 
     def _write(self, **update) -> int:
-        """Rows written; a database error costs this write only: history, metrics and
-        logs are written whole each time, so the next write catches up."""
+        """Rows written, or -1 when the database failed: that costs this write only, as
+        history, metrics and logs are written whole each time and the next catches up."""
         try:
             return self.rows().update(**update)
         except DatabaseError:
@@ -334,7 +337,7 @@ class RunReport:
         elif kind == "checkpoint":
             self.log(f"checkpoint at step {event['step']}")
         if update and not self._write(heartbeat_at=timezone.now(), **update):
-            raise JobLost(f"training run {self.run.pk} is no longer held by this attempt")
+            raise self.lost()
 
 
 def finite(metrics: dict) -> dict:
@@ -412,7 +415,7 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
         # The model version and the run's success are one commit: a worker dying between
         # them would leave a retried run that trains again and cannot save.
         if not report.rows().select_for_update().exists():
-            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
+            raise report.lost()
         version = ModelVersion.objects.create(
             kind=run.kind,
             run=run,
@@ -433,7 +436,7 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
             finished_at=timezone.now(),
             logs=report.appended(f"saved as model version {version.pk}"),
         ):
-            raise JobLost(f"training run {run.pk} is no longer held by this attempt")
+            raise report.lost()
     return version
 
 
@@ -533,7 +536,7 @@ def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
             # Made and tied to the run together: a lost attempt leaves no stray snapshot.
             snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
             if not report.rows().update(snapshot=snapshot):
-                raise JobLost(f"training run {run.pk} is no longer held by this attempt")
+                raise report.lost()
         report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
     exported = snapshot_export(snapshot_id=snapshot.pk)
     if exported is None:

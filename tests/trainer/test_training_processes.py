@@ -14,7 +14,7 @@ import torch
 from django.conf import settings as django_settings
 from safetensors.torch import load_file
 
-from tests.conftest import worker_process
+from tests.conftest import process_alive, worker_process
 from trainer.models import JobStatus, TrainingRun
 from trainer.training import run_execute, training_run_create
 
@@ -38,14 +38,6 @@ def training_pids(run: TrainingRun) -> list[int]:
     found = re.search(r"training in 2 processes \(pids (\d+), (\d+)\)", run.logs)
     assert found, run.logs
     return [int(pid) for pid in found.groups()]
-
-
-def alive(pid: int) -> bool:
-    # A killed child nobody has reaped yet is a zombie: dead for this purpose.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
 
 
 @pytest.mark.django_db
@@ -106,10 +98,12 @@ def test_the_processes_of_a_killed_worker_die_with_it_and_the_next_worker_resume
     with worker_process(env, queue=QUEUES) as first:
         killed_at = wait_for(lambda: run_reached(run.pk, step__gte=12), timeout=300, what="step 12")
         pids = training_pids(killed_at)
-        assert all(alive(pid) for pid in pids)
+        assert all(process_alive(pid) for pid in pids)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
-        wait_for(lambda: not any(alive(pid) for pid in pids), timeout=20, what="children to die")
+        wait_for(
+            lambda: not any(process_alive(pid) for pid in pids), timeout=20, what="children to die"
+        )
     finished = finished_by_the_next_worker(run.pk, env, killed_before=40)
 
     assert finished.status == JobStatus.SUCCEEDED, finished.error
@@ -137,7 +131,7 @@ def test_cancelling_a_run_in_processes_stops_them_and_keeps_no_model(api, carol,
             timeout=120,
             what="the run to stop",
         )
-        assert not any(alive(pid) for pid in pids)
+        assert not any(process_alive(pid) for pid in pids)
 
     assert run.status == JobStatus.CANCELLED, run.error
     assert run.step < 500 and not hasattr(run, "model")

@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, process_alive
 from trainer.ml.cli import PARENT_ENV
 
 pytestmark = pytest.mark.skipif(
@@ -37,13 +36,6 @@ import time; time.sleep(120)
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def child_after_parent_killed(mode: str) -> tuple[int, bool]:
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT.format(key=PARENT_ENV), mode],
@@ -53,13 +45,13 @@ def child_after_parent_killed(mode: str) -> tuple[int, bool]:
         text=True,
     )
     child = int(parent.stdout.readline())
-    assert alive(child)
+    assert process_alive(child)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 10
-    while alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return child, alive(child)
+    return child, process_alive(child)
 
 
 def test_a_child_told_its_parent_dies_when_the_parent_is_killed():
@@ -73,5 +65,5 @@ def test_a_child_not_told_outlives_its_parent():
     try:
         assert survived
     finally:
-        if alive(child):
+        if process_alive(child):
             os.kill(child, signal.SIGKILL)
