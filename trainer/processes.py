@@ -102,17 +102,15 @@ def _follow(children, logs, on_event, should_stop) -> dict:
     reader = threading.Thread(target=_read_lines, args=(children[0].stdout, lines), daemon=True)
     reader.start()
     done: dict | None = None
-    ended = False
     exit_deadline: float | None = None
-    # Until rank 0's output ends and every process has exited, watching for a cancel and
-    # for a failure all along.
-    while not ended or not lines.empty() or any(c.poll() is None for c in children):
+    # Until rank 0's output is read to its end and every process has exited, watching
+    # for a cancel and for a failure all along.
+    while reader.is_alive() or not lines.empty() or any(c.poll() is None for c in children):
         try:
             line = lines.get(timeout=POLL_S)
         except queue.Empty:
             line = b""
-        if line is None:
-            ended = True
+        if line is None:  # rank 0's output ended
             exit_deadline = exit_deadline or time.monotonic() + STOP_GRACE_S
         elif line:
             event = _event(line)
