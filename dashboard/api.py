@@ -15,6 +15,7 @@ from dashboard.schedules import (
     PERIODS,
     ScheduleInputError,
     schedule_cadence,
+    schedule_is_system,
     schedule_kind,
     schedule_list,
     schedule_update,
@@ -35,6 +36,9 @@ class ScheduleSerializer(serializers.Serializer):
     queue = serializers.CharField(read_only=True, allow_null=True)
     last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
     total_run_count = serializers.IntegerField(read_only=True)
+    system = serializers.SerializerMethodField(
+        help_text="The platform needs it: it cannot be turned off"
+    )
 
     def get_kind(self, schedule: PeriodicTask) -> str:
         return schedule_kind(schedule)
@@ -47,6 +51,9 @@ class ScheduleSerializer(serializers.Serializer):
 
     def get_cadence(self, schedule: PeriodicTask) -> str:
         return schedule_cadence(schedule)
+
+    def get_system(self, schedule: PeriodicTask) -> bool:
+        return schedule_is_system(schedule)
 
 
 class ScheduleUpdateSerializer(serializers.Serializer):

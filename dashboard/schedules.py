@@ -19,6 +19,14 @@ LONGEST = timedelta(days=365)
 # The most `every` can be: a year in the smallest period. Bounds the input before any
 # arithmetic on it.
 MAX_EVERY = int(LONGEST / timedelta(minutes=1))
+# Entries the platform needs to stay healthy, with the longest cadence each may be given:
+# without the recovery check a job whose worker died is never taken over (and /healthz says
+# so after a few minutes), without the rollups the overview and people pages go stale.
+# They can be made to run more or less often within that bound, never turned off.
+SYSTEM_TASKS = {
+    "trainer.tasks.jobs_recover": timedelta(minutes=2),
+    "dashboard.tasks.rollup_refresh": timedelta(hours=1),
+}
 
 
 class ScheduleInputError(Exception):
@@ -31,6 +39,10 @@ def schedule_list() -> QuerySet[PeriodicTask]:
     return PeriodicTask.objects.select_related("interval", "crontab", "solar", "clocked").order_by(
         "name"
     )
+
+
+def schedule_is_system(schedule: PeriodicTask) -> bool:
+    return schedule.task in SYSTEM_TASKS
 
 
 def schedule_kind(schedule: PeriodicTask) -> str:
@@ -75,10 +87,28 @@ def schedule_update(
             raise ScheduleInputError("every", "A whole number, 1 or more.")
         if timedelta(**{period: every}) > LONGEST:
             raise ScheduleInputError("every", "At most once a year: 365 days or fewer.")
+        longest = SYSTEM_TASKS.get(schedule.task)
+        if longest is not None and timedelta(**{period: every}) > longest:
+            raise ScheduleInputError(
+                "every",
+                f"The platform needs this entry to run at least every {_in_words(longest)}.",
+            )
         schedule.interval = IntervalSchedule.objects.filter(every=every, period=period).order_by(
             "pk"
         ).first() or IntervalSchedule.objects.create(every=every, period=period)
     if enabled is not None:
+        if not enabled and schedule_is_system(schedule):
+            raise ScheduleInputError(
+                "enabled", "The platform needs this entry to stay healthy: it cannot be turned off."
+            )
         schedule.enabled = enabled
     schedule.save()
     return schedule
+
+
+def _in_words(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "hour" if hours == 1 else f"{hours} hours"
+    return "minute" if minutes == 1 else f"{minutes} minutes"

@@ -17,7 +17,13 @@ from dashboard.api import schedule_apply
 from dashboard.charts import Chart, Series, bar_chart, line_chart
 from dashboard.rollup import rollup_refresh
 from dashboard.rollup import today as site_today
-from dashboard.schedules import PERIODS, schedule_cadence, schedule_kind, schedule_list
+from dashboard.schedules import (
+    PERIODS,
+    schedule_cadence,
+    schedule_is_system,
+    schedule_kind,
+    schedule_list,
+)
 from dashboard.selectors import overview_figures, people_figures, person_recent_work
 
 admins = role_required(Role.ADMIN)
@@ -188,6 +194,7 @@ def _schedules_page(
         {
             "schedule": schedule,
             "kind": schedule_kind(schedule),
+            "system": schedule_is_system(schedule),
             "cadence": schedule_cadence(schedule),
             "errors": (errors or {}).get(schedule.pk, {}),
             "form": request.POST if errors and schedule.pk in errors else None,
@@ -211,7 +218,10 @@ def schedules(request: HttpRequest) -> HttpResponse:
 @admins
 def schedule_edit(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(schedule_list(), pk=schedule_id)
-    data: dict[str, object] = {"enabled": request.POST.get("enabled") == "on"}
+    data: dict[str, object] = {}
+    # A system entry shows no box to untick: the form says nothing about whether it runs.
+    if not schedule_is_system(schedule):
+        data["enabled"] = request.POST.get("enabled") == "on"
     for name in ("every", "period"):
         if name in request.POST:
             data[name] = request.POST[name].strip()

@@ -73,10 +73,10 @@ def test_changing_only_every_keeps_the_period(api, carol):
     api.force_authenticate(carol)
     recover = entry(RECOVER)
 
-    response = api.patch(f"/api/schedules/{recover.pk}/", {"every": 5}, format="json")
+    response = api.patch(f"/api/schedules/{recover.pk}/", {"every": 2}, format="json")
 
     assert response.status_code == 200
-    assert response.json()["cadence"] == "every 5 minutes"
+    assert response.json()["cadence"] == "every 2 minutes"
 
 
 @pytest.mark.parametrize(
@@ -215,3 +215,45 @@ def test_the_form_needs_the_csrf_token(carol):
 
     assert response.status_code == 403
     assert entry(EXPORT).interval.every == 1
+
+
+@pytest.mark.parametrize("name", [RECOVER, REFRESH])
+def test_system_entries_cannot_be_turned_off_through_the_api(api, carol, name):
+    api.force_authenticate(carol)
+    before = snapshot()
+
+    response = api.patch(f"/api/schedules/{entry(name).pk}/", {"enabled": False}, format="json")
+
+    assert response.status_code == 400
+    assert "cannot be turned off" in response.json()["enabled"][0]
+    assert snapshot() == before
+    listed = {row["name"]: row["system"] for row in api.get("/api/schedules/").json()}
+    assert listed[name] is True
+    assert listed[EXPORT] is False
+
+
+def test_the_recovery_check_cannot_be_made_rare(api, carol):
+    api.force_authenticate(carol)
+    before = snapshot()
+
+    response = api.patch(
+        f"/api/schedules/{entry(RECOVER).pk}/", {"every": 1, "period": "hours"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "at least every 2 minutes" in response.json()["every"][0]
+    assert snapshot() == before
+
+
+def test_the_page_offers_no_switch_for_a_system_entry_and_its_form_keeps_it_on(client, carol):
+    client.force_login(carol)
+    recover = entry(RECOVER)
+
+    html = client.get("/dashboard/schedules/").content.decode()
+    saved = client.post(f"/dashboard/schedules/{recover.pk}/", {"every": "2", "period": "minutes"})
+
+    assert f'id="enabled-{recover.pk}"' not in html
+    assert "Always on" in html
+    assert saved.status_code == 302
+    recover = entry(RECOVER)
+    assert (recover.enabled, recover.interval.every) == (True, 2)
