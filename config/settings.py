@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that can answer an /api/ request with an HTML error page.
+    "config.middleware.ApiJsonErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -188,6 +190,12 @@ MEDIA_ROOT = DATA_DIR / "uploads"
 # --- API --------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
+    # DRF's own three, with every body checked once: nesting, size, text a database refuses.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.CheckedJSONParser",
+        "config.parsers.CheckedFormParser",
+        "config.parsers.CheckedMultiPartParser",
+    ],
     # Token first: its WWW-Authenticate header turns "not logged in" into a 401 for
     # scripts, while browsers keep their session.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
+from config.parsers import CheckedJSONParser
 from trainer.models import DatasetSnapshot, ImportJob, JobStatus
 from trainer.selectors import guidelines_importable
 from trainer.services import import_job_create, snapshot_create, snapshot_run_again
@@ -168,6 +169,9 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
 class ExportCreateView(APIView):
     permission_classes = [IsAdminRole]
+    # JSON only: a form cannot carry the nested `filters` and `options`, and a flat form
+    # field holding JSON text would be a second, weaker way in. Forms get a 415.
+    parser_classes = [CheckedJSONParser]
 
     @extend_schema(request=ExportInputSerializer, responses={202: SnapshotSerializer})
     def post(self, request: Request) -> Response:
