@@ -13,7 +13,7 @@ from guidelines.services import (
     VersionNotEditable,
 )
 from labeling.queue import LeaseExpired, LeaseNotHeld, QueueError
-from labeling.validation import LabelingInputError
+from labeling.validation import IdempotencyKeyReused, LabelingInputError
 
 
 def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
@@ -39,6 +39,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, GuidelineError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IdempotencyKeyReused):
+        return Response(
+            {"detail": str(exc), "code": "idempotency_key_reused", exc.field: [str(exc)]},
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, LabelingInputError):
         return Response(
             {"detail": f"{exc.field}: {exc}", exc.field: [str(exc)]},

@@ -281,6 +281,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.generate_*": {"queue": "training"},
+    # The playground answers a waiting web request: a worker of its own keeps models loaded.
+    "trainer.tasks.playground_*": {"queue": "inference"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

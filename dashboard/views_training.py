@@ -23,7 +23,7 @@ from trainer.api_playground import ChatInputSerializer
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.generation import DEFAULT_PROMPTS, generation_create
 from trainer.models import DatasetSnapshot, GenerationJob, JobStatus, ModelVersion, TrainingRun
-from trainer.playground import playground_answer
+from trainer.playground import ModelNotReady, playground_answer
 from trainer.selectors import snapshots_recent
 from trainer.training import SNAPSHOT_KINDS, model_promote, training_run_cancel, training_run_create
 from trainer.views import FINISHED, field_errors
@@ -384,6 +384,7 @@ def playground(request: HttpRequest) -> HttpResponse:
     answer: dict[str, object] = {}
     conversation: list[dict[str, str]] = []
     errors: dict[str, str] = {}
+    not_ready = False
     if request.method == "POST":
         try:
             conversation = _conversation(request.POST.get("conversation", ""))
@@ -393,6 +394,9 @@ def playground(request: HttpRequest) -> HttpResponse:
         except LabelingInputError as exc:
             kind = version.kind if version else ""
             errors = {_message_field(exc.field, len(conversation), kind): str(exc)}
+        except ModelNotReady as exc:
+            # The inference worker goes on loading the model: sending again finds it loaded.
+            errors, not_ready = {"model": str(exc)}, True
     turn_tokens = set(answer.get("turn_tokens", []))
     return render(
         request,
@@ -410,5 +414,5 @@ def playground(request: HttpRequest) -> HttpResponse:
             "sampling": request.POST if request.method == "POST" else {},
             "errors": errors,
         },
-        status=400 if errors else 200,
+        status=503 if not_ready else 400 if errors else 200,
     )

@@ -17,6 +17,7 @@ from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, R
 from labeling.queue import QueueError, assignment_finish, assignment_held
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
 from labeling.validation import (
+    IdempotencyKeyReused,
     LabelingInputError,
     conversation_checked,
     seconds_checked,
@@ -198,20 +199,26 @@ def demonstration_submit(
             )
     except IntegrityError:
         # Two requests with one key raced past the check: the first one's record stands.
-        earlier = _demonstration_for_key(author, idempotency_key[:100], task_id)
+        earlier = _demonstration_for_key(author, idempotency_key[:100], task_id, text)
         if earlier is not None:
             return earlier, False
         raise
 
 
-def _demonstration_for_key(author, key: str, task_id: int) -> Demonstration | None:  # type: ignore[no-untyped-def]
+def _demonstration_for_key(author, key: str, task_id: int, text: str) -> Demonstration | None:  # type: ignore[no-untyped-def]
+    """The demonstration an earlier request with this key made, if it asked for the same
+    thing; a key that made something else is refused (409), as a retry never changes."""
     if not key:
         return None
     earlier = Demonstration.objects.filter(author=author, idempotency_key=key).first()
     if earlier is not None and earlier.task_id != task_id:
-        raise LabelingInputError(
-            "Idempotency-Key",
-            f"This key was used for task {earlier.task_id}; send a new key for each task.",
+        raise IdempotencyKeyReused(
+            f"This key was used for task {earlier.task_id}; send a new key for each task."
+        )
+    if earlier is not None and earlier.content != text:
+        raise IdempotencyKeyReused(
+            f"This key made demonstration {earlier.pk} with other content; "
+            "send a new key for a different request."
         )
     return earlier
 
@@ -219,10 +226,18 @@ def _demonstration_for_key(author, key: str, task_id: int) -> Demonstration | No
 def _demonstration_submit(
     *, author, task_id, text, time_spent_s, idempotency_key, started_from_draft, claimed_draft_text
 ):  # type: ignore[no-untyped-def]
-    earlier = _demonstration_for_key(author, idempotency_key, task_id)
+    earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
     if earlier is not None:
         return earlier, False
-    assignment = assignment_held(user=author, task_id=task_id, lock=True)
+    try:
+        assignment = assignment_held(user=author, task_id=task_id, lock=True)
+    except QueueError:
+        # On PostgreSQL a request with the same key may have finished the lease while this
+        # one waited for its lock; the query after the wait sees that request's commit.
+        earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
+        if earlier is not None:
+            return earlier, False
+        raise
     task = assignment.task
     if task.kind != Task.Kind.DEMONSTRATION:
         raise LabelingInputError(

@@ -15,6 +15,13 @@ class LabelingInputError(Exception):
         super().__init__(message)
 
 
+class IdempotencyKeyReused(LabelingInputError):
+    """An Idempotency-Key sent again with a different request: a client bug, never a retry."""
+
+    def __init__(self, message: str):
+        super().__init__("Idempotency-Key", message)
+
+
 def text_checked(value: object, *, field: str) -> str:
     """Non-empty text within the configured length; returned as given (whitespace kept)."""
     if not isinstance(value, str):

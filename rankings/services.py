@@ -11,7 +11,12 @@ from guidelines.services import NoPublishedVersion
 from labeling.models import Prompt, Task, TaskExclusion
 from labeling.queue import assignment_finish, assignment_held
 from labeling.services import version_worked_under
-from labeling.validation import LabelingInputError, seconds_checked, text_checked
+from labeling.validation import (
+    IdempotencyKeyReused,
+    LabelingInputError,
+    seconds_checked,
+    text_checked,
+)
 from rankings.agreement import (
     RatedRanking,
     krippendorff_alpha,
@@ -150,32 +155,40 @@ def _ranking_submit(
     if comparison is None:
         raise LabelingInputError("comparison", f"No comparison {comparison_id}.")
     earlier = Ranking.objects.filter(comparison=comparison, rater=rater).first()
-    if earlier is not None:  # a double submit
+    if earlier is not None and (not idempotency_key or earlier.idempotency_key != idempotency_key):
+        return earlier, False  # a double submit without the first request's key
+    candidate_ids = set(comparison.candidates.values_list("id", flat=True))
+    groups = ranking_checked(ranking, candidate_ids=candidate_ids)
+    answer = {
+        "ranking": groups,
+        "strength": strength_checked(strength, groups=groups, k=len(candidate_ids)),
+        "flags": flags_checked(flags, candidate_ids=candidate_ids),
+        "likert": likert_checked(likert, candidate_ids=candidate_ids),
+        "all_bad": all_bad,
+        "rationale": rationale,
+    }
+    if earlier is not None:  # the same key again: a retry, if it asks for the same ranking
+        if any(getattr(earlier, field) != value for field, value in answer.items()):
+            raise IdempotencyKeyReused(
+                f"This key made ranking {earlier.pk} with other answers; "
+                "send a new key for a different request."
+            )
         return earlier, False
     if (
         idempotency_key
         and Ranking.objects.filter(rater=rater, idempotency_key=idempotency_key).exists()
     ):
-        raise LabelingInputError(
-            "Idempotency-Key", "This key was used for another comparison; send a new key."
-        )
+        raise IdempotencyKeyReused("This key was used for another comparison; send a new key.")
     assignment = assignment_held(user=rater, task_id=comparison.task_id, lock=True)
-    candidate_ids = set(comparison.candidates.values_list("id", flat=True))
-    groups = ranking_checked(ranking, candidate_ids=candidate_ids)
     record = Ranking.objects.create(
         comparison=comparison,
         rater=rater,
         guideline_version=version_worked_under(rater, comparison.task.guideline),
-        ranking=groups,
         pairs=ranking_pairs(groups),
         shown_order=shown_order(comparison=comparison, rater_id=rater.pk),
-        strength=strength_checked(strength, groups=groups, k=len(candidate_ids)),
-        flags=flags_checked(flags, candidate_ids=candidate_ids),
-        likert=likert_checked(likert, candidate_ids=candidate_ids),
-        all_bad=all_bad,
-        rationale=rationale,
         time_spent_s=time_spent_s,
         idempotency_key=idempotency_key,
+        **answer,
     )
     assignment_finish(assignment=assignment)
     consensus_refresh(comparison=comparison)

@@ -115,3 +115,14 @@ def worker(child_env):
     """A worker for the jobs a test queues, the way the platform queues them."""
     with worker_process(child_env) as process:
         yield process
+
+
+@pytest.fixture
+def inference_queue_emptied():
+    """For a test whose playground request nobody answered: its message must not be run by
+    a later test's inference worker, against that test's models."""
+    yield
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("inference")

@@ -2,14 +2,14 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from trainer.models import ModelVersion
-from trainer.playground import MAX_NEW_TOKENS, playground_answer
+from trainer.playground import MAX_NEW_TOKENS, ModelNotReady, playground_answer
 
 
 class ChatInputSerializer(serializers.Serializer):
@@ -38,15 +38,34 @@ class ChatOutputSerializer(serializers.Serializer):
     turn_tokens = serializers.ListField(child=serializers.CharField())
 
 
+class ModelNotReadySerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+RETRY_AFTER_S = 5
+
+
 class ModelChatView(APIView):
     """An SFT model version replies to `messages` (ending on a user turn); a reward model
     version scores the assistant reply `messages` ends on."""
 
     permission_classes = [IsAdminRole]
 
-    @extend_schema(request=ChatInputSerializer, responses=ChatOutputSerializer)
+    @extend_schema(
+        request=ChatInputSerializer,
+        responses={200: ChatOutputSerializer, 503: ModelNotReadySerializer},
+    )
     def post(self, request: Request, model_id: int) -> Response:
         version = get_object_or_404(ModelVersion, pk=model_id)
         payload = ChatInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        return Response(playground_answer(version=version, **payload.validated_data))
+        try:
+            return Response(playground_answer(version=version, **payload.validated_data))
+        except ModelNotReady as exc:
+            # The inference worker goes on loading the model: the next try finds it loaded.
+            return Response(
+                {"detail": str(exc), "code": "model_not_ready"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )

@@ -74,7 +74,7 @@ def generation_create(
     overlap: int = 3,
     created_by=None,
 ) -> GenerationJob:
-    from trainer.ml.generate import Sampling
+    from trainer.ml.sampling import Sampling
 
     model = _model_for(model)
     if type(k) is not int or not 2 <= k <= 9:

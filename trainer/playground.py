@@ -1,8 +1,11 @@
 """The playground: a reply from an SFT model version, or the score a reward model version
 gives the last reply of a conversation, with the tokens the chat template made of it.
 
-Loading a model takes longer than answering with it, so the last few used stay loaded in
-this process (MODELS_KEPT of them: a web process must not fill its memory with models)."""
+The web request checks the input (no model library needed) and hands the model work to a
+Celery task on the `inference` queue, waiting for its answer a little less than gunicorn
+lets a request run. Loading a model takes longer than answering with it, so the inference
+worker process keeps the last few used loaded (MODELS_KEPT of them); a request that gave
+up waiting still leaves its model loaded for the next try."""
 
 from __future__ import annotations
 
@@ -12,14 +15,24 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import TimeoutError as ResultTimeout
 from django.conf import settings
 
 from labeling.validation import conversation_checked, text_checked
+from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
 from trainer.training import TrainingInputError
 
 MODELS_KEPT = 2
 MAX_NEW_TOKENS = 512
+# Below gunicorn's 30 s timeout, so the request answers 503 itself instead of being killed.
+ANSWER_WAIT_S = 25.0
+# A request nobody waits for any more is dropped from the queue rather than run late.
+ANSWER_EXPIRES_S = 120
+
+
+class ModelNotReady(Exception):
+    """The inference worker did not answer in time: the model is loading, or it is busy."""
 
 
 class _LoadedModels:
@@ -52,7 +65,7 @@ class _LoadedModels:
 
 
 def _load(version: ModelVersion) -> Any:
-    # Imported here: only a process that answers the playground loads torch for it.
+    # Imported here: only the inference worker loads torch for the playground.
     from trainer.ml.generate import Generator
     from trainer.ml.reward import RewardScorer
 
@@ -62,6 +75,7 @@ def _load(version: ModelVersion) -> Any:
     return Generator(folder)
 
 
+# One per inference worker process; the web process never fills it.
 loaded_models = _LoadedModels(MODELS_KEPT)
 
 
@@ -85,6 +99,19 @@ def _reward_input(messages: object) -> tuple[list[dict[str, str]], str]:
     return prompt, text_checked(last.get("content"), field=where)
 
 
+def _sampling_checked(
+    *, temperature: float, top_p: float, max_new_tokens: int, seed: int
+) -> Sampling:
+    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise TrainingInputError("max_new_tokens", f"Between 1 and {MAX_NEW_TOKENS}.")
+    try:
+        return Sampling(
+            k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
+        )
+    except ValueError as exc:
+        raise TrainingInputError(str(exc).split(" ", 1)[0], str(exc)) from exc
+
+
 def playground_answer(
     *,
     version: ModelVersion,
@@ -96,13 +123,45 @@ def playground_answer(
 ) -> dict[str, object]:
     """An SFT version's reply to `messages` (ending on a user turn), or a reward version's
     score of the assistant reply `messages` ends on. Either way with `prompt_tokens`, the
-    rendered conversation as token strings."""
-    from trainer.ml.chat import TURN_TOKENS
-    from trainer.ml.generate import Sampling
-    from trainer.ml.reward import sequences_encode
+    rendered conversation as token strings. Raises ModelNotReady when the inference
+    worker has not answered within ANSWER_WAIT_S."""
+    from trainer.tasks import playground_compute_task
 
     if version.kind == ModelVersion.Kind.REWARD:
         prompt, reply = _reward_input(messages)
+        work = {"model_id": version.pk, "prompt": prompt, "reply": reply}
+    else:
+        prompt = conversation_checked(messages)
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        sampling = _sampling_checked(
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
+        )
+        work = {"model_id": version.pk, "prompt": prompt, "sampling": vars(sampling)}
+    sent = playground_compute_task.apply_async(kwargs=work, expires=ANSWER_EXPIRES_S)
+    try:
+        answer = sent.get(timeout=ANSWER_WAIT_S, interval=0.05)
+    except ResultTimeout:
+        raise ModelNotReady(
+            "The model is still loading or busy: try again in a few seconds."
+        ) from None
+    sent.forget()
+    return answer
+
+
+def playground_compute(
+    *,
+    model_id: int,
+    prompt: list[dict[str, str]],
+    reply: str | None = None,
+    sampling: dict[str, Any] | None = None,
+) -> dict[str, object]:
+    """The model work behind playground_answer, in the inference worker, on input the web
+    request has checked: a score when `reply` is given, else a sampled reply."""
+    from trainer.ml.chat import TURN_TOKENS
+    from trainer.ml.reward import sequences_encode
+
+    version = ModelVersion.objects.get(pk=model_id)
+    if reply is not None:
         scorer = loaded_models.get(version)
         completion = [{"role": "assistant", "content": reply}]
         ids = sequences_encode(scorer.tokenizer, prompt, completion, scorer.max_length)
@@ -113,22 +172,13 @@ def playground_answer(
             "prompt_tokens": _token_strings(scorer.tokenizer, ids),
             "turn_tokens": TURN_TOKENS,
         }
-    prompt = conversation_checked(messages)
-    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise TrainingInputError("max_new_tokens", f"Between 1 and {MAX_NEW_TOKENS}.")
-    seed = secrets.randbelow(2**31) if seed is None else seed
-    try:
-        sampling = Sampling(
-            k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
-        )
-    except ValueError as exc:
-        raise TrainingInputError(str(exc).split(" ", 1)[0], str(exc)) from exc
+    chosen = Sampling(**(sampling or {}))
     generator = loaded_models.get(version)
     return {
         "model": version.pk,
         "kind": version.kind,
-        "reply": generator.sample(prompt, sampling)[0],
-        "seed": seed,
+        "reply": generator.sample(prompt, chosen)[0],
+        "seed": chosen.seed,
         "prompt_tokens": _token_strings(generator.tokenizer, generator.prompt_ids(prompt)),
         "turn_tokens": TURN_TOKENS,
     }

@@ -82,7 +82,7 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     sft_page = reward_page.context.new_page()
     start_run(sft_page, "Supervised fine-tuning")
 
-    with worker_process(child_env, queue="default,training"):
+    with worker_process(child_env, queue="default,training,inference"):
         watch_to_the_end_and_promote(reward_page)
         accuracy = reward_page.locator("[data-chart='accuracy']")
         expect(accuracy.locator("circle")).to_have_count(1)  # one evaluation, at the end

@@ -140,7 +140,7 @@ def test_an_idempotency_key_reused_on_another_task_is_refused(api, alice, leased
     )
 
     assert first.status_code == 201
-    assert reused.status_code == 400
+    assert reused.status_code == 409
     assert "new key" in reused.json()["detail"]
     assert Demonstration.objects.count() == 1
 

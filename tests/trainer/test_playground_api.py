@@ -4,11 +4,13 @@ both show the tokens the chat template made; through the API and the dashboard p
 import html
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests.conftest import worker_process
 from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import ModelVersion, TrainingRun
 from trainer.playground import MODELS_KEPT, loaded_models
@@ -43,9 +45,15 @@ def model_dir(version: ModelVersion) -> Path:
     return Path(settings.DATA_DIR) / version.path
 
 
-@pytest.mark.django_db
+@pytest.fixture
+def inference_worker(child_env):
+    """The worker that loads and runs the models; the test process only sends it work."""
+    with worker_process(child_env, queue="inference") as process:
+        yield process
+
+
 def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
-    api, client, carol, oasst
+    api, client, carol, oasst, inference_worker
 ):
     from trainer.ml.generate import Generator, Sampling
 
@@ -103,8 +111,9 @@ def test_at_most_two_models_stay_loaded_the_least_recently_used_goes(monkeypatch
     assert [pk for pk, _ in loaded_models.loaded()] == [sft.pk, reward.pk]
 
 
-@pytest.mark.django_db
-def test_a_reward_model_scores_the_last_assistant_reply(api, client, carol, oasst):
+def test_a_reward_model_scores_the_last_assistant_reply(
+    api, client, carol, oasst, inference_worker
+):
     from trainer.ml.reward import RewardScorer
 
     version = trained("reward")
@@ -179,7 +188,6 @@ def test_bad_input_gets_a_400_naming_the_field(api, carol, untrained, kind, payl
 
     assert answer.status_code == 400, answer.data
     assert field in answer.data, answer.data
-    assert loaded_models.loaded() == []
 
 
 @pytest.mark.django_db
@@ -190,7 +198,6 @@ def test_only_admins_may_chat(api, alice, bob, dave, untrained):
         assert api.post(url, {"messages": [USER]}, format="json").status_code == 403, person
     api.force_authenticate(None)
     assert api.post(url, {"messages": [USER]}, format="json").status_code in (401, 403)
-    assert loaded_models.loaded() == []
 
 
 @pytest.mark.django_db
@@ -198,3 +205,26 @@ def test_a_model_that_does_not_exist_is_a_404(api, carol):
     api.force_authenticate(carol)
 
     assert api.post("/api/models/999/chat/", {"messages": [USER]}, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_with_no_inference_worker_answering_in_time_the_api_says_try_again(
+    api, client, carol, untrained, monkeypatch, inference_queue_emptied
+):
+    monkeypatch.setattr("trainer.playground.ANSWER_WAIT_S", 1.0)
+    api.force_authenticate(carol)
+
+    started = time.monotonic()
+    answer = chat(api, untrained["sft"], messages=[USER])
+
+    assert time.monotonic() - started < 10
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["code"] == "model_not_ready"
+    assert "try again" in answer.json()["detail"]
+    assert answer["Retry-After"] == "5"
+
+    client.force_login(carol)
+    page = client.post("/dashboard/playground/", {"model": untrained["sft"].pk, "message": "Hi"})
+    assert page.status_code == 503
+    assert "try again" in page.content.decode()
+    assert ">Hi</textarea>" in page.content.decode()  # the message stays, to be sent again

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,23 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trainer.ml.chat import Message, conversation_encode
 from trainer.ml.data import jsonl_read
-
-
-@dataclass(frozen=True)
-class Sampling:
-    k: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.k <= 16:
-            raise ValueError("k is between 1 and 16.")
-        if not 0.0 <= self.temperature <= 5.0:
-            raise ValueError("temperature is between 0 and 5.")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError("top_p is above 0 and at most 1.")
+from trainer.ml.sampling import Sampling
 
 
 class Generator:
