@@ -1,19 +1,27 @@
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.lockout import login_failures_reset
 from accounts.permissions import IsAdminRole
 from accounts.roles import ALL_ROLES, user_roles
 from accounts.selectors import user_list
-from accounts.services import user_create
+from accounts.services import user_create, user_set_active
+from accounts.tokens import (
+    HashedTokenAuthentication,
+    token_issue,
+    token_revoke,
+    tokens_revoke_of_user,
+)
 
 User = get_user_model()
 
@@ -73,17 +81,103 @@ class UserListCreateView(generics.GenericAPIView):
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class TokenObtainView(APIView):
-    """POST {"username", "password"} -> {"token"} for scripts."""
+class TokenObtainSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Shown once: only its hash is kept.")
+    expires_at = serializers.DateTimeField()
+
+
+class TokenView(APIView):
+    """POST {"username", "password"} -> a new token; DELETE revokes the token sent."""
+
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth-token"
 
-    @extend_schema(request=AuthTokenSerializer, responses={200: {"type": "object"}})
+    def get_authenticators(self) -> list:
+        # Obtaining a token takes credentials in the body, not a session or another token
+        # (a session would also demand a CSRF token from scripts). The schema generator
+        # builds its mock request through here before `self.request` is set.
+        if getattr(self.request, "method", None) == "DELETE":
+            return [HashedTokenAuthentication()]
+        return []
+
+    def get_permissions(self) -> list:
+        if self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return [AllowAny()]
+
+    @extend_schema(request=TokenObtainSerializer, responses={200: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        payload = TokenObtainSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        # The plain Django request: django-axes counts failures on it, and its middleware
+        # turns a lockout flagged there into the 429 every login path answers with.
+        user = authenticate(request._request, **payload.validated_data)
+        if user is None:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Unable to log in with provided credentials."]}
+            )
+        login_failures_reset(request._request, username=user.get_username())
+        token, plain = token_issue(user=user)
+        return Response(
+            TokenOutputSerializer({"token": plain, "expires_at": token.expires_at}).data
+        )
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserUpdateSerializer(serializers.Serializer):
+    is_active = serializers.BooleanField()
+
+
+class UserDetailView(APIView):
+    """An admin reads a user, or (de)activates one with PATCH {"is_active"}."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses=UserOutputSerializer)
+    def get(self, request: Request, user_id: int) -> Response:
+        return Response(UserOutputSerializer(user_for_admin(request, user_id)).data)
+
+    @extend_schema(request=UserUpdateSerializer, responses=UserOutputSerializer)
+    def patch(self, request: Request, user_id: int) -> Response:
+        user = user_for_admin(request, user_id)
+        payload = UserUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user_set_active(user=user, is_active=payload.validated_data["is_active"])
+        return Response(UserOutputSerializer(user).data)
+
+
+class UserDeactivateView(APIView):
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses=UserOutputSerializer)
+    def post(self, request: Request, user_id: int) -> Response:
+        user = user_set_active(user=user_for_admin(request, user_id), is_active=False)
+        return Response(UserOutputSerializer(user).data)
+
+
+class UserTokensRevokeView(APIView):
+    """An admin revokes every token of a user (a leaked script, a laptop lost)."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses={200: {"type": "object"}})
+    def post(self, request: Request, user_id: int) -> Response:
+        revoked = tokens_revoke_of_user(user=user_for_admin(request, user_id))
+        return Response({"revoked": revoked})
+
+
+def user_for_admin(request: Request, user_id: int) -> AbstractUser:
+    """The user an admin acts on. Admins cannot lock themselves out through the API."""
+    user = get_object_or_404(User, pk=user_id)
+    if user.pk == request.user.pk and request.method != "GET":
+        raise PermissionDenied("Admins cannot deactivate themselves or revoke their own tokens.")
+    return user

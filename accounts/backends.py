@@ -1,3 +1,4 @@
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth.backends import ModelBackend
 
 from accounts.roles import Role, user_has_role
@@ -19,3 +20,17 @@ class RoleBackend(ModelBackend):
         if user_obj.is_active and user_has_role(user_obj, Role.ADMIN):
             return True
         return super().has_module_perms(user_obj, app_label)
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, for logins that come with a request.
+
+    A login from a web form or the token endpoint always has one; `authenticate()` called
+    from code (a management command, Django's test client) has none and is no attempt from
+    the network, so there is nothing to count (axes itself would raise).
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):  # type: ignore[no-untyped-def]
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

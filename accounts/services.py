@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from accounts.roles import ALL_ROLES, Role, forget_cached_roles
+from accounts.tokens import tokens_revoke_of_user
 
 User = get_user_model()
 
@@ -38,4 +39,19 @@ def user_create(
     user.set_password(password)
     user.save()
     user_set_roles(user=user, roles=roles)
+    return user
+
+
+@transaction.atomic
+def user_set_active(*, user: AbstractUser, is_active: bool) -> AbstractUser:
+    """Activate or deactivate a user. A deactivated user's API tokens are revoked.
+
+    Their browser sessions end too: Django's model backend refuses an inactive user when
+    it loads the session's user, on the very next request.
+    """
+    if user.is_active != is_active:
+        user.is_active = is_active
+        user.save(update_fields=["is_active"])
+    if not is_active:
+        tokens_revoke_of_user(user=user)
     return user

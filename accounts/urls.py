@@ -12,5 +12,16 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/me/", api.MeView.as_view(), name="accounts-me"),
     path("api/users/", api.UserListCreateView.as_view(), name="accounts-users"),
-    path("api/auth/token/", api.TokenObtainView.as_view(), name="accounts-token"),
+    path("api/users/<int:user_id>/", api.UserDetailView.as_view(), name="accounts-user"),
+    path(
+        "api/users/<int:user_id>/deactivate/",
+        api.UserDeactivateView.as_view(),
+        name="accounts-user-deactivate",
+    ),
+    path(
+        "api/users/<int:user_id>/revoke-tokens/",
+        api.UserTokensRevokeView.as_view(),
+        name="accounts-user-revoke-tokens",
+    ),
+    path("api/auth/token/", api.TokenView.as_view(), name="accounts-token"),
 ]

@@ -59,8 +59,8 @@ def seed(prompts: int, users: int) -> list[str]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
+    from accounts.tokens import token_issue
     from guidelines.models import Acknowledgement
     from guidelines.services import guideline_create, version_draft_create, version_publish
     from labeling.models import Prompt, Task
@@ -96,10 +96,10 @@ def seed(prompts: int, users: int) -> list[str]:
     )
     Group.objects.get_or_create(name="labeler")[0].user_set.add(*people)
     Acknowledgement.objects.bulk_create([Acknowledgement(user=u, version=version) for u in people])
-    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in people])
+    tokens = [token_issue(user=u)[1] for u in people]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return [t.key for t in tokens]
+    return tokens
 
 
 class Client(threading.Thread):

@@ -1,10 +1,12 @@
 """The demo a fresh `make run` starts with: a guideline, one user per role, some prompts.
 
 Running it again changes nothing: users, the guideline and prompts are looked up before
-they are made, and passwords are kept in DATA_DIR so they can be printed every time.
+they are made. Passwords are printed once, when they are made, and kept in
+DATA_DIR/demo-logins.json (readable by its owner only) for whoever needs them again.
 """
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,32 +67,47 @@ class DemoLogin:
     roles: list[str]
 
 
+@dataclass(frozen=True)
+class DemoSeeded:
+    new_logins: list[DemoLogin]  # passwords made by this run, to show once
+    logins_file: Path  # where every demo password is kept
+
+
 def _load_passwords(path: Path) -> dict[str, str]:
     if path.exists():
         return json.loads(path.read_text())
     return {}
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` readable by its owner only, even for a moment, even if it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 @transaction.atomic
-def demo_seed(*, data_dir: Path) -> list[DemoLogin]:
+def demo_seed(*, data_dir: Path) -> DemoSeeded:
     User = get_user_model()
     password_file = data_dir / "demo-logins.json"
     passwords = _load_passwords(password_file)
-    logins = []
+    new_logins = []
     for username, roles in DEMO_USERS.items():
         user = User.objects.filter(username=username).first()
+        if user is not None and username in passwords:
+            continue
+        passwords[username] = secrets.token_urlsafe(9)
         if user is None:
-            passwords[username] = secrets.token_urlsafe(9)
-            user = user_create(username=username, password=passwords[username], roles=roles)
-        elif username not in passwords:
-            # The user exists (another DATA_DIR on the same database): a fresh password is
-            # the only one we can print.
-            passwords[username] = secrets.token_urlsafe(9)
+            user_create(username=username, password=passwords[username], roles=roles)
+        else:
+            # The user exists but its password is not in this DATA_DIR (another DATA_DIR
+            # on the same database, or a lost file): a fresh one is the only one to give.
             user.set_password(passwords[username])
             user.save(update_fields=["password"])
-        logins.append(DemoLogin(username, passwords[username], [str(r) for r in roles]))
-    password_file.write_text(json.dumps(passwords, indent=2))
-    password_file.chmod(0o600)
+        new_logins.append(DemoLogin(username, passwords[username], [str(r) for r in roles]))
+    if new_logins:
+        _write_private(password_file, json.dumps(passwords, indent=2))
 
     admin = User.objects.get(username="admin")
     guideline, _ = Guideline.objects.get_or_create(
@@ -108,7 +125,7 @@ def demo_seed(*, data_dir: Path) -> list[DemoLogin]:
             category=category,
             author=admin,
         )
-    return logins
+    return DemoSeeded(new_logins=new_logins, logins_file=password_file)
 
 
 def demo_counts() -> dict[str, int]:

@@ -4,7 +4,9 @@ With no variables set this is the embedded default: SQLite and a file-based Cele
 under DATA_DIR. DATABASE_URL switches to PostgreSQL and CELERY_BROKER_URL to Redis.
 """
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,9 +49,22 @@ def _secret_key() -> str:
         return from_env
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        _create_private_file(key_file, secrets.token_urlsafe(50))
     return key_file.read_text().strip()
+
+
+def _create_private_file(path: Path, text: str = "") -> None:
+    """Create `path` readable by its owner only, from the first byte on.
+
+    Writing first and chmod-ing after leaves a moment in which anyone on the machine can
+    read the file; O_EXCL also keeps two processes starting at once from both writing it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 SECRET_KEY = _secret_key()
@@ -79,7 +94,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -103,6 +118,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -143,6 +160,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # The database holds password hashes and every label: SQLite would create it with the
+    # umask's mode (often world-readable), so it is created empty, 0600, before Django
+    # opens it. SQLite keeps the file's mode for its -wal and -shm files.
+    if _database["NAME"] != ":memory:" and Path(_database["NAME"]).parent.is_dir():
+        _create_private_file(Path(_database["NAME"]))
     # A file, not memory, so that worker processes started by the tests share it.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 elif _database["ENGINE"] != "django.db.backends.postgresql":
@@ -161,7 +183,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["accounts.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username+address is refused before any password is checked.
+    "accounts.backends.LoginLockoutBackend",
+    "accounts.backends.RoleBackend",
+]
+# Repeated failed logins lock out one username from one address (the HTML login, the
+# admin's login and POST /api/auth/token/ alike). django-axes keeps the attempts in the
+# database, so every gunicorn worker and host sees the same count with no cache server;
+# DRF's throttles would need a shared cache and cover only the API.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Every successful login would otherwise add an AccessLog row; failures are what matter.
+AXES_DISABLE_ACCESS_LOG = True
+# Expired tokens answer 401; a token lives this many days after it was issued.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -199,7 +238,7 @@ REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "not logged in" into a 401 for
     # scripts, while browsers keep their session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -342,5 +381,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every successful login at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
+    },
 }

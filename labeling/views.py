@@ -38,11 +38,17 @@ KIND_ROLE = {
 
 @workers
 def task_next(request: HttpRequest, kind: str) -> HttpResponse:
-    """Lease the next task of `kind` and open it; or say why there is none."""
+    """POST: lease the next task of `kind` and open it, or say why there is none.
+
+    A GET only shows the button that POSTs (pressed by a small script as the page loads):
+    link prefetchers, crawlers and a cross-site <img> must never take a task from the queue.
+    """
     if kind not in KIND_ROLE:
         return redirect("home")
     if not user_has_role(request.user, *KIND_ROLE[kind]):
         raise PermissionDenied(f"{kind} tasks need the {KIND_ROLE[kind][0]} role.")
+    if request.method != "POST":
+        return render(request, "labeling/take_task.html", {"kind": kind})
     try:
         assignment = task_next_for_user(user=request.user, kind=kind)
     except GuidelineNotAcknowledged as missing:

@@ -1,4 +1,5 @@
 import json
+import stat
 
 import pytest
 from django.core.management import call_command
@@ -22,34 +23,46 @@ def test_the_demo_has_a_published_guideline_one_user_per_role_and_prompts(
 ):
     output = seed(capsys)
 
-    passwords = json.loads((settings.DATA_DIR / "demo-logins.json").read_text())
+    logins_file = settings.DATA_DIR / "demo-logins.json"
+    passwords = json.loads(logins_file.read_text())
     assert set(passwords) == {"labeler", "reviewer", "admin"}
     for username, password in passwords.items():
         assert f"{username:<9} password {password}" in output
         assert client.login(username=username, password=password)
+    assert str(logins_file) in output
+    assert stat.S_IMODE(logins_file.stat().st_mode) == 0o600
     assert GuidelineVersion.objects.filter(status="published").count() == 1
     prompts = Prompt.objects.all()
     assert prompts.count() == 10
     assert all(p.guideline_version.status == "published" for p in prompts)
 
 
-def test_seeding_twice_changes_nothing_and_prints_the_same_logins(
+def test_seeding_again_changes_nothing_and_prints_where_the_logins_are_not_them(
     db, client, settings, capsys, django_user_model
 ):
-    first = seed(capsys)
+    seed(capsys)
+    passwords = json.loads((settings.DATA_DIR / "demo-logins.json").read_text())
+
     second = seed(capsys)
 
-    assert first == second
+    assert "password" not in second
+    assert not any(password in second for password in passwords.values())
+    assert f"Demo logins are kept in {settings.DATA_DIR / 'demo-logins.json'}" in second
+    assert json.loads((settings.DATA_DIR / "demo-logins.json").read_text()) == passwords
+    assert client.login(username="admin", password=passwords["admin"])
     assert django_user_model.objects.count() == 3
     assert Prompt.objects.count() == 10
     assert GuidelineVersion.objects.count() == 1
 
 
-def test_a_lost_password_file_gets_new_passwords_that_work(db, client, settings, capsys):
+def test_a_lost_password_file_gets_new_passwords_that_work_shown_once(db, client, settings, capsys):
     seed(capsys)
-    (settings.DATA_DIR / "demo-logins.json").unlink()
+    logins_file = settings.DATA_DIR / "demo-logins.json"
+    logins_file.unlink()
 
-    seed(capsys)
+    output = seed(capsys)
 
-    passwords = json.loads((settings.DATA_DIR / "demo-logins.json").read_text())
+    passwords = json.loads(logins_file.read_text())
+    assert f"admin     password {passwords['admin']}" in output
+    assert stat.S_IMODE(logins_file.stat().st_mode) == 0o600
     assert client.login(username="admin", password=passwords["admin"])

@@ -149,7 +149,7 @@ def test_the_task_page_records_a_draft_from_the_prompt_not_from_the_form(
     )
     read(alice)
     client.force_login(alice)
-    page = client.get("/work/demonstration/next/", follow=True)
+    page = client.post("/work/demonstration/next/", follow=True)
     task_path = page.redirect_chain[-1][0]
 
     client.post(

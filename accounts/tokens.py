@@ -1,0 +1,63 @@
+"""API tokens: issued, checked on each request, revoked.
+
+A token is 160 random bits; the database keeps its sha256. A fast hash is enough here
+(unlike passwords): the secret is random, so there is nothing to guess from a dictionary.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from accounts.models import ApiToken
+
+# Writing last_used_at on every request would make each API call a write; once a minute
+# is enough to tell a token in use from a forgotten one.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def token_hash(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def token_issue(*, user: AbstractBaseUser) -> tuple[ApiToken, str]:
+    """A new token for `user` (other tokens stay valid); returns the row and the plain token."""
+    plain = secrets.token_hex(20)
+    token = ApiToken.objects.create(
+        user=user,
+        key_hash=token_hash(plain),
+        expires_at=timezone.now() + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+    )
+    return token, plain
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk).delete()
+
+
+def tokens_revoke_of_user(*, user: AbstractBaseUser) -> int:
+    """Revoke every token of `user`; returns how many there were."""
+    deleted, _ = ApiToken.objects.filter(user=user).delete()
+    return deleted
+
+
+class HashedTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <token>`, looked up by its hash; expired tokens are refused."""
+
+    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
+        token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
+        if token is None:
+            raise AuthenticationFailed("Invalid token.")
+        now = timezone.now()
+        if token.expires_at <= now:
+            raise AuthenticationFailed("Token expired: ask for a new one at /api/auth/token/.")
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
