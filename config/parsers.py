@@ -10,6 +10,7 @@ reason: a deep enough document exhausts the recursion of the decoder or of later
 import codecs
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -57,26 +58,37 @@ def _child_path(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _nodes(value: Any, root: str) -> Iterator[tuple[str, Any, int]]:
+    """(path, value, depth) of `value` and everything in it, keys included as text.
+    Walks with a stack, so depth costs no recursion."""
+    stack: list[tuple[str, Any, int]] = [(root, value, 1)]
+    while stack:
+        path, item, depth = stack.pop()
+        yield path, item, depth
+        if isinstance(item, dict | list):
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str):
+                    yield _child_path(path, ascii(key)), key, depth + 1
+                stack.append((_child_path(path, key), child, depth + 1))
+
+
+def unstorable_text_found(value: Any, *, root: str = "") -> tuple[str, str] | None:
+    """(where, what) of the first text in `value` no database here can store, or None."""
+    for path, item, _ in _nodes(value, root):
+        if isinstance(item, str) and (problem := text_problem(item)):
+            return path or "body", problem
+    return None
+
+
 def value_checked(value: Any, *, root: str = "") -> Any:
     """`value` as given, after refusing unstorable text in any key or string and nesting
-    deeper than MAX_JSON_DEPTH. Walks with a stack, so depth costs no recursion."""
-    stack: list[tuple[Any, str, int]] = [(value, root, 1)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem:
-                raise UnstorableText(path or "body", problem)
-            continue
-        if not isinstance(item, dict | list):
-            continue
+    deeper than MAX_JSON_DEPTH."""
+    for path, item, depth in _nodes(value, root):
         if depth > MAX_JSON_DEPTH:
             raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, child in pairs:
-            if isinstance(key, str) and (problem := text_problem(key)):
-                raise UnstorableText(_child_path(path, ascii(key)), problem)
-            stack.append((child, _child_path(path, key), depth + 1))
+        if isinstance(item, str) and (problem := text_problem(item)):
+            raise UnstorableText(path or "body", problem)
     return value
 
 

@@ -6,6 +6,7 @@ A line's content hash is recorded once applied, so importing the same file again
 nothing (and a job retried after its worker died skips what it had already done).
 """
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -18,12 +19,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from config.parsers import unstorable_text_found
 from guidelines.services import GuidelineError
 from labeling.models import Prompt
 from labeling.services import demonstration_import, prompt_create, prompt_for_import
 from labeling.validation import LabelingInputError
 from rankings.services import comparison_create, comparison_import
 from trainer.imports import alpaca, hh_rlhf, jsonl, oasst
+from trainer.imports.reading import import_lines, import_lines_counted
 from trainer.imports.records import (
     CandidatesRecord,
     DemonstrationRecord,
@@ -124,6 +127,8 @@ def _import_line(job: ImportJob, number: int, line: str, author, counts: Counter
     try:
         with transaction.atomic():
             for record in PARSERS[job.format](line):
+                if found := unstorable_text_found(dataclasses.asdict(record)):
+                    raise LineError("{}: contains {}".format(*found))
                 _apply(record, job=job, author=author, counts=counts)
             ImportedLine.objects.create(key=key, job=job)
     except LineError as exc:
@@ -145,18 +150,15 @@ def import_run(*, job_id: int) -> ImportJob | None:
         return None
     job = ImportJob.objects.select_related("guideline").get(pk=job_id)
     path = Path(settings.DATA_DIR) / job.file
-    lines = path.read_text(encoding="utf-8").splitlines()
-    job.lines_total = sum(1 for line in lines if line.strip())
+    job.lines_total = import_lines_counted(path)
     job.save(update_fields=["lines_total"])
     author = source_user(job.format)
     counts: Counter = Counter()
     errors: list[dict[str, object]] = []
     try:
         with transaction.atomic() if job.strict else nullcontext():
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                reason = _import_line(job, number, line, author, counts)
+            for number, line, unreadable in import_lines(path):
+                reason = unreadable or _import_line(job, number, line, author, counts)
                 if reason is not None:
                     errors.append({"line": number, "reason": reason})
                 job.lines_done += 1
@@ -171,7 +173,12 @@ def import_run(*, job_id: int) -> ImportJob | None:
     job.counts = dict(counts)
     job.errors = errors[:MAX_REPORTED_ERRORS]
     job.error_count = len(errors)
-    job.status = JobStatus.FAILED if job.strict and errors else JobStatus.SUCCEEDED
+    # A file of which not one line could be imported (binary, UTF-16) failed as a whole.
+    job.status = (
+        JobStatus.FAILED
+        if errors and (job.strict or not counts["lines_imported"] + counts["duplicate_lines"])
+        else JobStatus.SUCCEEDED
+    )
     job.finished_at = timezone.now()
     job.save(
         update_fields=["lines_done", "counts", "errors", "error_count", "status", "finished_at"]
