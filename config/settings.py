@@ -263,6 +263,12 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "trainer.models.JobStatus",
         "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",
     },
+    # The 4xx/5xx answers views do not declare themselves (permissions, 404s, conflicts,
+    # a broker that is down), so clients and tests can rely on the documented codes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_error_answers",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -59,8 +59,9 @@ class VersionSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=MAX_BODY_CHARS, trim_whitespace=False)
     html = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
-    published_at = serializers.DateTimeField(read_only=True)
-    retired_at = serializers.DateTimeField(read_only=True)
+    # Null until the version is published (retired).
+    published_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    retired_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     def validate_body(self, value: str) -> str:
         if not value.strip():

@@ -1,7 +1,7 @@
 from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -174,7 +174,14 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
 class TaskNextView(APIView):
     permission_classes = [IsLabelerOrReviewer]
 
-    @extend_schema(request=TaskNextSerializer, responses={200: {"type": "object"}, 204: None})
+    @extend_schema(
+        request=TaskNextSerializer,
+        responses={
+            200: {"type": "object"},
+            204: None,
+            404: OpenApiResponse(description="No guideline with that slug."),
+        },
+    )
     def post(self, request: Request) -> Response:
         payload = TaskNextSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -205,7 +205,16 @@ class ExportRerunView(APIView):
 class ExportDownloadView(APIView):
     permission_classes = [IsAdminRole]
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("split", str, required=False, description="train (default), ...")
+        ],
+        responses={
+            (200, "application/octet-stream"): bytes,
+            400: OpenApiResponse(description="The export has no such split."),
+            409: OpenApiResponse(description="The export has not succeeded."),
+        },
+    )
     def get(self, request: Request, snapshot_id: int):  # type: ignore[no-untyped-def]
         snapshot = get_object_or_404(DatasetSnapshot, pk=snapshot_id)
         split = request.query_params.get("split", "train")
