@@ -14,6 +14,7 @@ from guidelines.services import (
 )
 from labeling.queue import LeaseExpired, LeaseNotHeld, QueueError
 from labeling.validation import IdempotencyKeyReused, LabelingInputError
+from trainer.jobs import BrokerUnavailable, JobStateError
 
 
 def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
@@ -58,6 +59,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             {"detail": str(exc), "code": "lease_not_held"}, status=status.HTTP_409_CONFLICT
         )
     if isinstance(exc, QueueError):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, BrokerUnavailable):
+        # Nothing was queued and no row was left: the client may simply send it again.
+        return Response(
+            {"detail": str(exc), "code": "broker_unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "10"},
+        )
+    if isinstance(exc, JobStateError):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)

@@ -1,9 +1,15 @@
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -12,9 +18,15 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from config.parsers import CheckedJSONParser
-from trainer.models import DatasetSnapshot, ImportJob, JobStatus
+from trainer.models import DatasetSnapshot, ImportJob, Job, JobStatus
 from trainer.selectors import guidelines_importable
-from trainer.services import import_job_create, snapshot_create, snapshot_run_again
+from trainer.services import (
+    import_job_create,
+    job_cancel,
+    job_retry,
+    snapshot_create,
+    snapshot_run_again,
+)
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
@@ -76,6 +88,9 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "counts",
             "error_count",
             "errors",
+            "error",
+            "attempts",
+            "cancel_requested",
             "created_at",
             "started_at",
             "finished_at",
@@ -161,6 +176,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "guideline_versions",
             "card",
             "error",
+            "attempts",
+            "cancel_requested",
             "created_at",
             "started_at",
             "finished_at",
@@ -200,6 +217,44 @@ class ExportRerunView(APIView):
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
+class _JobActionView(APIView):
+    """POST on one job of `model`: `perform` (run again, cancel), answered with the job.
+
+    Not named `action`: DRF and drf-spectacular read a view's `action` as a viewset's
+    action name, and the schema generation fails on a function there."""
+
+    permission_classes = [IsAdminRole]
+    model: type[Job]
+    serializer: type[serializers.ModelSerializer]
+    perform: Callable[[Job], Job]
+    answer_status = status.HTTP_200_OK
+
+    def post(self, request: Request, **ids: int) -> Response:
+        (pk,) = ids.values()
+        job = type(self).perform(get_object_or_404(self.model, pk=pk))
+        return Response(self.serializer(job).data, status=self.answer_status)
+
+
+@extend_schema_view(post=extend_schema(request=None, responses={202: ImportJobSerializer}))
+class ImportRerunView(_JobActionView):
+    """A failed or cancelled import runs again; lines already imported are skipped."""
+
+    model, serializer, answer_status = ImportJob, ImportJobSerializer, status.HTTP_202_ACCEPTED
+    perform = staticmethod(job_retry)
+
+
+@extend_schema_view(post=extend_schema(request=None, responses={200: ImportJobSerializer}))
+class ImportCancelView(_JobActionView):
+    model, serializer = ImportJob, ImportJobSerializer
+    perform = staticmethod(job_cancel)
+
+
+@extend_schema_view(post=extend_schema(request=None, responses={200: SnapshotSerializer}))
+class ExportCancelView(_JobActionView):
+    model, serializer = DatasetSnapshot, SnapshotSerializer
+    perform = staticmethod(job_cancel)
 
 
 class ExportDownloadView(APIView):

@@ -18,7 +18,7 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,11 +28,11 @@ from django.db import connection, transaction
 from django.db.models import Avg, FloatField, Prefetch, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from labeling.models import Demonstration
 from rankings.consensus import ranking_pairs
 from rankings.models import Candidate, Comparison, Ranking
+from trainer.jobs import Attempt, JobCancelled, job_execute
 from trainer.models import DatasetSnapshot, JobStatus
 
 CHUNK = 2000
@@ -359,49 +359,52 @@ def _mean_agreement(snapshot: DatasetSnapshot) -> float | None:
 
 
 def snapshot_export(*, snapshot_id: int) -> DatasetSnapshot | None:
-    """Write and publish a queued snapshot; None if another worker already claimed it."""
-    claimed = DatasetSnapshot.objects.filter(pk=snapshot_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
-        return None
-    snapshot = DatasetSnapshot.objects.get(pk=snapshot_id)
+    """Write and publish a queued snapshot, or take over one whose worker died; None if
+    another worker holds it. A failure ends it `failed` with the error's text."""
+    return job_execute(DatasetSnapshot, snapshot_id, _export)
+
+
+def _export(attempt: Attempt) -> None:
+    snapshot = DatasetSnapshot.objects.get(pk=attempt.pk)
     exports = Path(settings.EXPORTS_DIR)
     exports.mkdir(parents=True, exist_ok=True)
     # The id and the creation time: a database restored or reset reuses ids, and an old
     # snapshot's files must never be taken for a new one's.
     final = exports / f"{snapshot.pk}-{snapshot.created_at:%Y%m%dT%H%M%S%f}"
+    # An earlier attempt that died left its temporary folder, or even renamed it into
+    # place without living to record it: neither was ever published, so start over.
+    _leftovers_remove(snapshot.pk)
+    shutil.rmtree(final, ignore_errors=True)
     temporary = exports / f".tmp-{snapshot.pk}-{uuid.uuid4().hex}"
     temporary.mkdir()
     try:
-        published = _write(snapshot, temporary)
+        published = _write(snapshot, temporary, should_stop=attempt.should_stop)
         temporary.rename(final)  # atomic: the snapshot appears whole
-    except BaseException as exc:
+    except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
-        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
         raise
     relative = {
         name: str((final / path.name).relative_to(settings.DATA_DIR))
         for name, path in published["paths"].items()
     }
-    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+    attempt.finish(
         status=JobStatus.SUCCEEDED,
         files=relative,
         counts=published["counts"],
         sha256=published["sha256"],
         guideline_versions=published["versions"],
         card=published["card"],
-        finished_at=timezone.now(),
     )
-    snapshot.refresh_from_db()
-    return snapshot
 
 
-def _write(snapshot: DatasetSnapshot, folder: Path) -> dict[str, object]:
+def _leftovers_remove(snapshot_id: int) -> None:
+    for leftover in Path(settings.EXPORTS_DIR).glob(f".tmp-{snapshot_id}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write(
+    snapshot: DatasetSnapshot, folder: Path, *, should_stop: Callable[[], bool]
+) -> dict[str, object]:
     compress = bool(snapshot.options.get("gzip"))
     permille = int(snapshot.options.get("validation_permille", 50))
     suffix = ".jsonl.gz" if compress else ".jsonl"
@@ -415,6 +418,8 @@ def _write(snapshot: DatasetSnapshot, folder: Path) -> dict[str, object]:
         preference_copy_postgres(snapshot.filters, permille, writers, stats)
     else:
         for row in ROWS[snapshot.kind](snapshot.filters, snapshot.options):
+            if should_stop():
+                raise JobCancelled
             split = split_of(row.prompt_hash, permille)
             writers[split].write(row.data)
             stats.counts[split] += 1
@@ -445,9 +450,10 @@ def snapshot_rerun(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
     """
     if snapshot.status == JobStatus.SUCCEEDED:
         raise ValueError("A published snapshot never changes; start a new export instead.")
-    for leftover in Path(settings.EXPORTS_DIR).glob(f".tmp-{snapshot.pk}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(status=JobStatus.QUEUED, error="")
+    _leftovers_remove(snapshot.pk)
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+        status=JobStatus.QUEUED, error="", finished_at=None, cancel_requested=False
+    )
     snapshot.refresh_from_db()
     return snapshot
 

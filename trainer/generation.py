@@ -13,8 +13,9 @@ from labeling.models import Prompt
 from labeling.validation import LabelingInputError
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
+from trainer.jobs import Attempt, job_execute, job_send
 from trainer.models import GenerationJob, JobStatus, ModelVersion
-from trainer.training import Heartbeat, JobLost, TrainingInputError, held, job_claim
+from trainer.training import TrainingInputError
 
 logger = logging.getLogger(__name__)
 
@@ -98,50 +99,26 @@ def generation_create(
             overlap=overlap,
             created_by=created_by,
         )
-        from trainer.tasks import generate_candidates
-
-        transaction.on_commit(lambda: generate_candidates.delay(job.pk))
+        job_send(job)
     return job
 
 
 def generation_run(*, job_id: int) -> GenerationJob | None:
     """Sample and file every prompt not filed yet; None when another worker holds it."""
-    attempt = job_claim(GenerationJob, job_id)
-    if attempt is None:
-        return None
-    job = GenerationJob.objects.select_related("model").get(pk=job_id)
-    rows = held(GenerationJob, job.pk, attempt)
-    with Heartbeat(GenerationJob, job.pk, attempt) as heartbeat:
-        try:
-            _generate(job, rows, should_stop=heartbeat.cancelled.is_set)
-        except JobLost:
-            logger.warning("generation %s: attempt %s lost the job", job.pk, attempt)
-        except Exception as exc:
-            logger.exception("generation %s failed", job.pk)
-            rows.update(
-                status=JobStatus.FAILED,
-                error=f"{type(exc).__name__}: {exc}",
-                finished_at=timezone.now(),
-            )
-        else:
-            cancelled = rows.filter(cancel_requested=True).exists()
-            rows.update(
-                status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-                finished_at=timezone.now(),
-            )
-    job.refresh_from_db()
-    return job
+    return job_execute(GenerationJob, job_id, _generate)
 
 
-def _generate(job: GenerationJob, rows, *, should_stop) -> None:
+def _generate(attempt: Attempt) -> None:
     from trainer.ml.generate import Generator, Sampling
 
+    job = GenerationJob.objects.select_related("model").get(pk=attempt.pk)
+    rows = attempt.rows()
     generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")
     filed = dict(job.filed)
     prompts = Prompt.objects.in_bulk(job.prompts)
     for prompt_id in job.prompts:
-        if should_stop():
-            return
+        if attempt.should_stop():
+            break
         if str(prompt_id) in filed or prompt_id not in prompts:
             continue
         prompt = prompts[prompt_id]
@@ -175,4 +152,6 @@ def _generate(job: GenerationJob, rows, *, should_stop) -> None:
             filed[str(prompt_id)] = comparison_id
             if not rows.update(filed=filed, heartbeat_at=timezone.now()):
                 # Rolls this prompt's comparison back: the job's new holder files it.
-                raise JobLost(f"generation {job.pk} is no longer held by this attempt")
+                raise attempt.lost()
+    cancelled = rows.filter(cancel_requested=True).exists()
+    attempt.finish(status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED)

@@ -35,6 +35,7 @@ from trainer.imports.records import (
     PromptRecord,
     Record,
 )
+from trainer.jobs import Attempt, JobCancelled, job_execute
 from trainer.models import ImportedLine, ImportJob, JobStatus
 
 PARSERS: dict[str, Callable[[str], list[Record]]] = {
@@ -121,8 +122,11 @@ def _apply(record: Record, *, job: ImportJob, author: AbstractBaseUser, counts: 
 def _import_line(job: ImportJob, number: int, line: str, author, counts: Counter) -> str | None:  # type: ignore[no-untyped-def]
     """Apply one line; the reason it was refused, or None."""
     key = line_key(job.format, line)
-    if ImportedLine.objects.filter(key=key).exists():
-        counts["duplicate_lines"] += 1
+    imported_by = ImportedLine.objects.filter(key=key).values_list("job_id", flat=True)[:1]
+    if imported_by:
+        # Imported by an earlier attempt of this very job (its worker died): skipped, but
+        # counted as this job's.
+        counts["lines_imported" if imported_by[0] == job.pk else "duplicate_lines"] += 1
         return None
     try:
         with transaction.atomic():
@@ -142,45 +146,45 @@ def _import_line(job: ImportJob, number: int, line: str, author, counts: Counter
 
 
 def import_run(*, job_id: int) -> ImportJob | None:
-    """Run a queued job; None if another worker already claimed it."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
-        return None
-    job = ImportJob.objects.select_related("guideline").get(pk=job_id)
+    """Run a queued job, or take over one whose worker died (the lines it imported are
+    skipped); None if another worker holds it."""
+    return job_execute(ImportJob, job_id, _import)
+
+
+def _import(attempt: Attempt) -> None:
+    job = ImportJob.objects.select_related("guideline").get(pk=attempt.pk)
+    job.lines_done = 0  # a taken-over job counts again from the first line
     path = Path(settings.DATA_DIR) / job.file
     job.lines_total = import_lines_counted(path)
-    job.save(update_fields=["lines_total"])
+    if not attempt.rows().update(lines_total=job.lines_total):
+        raise attempt.lost()
     author = source_user(job.format)
     counts: Counter = Counter()
     errors: list[dict[str, object]] = []
     try:
         with transaction.atomic() if job.strict else nullcontext():
             for number, line, unreadable in import_lines(path):
+                if attempt.should_stop():
+                    raise JobCancelled  # in strict mode, rolls back what it imported
                 reason = unreadable or _import_line(job, number, line, author, counts)
                 if reason is not None:
                     errors.append({"line": number, "reason": reason})
                 job.lines_done += 1
                 if job.lines_done % PROGRESS_EVERY == 0 and not job.strict:
-                    ImportJob.objects.filter(pk=job.pk).update(
-                        lines_done=job.lines_done, counts=dict(counts)
-                    )
+                    progress = {"lines_done": job.lines_done, "counts": dict(counts)}
+                    if not attempt.rows().update(heartbeat_at=timezone.now(), **progress):
+                        raise attempt.lost()
             if job.strict and errors:
                 raise _StrictRollback
     except _StrictRollback:
         counts = Counter({"lines_rolled_back": counts["lines_imported"]})
-    job.counts = dict(counts)
-    job.errors = errors[:MAX_REPORTED_ERRORS]
-    job.error_count = len(errors)
-    # A file of which not one line could be imported (binary, UTF-16) failed as a whole.
-    job.status = (
-        JobStatus.FAILED
+    attempt.finish(
+        lines_done=job.lines_done,
+        counts=dict(counts),
+        errors=errors[:MAX_REPORTED_ERRORS],
+        error_count=len(errors),
+        # A file of which not one line could be imported (binary, UTF-16) failed as a whole.
+        status=JobStatus.FAILED
         if errors and (job.strict or not counts["lines_imported"] + counts["duplicate_lines"])
-        else JobStatus.SUCCEEDED
+        else JobStatus.SUCCEEDED,
     )
-    job.finished_at = timezone.now()
-    job.save(
-        update_fields=["lines_done", "counts", "errors", "error_count", "status", "finished_at"]
-    )
-    return job

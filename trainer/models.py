@@ -21,6 +21,16 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When its message was handed to the broker; a queued job without it was committed
+    # but never sent, and the recovery sends it (see trainer.jobs).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # A worker writes this while the job runs: a running job whose heartbeat has gone
+    # quiet lost its worker and may be taken over (see trainer.jobs).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    # "Type: message" of what stopped a failed job.
+    error = models.TextField(blank=True)
 
     class Meta:
         abstract = True
@@ -58,12 +68,6 @@ class TrainingRun(Job):
     metrics = models.JSONField(default=dict, blank=True, help_text="The latest of each metric")
     history = models.JSONField(default=list, blank=True, help_text="Every logged step")
     logs = models.TextField(blank=True)
-    # A worker writes this with every progress report: a running run whose heartbeat has
-    # gone quiet lost its worker and may be taken over (see training.runs_recover).
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -136,10 +140,6 @@ class GenerationJob(Job):
     overlap = models.PositiveSmallIntegerField(default=3)
     # Prompt id -> comparison id: a retried job skips the prompts already filed.
     filed = models.JSONField(default=dict, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"generation {self.pk} ({self.status})"
@@ -208,7 +208,20 @@ class DatasetSnapshot(Job):
     # exports again only if this changed.
     fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     card = models.TextField(blank=True)
-    error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.kind} snapshot {self.pk} ({self.status})"
+
+
+class JobsRecovery(models.Model):
+    """When the recovery of stuck jobs last ran, one row shared by every process, so
+    /healthz can tell when no worker or beat is left to run it."""
+
+    ran_at = models.DateTimeField(null=True, blank=True)
+    resent = models.PositiveIntegerField(default=0, help_text="Jobs sent again on that run")
+    # Made by the migration: a fresh install has not run the recovery yet, and /healthz
+    # gives the workers a few minutes from here before it calls that a problem.
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"jobs recovery (last ran {self.ran_at or 'never'})"

@@ -13,9 +13,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from guidelines.models import Guideline
-from trainer.exporting import snapshot_rerun
-from trainer.models import DatasetSnapshot, ImportJob
-from trainer.tasks import export_snapshot, import_file
+from trainer import jobs
+from trainer.jobs import job_requeue, job_send
+from trainer.models import DatasetSnapshot, ImportJob, Job
 
 
 def _upload_save(upload: UploadedFile) -> Path:
@@ -48,7 +48,7 @@ def import_job_create(
             original_name=(upload.name or "")[:255],
             created_by=created_by,
         )
-        transaction.on_commit(lambda: import_file.delay(job.pk))
+        job_send(job)
     return job
 
 
@@ -64,13 +64,25 @@ def snapshot_create(
         snapshot = DatasetSnapshot.objects.create(
             kind=kind, filters=filters, options=options, created_by=created_by
         )
-        transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
+        job_send(snapshot)
     return snapshot
 
 
 def snapshot_run_again(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
-    """Queue an export that failed or was interrupted; ValueError for a published one."""
-    with transaction.atomic():
-        snapshot = snapshot_rerun(snapshot=snapshot)
-        transaction.on_commit(lambda: export_snapshot.delay(snapshot.pk))
-    return snapshot
+    """Queue an export that failed, was cancelled or is stuck (its worker died); the new
+    attempt clears what the last one left half-written. JobStateError (a ValueError) for
+    a published, queued or running one."""
+    return job_requeue(snapshot)
+
+
+def job_retry(job: Job) -> Job:
+    """Run a failed, cancelled or stuck job of any kind again, from where it stopped:
+    an import skips the lines it already imported, an export writes the same snapshot,
+    a training run resumes from its checkpoint, a generation skips the prompts it filed."""
+    return job_requeue(job)
+
+
+def job_cancel(job: Job) -> Job:
+    """Stop a job of any kind: a queued one at once, a running one at its next step
+    (at once if its worker died). JobStateError for a finished one."""
+    return jobs.job_cancel(job)

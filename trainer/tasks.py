@@ -6,13 +6,9 @@ from django.conf import settings
 
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
-from trainer.models import GenerationJob, TrainingRun
-from trainer.training import (
-    cancelled_orphans_close,
-    orphaned,
-    run_execute,
-    runs_start_when_enough_data,
-)
+from trainer.jobs import jobs_recover_all
+from trainer.models import JobStatus
+from trainer.training import run_execute, runs_start_when_enough_data
 
 
 @shared_task(name="trainer.tasks.import_file", acks_late=True)
@@ -72,17 +68,11 @@ def train_when_enough_data() -> list[int]:
 
 
 @shared_task(name="trainer.tasks.jobs_recover", acks_late=True)
-def jobs_recover() -> list[int]:
-    """Sends again the training runs and generations whose worker died. Runs every
-    minute from beat, and once when any worker starts."""
-    for model in (TrainingRun, GenerationJob):
-        cancelled_orphans_close(model)
-    runs = orphaned(TrainingRun)
-    for run_id in runs:
-        train_run.delay(run_id)
-    for job_id in orphaned(GenerationJob):
-        generate_candidates.delay(job_id)
-    return runs
+def jobs_recover() -> dict[str, list[int]]:
+    """Closes the cancelled jobs whose worker died and sends again the orphaned and the
+    never-sent jobs of every kind (trainer.jobs.JOB_TASKS). Runs every minute from beat,
+    and once when any worker starts."""
+    return jobs_recover_all()
 
 
 @worker_ready.connect

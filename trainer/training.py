@@ -9,23 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from labeling.models import Demonstration
 from labeling.validation import LabelingInputError
 from rankings.models import Ranking
 from trainer.exporting import sft_rows, snapshot_export, snapshot_rerun
+from trainer.jobs import Heartbeat, JobLost, JobStateError, held, job_cancel, job_claim, job_send
 from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -137,131 +135,16 @@ def training_run_create(
             created_by=created_by,
         )
         if enqueue:
-            from trainer.tasks import train_run
-
-            transaction.on_commit(lambda: train_run.delay(run.pk))
+            job_send(run)
     return run
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     """A queued run stops at once; a running one at its next step, keeping its checkpoint."""
-    now = timezone.now()
-    if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, finished_at=now, cancel_requested=True
-    ):
-        run.refresh_from_db()
-        return run
-    if not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
-        cancel_requested=True
-    ):
-        run.refresh_from_db()
-        raise TrainingInputError("status", f"The run is already {run.status}.")
-    # Its worker may be dead, with nobody left to stop it at a step.
-    cancelled_orphans_close(TrainingRun, pk=run.pk)
-    run.refresh_from_db()
-    return run
-
-
-def stale() -> Q:
-    """Running under a worker whose heartbeat stopped."""
-    stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
-    return Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
-
-
-def orphan() -> Q:
-    """Stale and not being cancelled: the next worker should take it over."""
-    return stale() & Q(cancel_requested=False)
-
-
-def claimable() -> Q:
-    """Queued, or orphaned."""
-    return Q(status=JobStatus.QUEUED) | orphan()
-
-
-class JobLost(Exception):
-    """Another worker took the job over (this one's heartbeat had gone quiet), or it was
-    closed meanwhile: this attempt must stop without writing anything more."""
-
-
-def job_claim(model, pk: int) -> int | None:
-    """For TrainingRun and GenerationJob alike (both have a heartbeat, a cancel flag and
-    an attempt count): the attempt number now held, or None when the job is not to be
-    had. Every later write of the attempt goes through `held`, so a worker that lost the
-    job to another (its heartbeat silent too long) cannot overwrite the new attempt."""
-    now = timezone.now()
-    claimed = model.objects.filter(claimable(), pk=pk, cancel_requested=False).update(
-        status=JobStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), now),
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-    )
-    if not claimed:
-        return None
-    # Nobody can claim it again until this fresh heartbeat goes stale.
-    return model.objects.filter(pk=pk).values_list("attempts", flat=True).get()
-
-
-def held(model, pk: int, attempt: int):
-    """The job's row while `attempt` still holds it; empty once it was lost or closed."""
-    return model.objects.filter(pk=pk, attempts=attempt, status=JobStatus.RUNNING)
-
-
-def cancelled_orphans_close(model, **only) -> int:
-    """Closes the jobs cancelled while their worker was dead: nobody will stop them at a
-    step, and orphan() leaves them alone. `only` narrows it down (pk=...)."""
-    return model.objects.filter(stale(), cancel_requested=True, **only).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now()
-    )
-
-
-class Heartbeat:
-    """Writes `heartbeat_at` from a thread of its own while a job runs, and notices a
-    cancel asked for in the meantime. If the process dies, the heartbeat stops with it,
-    which is how the next worker knows the job is orphaned."""
-
-    def __init__(self, model, pk: int, attempt: int):
-        self.model, self.pk, self.attempt = model, pk, attempt
-        # Set on a cancel, and when the job was lost (then `lost` too): either way stop.
-        self.cancelled = threading.Event()
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{pk}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(settings.TRAINING_HEARTBEAT_S):
-                rows = held(self.model, self.pk, self.attempt)
-                try:
-                    if rows.update(heartbeat_at=timezone.now()):
-                        if rows.filter(cancel_requested=True).exists():
-                            self.cancelled.set()
-                    elif self._taken():
-                        self.lost.set()
-                        self.cancelled.set()
-                except DatabaseError:
-                    # A busy database costs one beat, not the run: progress reports beat
-                    # too, and the next try comes soon.
-                    logger.warning("heartbeat of %s %s missed", self.model.__name__, self.pk)
-        finally:
-            connection.close()
-
-    def _taken(self) -> bool:
-        """Whether the row is there and no longer this attempt's. A row this thread cannot
-        see at all (not committed yet by the thread that claimed it, as in a test's
-        transaction) is not taken: the attempt's own writes tell it the rest."""
-        return (
-            self.model.objects.filter(pk=self.pk)
-            .exclude(attempts=self.attempt, status=JobStatus.RUNNING)
-            .exists()
-        )
+    try:
+        return job_cancel(run)
+    except JobStateError as exc:
+        raise TrainingInputError("status", str(exc)) from exc
 
 
 class RunReport:
@@ -562,11 +445,6 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
     return version
 
 
-def orphaned(model) -> list[int]:
-    """Ids of the jobs (TrainingRun, GenerationJob) whose heartbeat went quiet."""
-    return list(model.objects.filter(orphan()).values_list("pk", flat=True))
-
-
 def runs_start_when_enough_data() -> list[TrainingRun]:
     """The scheduled retraining: a run of each kind whose new data passed its threshold
     since that kind's last run, unless one is already queued or running."""
@@ -587,6 +465,8 @@ def runs_start_when_enough_data() -> list[TrainingRun]:
         runs = TrainingRun.objects.filter(kind=kind)
         if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
             continue
+    if exported.status != JobStatus.SUCCEEDED:
+        raise RuntimeError(f"snapshot {snapshot.pk} {exported.status}: {exported.error}")
         last = runs.order_by("-created_at").first()
         since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
         if arrived(since) >= threshold:

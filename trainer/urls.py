@@ -5,12 +5,25 @@ from trainer import api, api_training, views
 urlpatterns = [
     path("api/imports/", api.ImportCreateView.as_view(), name="trainer-imports"),
     path("api/imports/<id:job_id>/", api.ImportDetailView.as_view(), name="trainer-import"),
+    path(
+        "api/imports/<id:job_id>/rerun/", api.ImportRerunView.as_view(), name="trainer-import-rerun"
+    ),
+    path(
+        "api/imports/<id:job_id>/cancel/",
+        api.ImportCancelView.as_view(),
+        name="trainer-import-cancel",
+    ),
     path("api/exports/", api.ExportCreateView.as_view(), name="trainer-exports"),
     path("api/exports/<id:snapshot_id>/", api.ExportDetailView.as_view(), name="trainer-export"),
     path(
         "api/exports/<id:snapshot_id>/rerun/",
         api.ExportRerunView.as_view(),
         name="trainer-export-rerun",
+    ),
+    path(
+        "api/exports/<id:snapshot_id>/cancel/",
+        api.ExportCancelView.as_view(),
+        name="trainer-export-cancel",
     ),
     path(
         "api/exports/<id:snapshot_id>/download/",

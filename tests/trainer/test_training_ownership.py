@@ -11,17 +11,11 @@ from django.utils import timezone
 
 from rankings.models import Comparison
 from trainer.generation import generation_run
+from trainer.jobs import Heartbeat, job_claim
 from trainer.ml.generate import Generator
 from trainer.models import GenerationJob, JobStatus, TrainingRun
 from trainer.tasks import jobs_recover
-from trainer.training import (
-    Heartbeat,
-    RunReport,
-    job_claim,
-    model_promote,
-    run_execute,
-    training_run_create,
-)
+from trainer.training import RunReport, model_promote, run_execute, training_run_create
 
 from .conftest import QUICK
 

@@ -1,0 +1,198 @@
+"""Jobs of every kind survive a dead worker, a task that raises and a message that never
+left: real workers, the configured broker, the recovery as beat runs it."""
+
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from labeling.models import Prompt
+from tests.conftest import worker_process
+from trainer.exporting import snapshot_export
+from trainer.importing import import_run
+from trainer.jobs import job_publish
+from trainer.models import DatasetSnapshot, ImportedLine, ImportJob, JobStatus
+from trainer.tasks import jobs_recover
+
+from .test_training_worker import wait_for
+
+# A worker's heartbeat every second, silent for 3 s means dead: tests wait seconds.
+FAST_TAKEOVER = {"TRAINING_HEARTBEAT_S": "1", "TRAINING_STALE_AFTER_S": "3"}
+BIG_IMPORT_LINES = 3000
+
+
+def prompt_lines(count: int) -> str:
+    return "".join(
+        f'{{"prompt": "Question number {n}: what comes after {n}?", "category": "open_qa"}}\n'
+        for n in range(count)
+    )
+
+
+def job_reached(model, pk: int, **lookup):
+    return model.objects.filter(pk=pk, **lookup).first()
+
+
+def job_finished(model, pk: int, *, timeout: float):
+    return wait_for(
+        lambda: job_reached(model, pk, status__in=["succeeded", "failed", "cancelled"]),
+        timeout=timeout,
+        what=f"{model.__name__} {pk} to finish",
+    )
+
+
+def silent_since(job, *, seconds: int) -> None:
+    """The job as a worker that died `seconds` ago left it."""
+    type(job).objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=timezone.now() - timedelta(seconds=seconds + 5),
+        heartbeat_at=timezone.now() - timedelta(seconds=seconds),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_whose_worker_is_killed_is_finished_once_by_the_next_worker(
+    queue_import, child_env
+):
+    env = {**child_env, **FAST_TAKEOVER}
+    job = queue_import(prompt_lines(BIG_IMPORT_LINES), "prompts-jsonl")
+    job_publish(job)  # queued by hand: sent the way job_send sends after a commit
+
+    with worker_process(env) as first:
+        wait_for(
+            lambda: job_reached(ImportJob, job.pk, lines_done__gte=200),
+            timeout=80,
+            what="200 lines imported",
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    killed_at = ImportJob.objects.get(pk=job.pk)
+    assert killed_at.status == JobStatus.RUNNING
+    assert ImportedLine.objects.count() < BIG_IMPORT_LINES
+    time.sleep(4)  # the heartbeat goes stale
+    # The new worker runs the recovery as it starts, which sends the orphan again.
+    with worker_process(env):
+        done = job_finished(ImportJob, job.pk, timeout=85)
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.attempts == 2
+    assert done.lines_done == BIG_IMPORT_LINES
+    assert done.counts["lines_imported"] == BIG_IMPORT_LINES
+    assert ImportedLine.objects.filter(job=done).count() == BIG_IMPORT_LINES
+    assert Prompt.objects.count() == BIG_IMPORT_LINES  # each line imported once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_whose_worker_died_is_written_once_by_the_recovery(oasst, child_env, settings):
+    # The worker process writes where the platform does, not into the test's own folder.
+    settings.EXPORTS_DIR = Path(settings.DATA_DIR) / "exports"
+    snapshot = DatasetSnapshot.objects.create(kind="rankings")
+    silent_since(snapshot, seconds=600)
+    leftover = Path(settings.EXPORTS_DIR) / f".tmp-{snapshot.pk}-deadbeef"
+    leftover.mkdir(parents=True)
+    (leftover / "train.jsonl").write_text('{"prompt": [')
+
+    with worker_process(child_env):
+        jobs_recover()
+        done = job_finished(DatasetSnapshot, snapshot.pk, timeout=60)
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.attempts == 2
+    assert not leftover.exists()
+    folders = [p for p in Path(settings.EXPORTS_DIR).iterdir() if p.name.startswith(f"{done.pk}-")]
+    assert len(folders) == 1
+    assert sorted(p.name for p in folders[0].iterdir()) == [
+        "README.md",
+        "train.jsonl",
+        "validation.jsonl",
+    ]
+    assert done.counts["train"] + done.counts["validation"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_job_whose_message_never_left_is_sent_by_the_recovery(queue_import, worker):
+    job = queue_import(prompt_lines(3), "prompts-jsonl")
+    # Committed, then its process died before publishing: queued, never sent.
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    sent = jobs_recover()
+    done = job_finished(ImportJob, job.pk, timeout=60)
+
+    assert sent == {"ImportJob": [job.pk]}
+    assert done.status == JobStatus.SUCCEEDED
+    assert done.sent_at is not None and done.attempts == 1
+    assert Prompt.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_fresh_queued_job_is_left_to_the_message_being_sent(queue_import):
+    job = queue_import(prompt_lines(1), "prompts-jsonl")
+
+    assert jobs_recover() == {}
+    job.refresh_from_db()
+    assert job.sent_at is None and job.status == JobStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_an_import_whose_task_raises_ends_failed_with_the_exception_text(queue_import):
+    job = queue_import(prompt_lines(2), "prompts-jsonl")
+    (Path(settings.DATA_DIR) / job.file).unlink()
+
+    failed = import_run(job_id=job.pk)
+
+    assert failed.status == JobStatus.FAILED
+    assert failed.error.startswith("FileNotFoundError: ")
+    assert failed.finished_at is not None
+    assert import_run(job_id=job.pk) is None  # a second delivery finds nothing to claim
+
+
+@pytest.mark.django_db
+def test_a_cancel_asked_while_the_worker_was_dead_is_closed_by_the_recovery(queue_import):
+    job = queue_import(prompt_lines(2), "prompts-jsonl")
+    silent_since(job, seconds=600)
+    ImportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+
+    jobs_recover()
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_the_recovery_records_when_it_ran_for_healthz(client):
+    before = client.get("/healthz").json()["checks"]["recovery"]
+    jobs_recover()
+    after = client.get("/healthz").json()["checks"]["recovery"]
+
+    assert before["last_run"] is None and before["detail"].startswith("never run")
+    assert after["ok"] is True and after["last_run"] is not None
+
+
+@pytest.mark.django_db
+def test_healthz_says_the_recovery_is_late_without_failing_the_web(client):
+    from trainer.models import JobsRecovery
+
+    JobsRecovery.objects.filter(pk=1).update(ran_at=timezone.now() - timedelta(minutes=6))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["recovery"]["ok"] is False
+    assert response.json()["checks"]["recovery"]["age_s"] >= 360
+
+
+@pytest.mark.django_db
+def test_an_export_cancelled_while_queued_is_never_written(oasst):
+    from trainer.services import job_cancel
+
+    snapshot = DatasetSnapshot.objects.create(kind="sft")
+    job_cancel(snapshot)
+
+    assert snapshot_export(snapshot_id=snapshot.pk) is None
+    snapshot.refresh_from_db()
+    assert snapshot.status == JobStatus.CANCELLED and snapshot.files == {}
