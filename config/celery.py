@@ -5,13 +5,19 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from config.broker_files import use_for_filesystem_urls
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Before any connection: the embedded broker's filesystem:// is our atomic transport.
+use_for_filesystem_urls()
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Declared here, not in settings, because Queue objects are kombu's and settings stay
-# plain values. `training` is served by GPU hosts in a scaled-out deployment.
-app.conf.task_queues = (Queue("default"), Queue("training"))
+# plain values. Each queue has a worker of its own (README.md, "Processes"): `training`
+# runs one long job at a time (on GPU hosts in a scaled-out deployment), and `inference`
+# keeps a model loaded for requests that need one, so web processes never import torch.
+app.conf.task_queues = (Queue("default"), Queue("training"), Queue("inference"))
 app.autodiscover_tasks()
 
 

@@ -283,20 +283,12 @@ if _broker_scheme not in ("filesystem", "redis", "rediss", "amqp", "amqps"):
         f"CELERY_BROKER_URL uses {_broker_scheme!r}: use redis://, amqp:// or filesystem://"
     )
 if _broker_scheme == "filesystem":
-    # The embedded broker: one folder of message files that producer and worker share.
-    _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-        # Kombu's default of one poll a second puts a second on every task's latency;
-        # listing a nearly empty folder ten times a second costs next to nothing.
-        "polling_interval": 0.1,
-    }
+    # The embedded broker: one folder of message files that producer and worker share,
+    # written and read by our own transport, which never reads a half-written message
+    # (config/broker_files.py says why it is files and not SQLite or a Redis of our own).
+    from config.broker_files import embedded_broker_options
+
+    CELERY_BROKER_TRANSPORT_OPTIONS = embedded_broker_options(DATA_DIR / "broker")
     _default_result_backend = f"file://{DATA_DIR / 'celery-results'}"
     (DATA_DIR / "celery-results").mkdir(exist_ok=True)
 else:
@@ -332,6 +324,9 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
+# How long runstack waits for the training worker to stop after asking it to, before it
+# kills it: long enough for a run to write a checkpoint and hand itself back.
+TRAINING_STOP_GRACE_S = env_int("TRAINING_STOP_GRACE_S", 120, minimum=1)
 
 # --- Labeling ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`manage.py runstack` (what `make run` ends in): web + worker + beat, stopped together."""
+"""`manage.py runstack` (what `make run` ends in): every process up, restarted, stopped together."""
 
 import json
 import os
@@ -11,7 +11,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, free_port
+import pytest
+
+from config.celery import ping
+from config.management.commands import runstack
+from config.management.commands.runstack import SupervisedProcess, exit_reason, stop_all
+from tests.conftest import REPO_ROOT, free_port, process_alive
 
 START_TIMEOUT_S = 90
 
@@ -26,6 +31,10 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def is_alive(pid: int) -> bool:
@@ -89,7 +98,7 @@ def wait_for_health(url: str, stack: subprocess.Popen) -> dict:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 return {"http_status": response.status, **json.load(response)}
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {START_TIMEOUT_S}s")
 
@@ -104,13 +113,32 @@ def stack_env(child_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def test_it_serves_health_and_ctrl_c_stops_web_worker_and_beat(child_env):
+STACK = ("web", "worker", "training", "inference", "beat")
+READY = ("beat: Starting", "worker@", "training@", "inference@", "ready.")
+
+
+def stack_children(stack_pid: int) -> dict[str, int]:
+    """runstack's children by the name runstack gives them, told apart by command line."""
+    found = {}
+    for pid in children_of(stack_pid):
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        if "gunicorn" in argv:
+            found["web"] = pid
+        elif "beat" in argv:
+            found["beat"] = pid
+        elif "--queues" in argv:
+            queue = argv[argv.index("--queues") + 1]
+            found["worker" if queue == "default" else queue] = pid
+    return found
+
+
+def test_it_serves_health_and_ctrl_c_stops_every_process(child_env):
     env = stack_env(child_env)
     stack = Stack(env)
     try:
         health = wait_for_health(f"http://127.0.0.1:{env['PORT']}/healthz", stack.process)
-        stack.wait_for_output("beat: Starting", "ready.")
-        children = children_of(stack.process.pid)
+        stack.wait_for_output(*READY)
+        children = stack_children(stack.process.pid)
         os.killpg(stack.process.pid, signal.SIGINT)
         code = stack.wait()
     finally:
@@ -118,27 +146,141 @@ def test_it_serves_health_and_ctrl_c_stops_web_worker_and_beat(child_env):
 
     assert health["http_status"] == 200
     assert health["status"] == "ok"
-    assert len(children) == 3
+    assert sorted(children) == sorted(STACK)
     assert code == 0, stack.output
-    assert "Ctrl-C stops all three" in stack.output
-    assert "Stopped web, worker and beat." in stack.output
-    assert not [pid for pid in children if is_alive(pid)]
+    assert "Ctrl-C stops all." in stack.output
+    assert "Stopped web, worker, training, inference, beat." in stack.output
+    assert not [pid for pid in children.values() if is_alive(pid)]
 
 
-def test_when_one_process_dies_the_others_are_stopped(child_env):
+def test_a_killed_worker_is_restarted_the_others_stay_up_and_sigterm_stops_all(child_env):
     env = stack_env(child_env)
     stack = Stack(env)
     try:
-        wait_for_health(f"http://127.0.0.1:{env['PORT']}/healthz", stack.process)
-        children = children_of(stack.process.pid)
-        web = next(
-            pid for pid in children if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text()
-        )
-        os.kill(web, signal.SIGKILL)
+        url = f"http://127.0.0.1:{env['PORT']}/healthz"
+        wait_for_health(url, stack.process)
+        stack.wait_for_output(*READY)
+        before = stack_children(stack.process.pid)
+        os.kill(before["worker"], signal.SIGKILL)
+        stack.wait_for_output(f"worker (pid {before['worker']}) was killed by SIGKILL")
+        with urllib.request.urlopen(url, timeout=30) as response:  # one try: no retries
+            health_while_down = {"http_status": response.status}
+        stack.wait_for_output("worker restarted (pid ")
+        # The new worker takes work from the default queue again.
+        answer = ping.apply_async(queue="default").get(timeout=90)
+        after = stack_children(stack.process.pid)
+        answered_under = parent_of(answer["worker_pid"])
+        health_after = wait_for_health(url, stack.process)
+        stack.process.send_signal(signal.SIGTERM)  # to runstack alone, as a service manager
         code = stack.wait()
     finally:
         stack.kill()
 
-    assert code != 0
-    assert "web exited" in stack.output
-    assert not [pid for pid in children if is_alive(pid)]
+    assert "restarting in 1s" in stack.output
+    assert after["worker"] != before["worker"]
+    assert answered_under == after["worker"]
+    assert {name: after[name] for name in STACK if name != "worker"} == {
+        name: before[name] for name in STACK if name != "worker"
+    }
+    assert health_while_down["http_status"] == health_after["http_status"] == 200
+    assert code == 0, stack.output
+    assert not [pid for pid in after.values() if is_alive(pid)]
+
+
+def python_command(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def restarts_logged(log: list[str]) -> list[str]:
+    return [line for line in log if "restarting in" in line]
+
+
+def supervise_until_restarted(
+    supervised: SupervisedProcess, log: list[str], times: int, timeout_s: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(restarts_logged(log)) < times:
+        assert time.monotonic() < deadline, f"not restarted {times} times: {log}"
+        supervised.check()
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def crashing(monkeypatch):
+    """A process that exits with code 3 as soon as it starts, supervised with short pauses."""
+    monkeypatch.setattr(runstack, "FIRST_BACKOFF_S", 0.1)
+    log: list[str] = []
+    supervised = SupervisedProcess("crasher", python_command("raise SystemExit(3)"), log=log.append)
+    supervised.start()
+    yield supervised, log
+    stop_all([supervised])
+
+
+def test_a_crashing_process_is_restarted_after_a_doubling_pause(crashing, monkeypatch):
+    monkeypatch.setattr(runstack, "MAX_BACKOFF_S", 0.4)
+    crasher, log = crashing
+
+    supervise_until_restarted(crasher, log, times=4)
+
+    pauses = [line.split("restarting in ")[1].split("s,")[0] for line in restarts_logged(log)]
+    assert pauses == ["0.1", "0.2", "0.4", "0.4"]
+    assert all("crasher (pid " in line and "exited with code 3" in line for line in log[::2])
+    assert sum("crasher restarted" in line for line in log) == 3
+
+
+def test_the_pause_starts_again_from_the_first_after_a_process_stayed_up(crashing, monkeypatch):
+    monkeypatch.setattr(runstack, "STABLE_AFTER_S", 0.5)
+    crasher, log = crashing
+
+    supervise_until_restarted(crasher, log, times=2)
+    crasher.command = python_command("import time; time.sleep(0.8)")  # up longer than stable
+    supervise_until_restarted(crasher, log, times=3)
+
+    restarts = restarts_logged(log)
+    assert "restarting in 0.2s" in restarts[1]
+    assert "restarting in 0.1s" in restarts[2]
+
+
+@pytest.mark.parametrize(
+    "returncode, reason", [(2, "exited with code 2"), (-9, "was killed by SIGKILL")]
+)
+def test_the_exit_reason_names_the_code_or_the_signal(returncode, reason):
+    assert exit_reason(returncode) == reason
+
+
+def test_stopping_kills_what_ignores_the_request_and_waits_out_a_longer_grace():
+    log: list[str] = []
+    # Ignores SIGTERM, as a process stuck in a call would.
+    stubborn = SupervisedProcess(
+        "stubborn",
+        python_command(
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)"
+        ),
+        log=log.append,
+        stop_grace_s=0.5,
+    )
+    # Takes 1.5 s to wind down after SIGTERM, as a training run writing its checkpoint.
+    checkpointing = SupervisedProcess(
+        "checkpointing",
+        python_command(
+            "import signal, sys, time\n"
+            "def stop(*_): time.sleep(1.5); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop); time.sleep(60)"
+        ),
+        log=log.append,
+        stop_grace_s=10,
+    )
+    for supervised in (stubborn, checkpointing):
+        supervised.start()
+    time.sleep(1.0)  # both have installed their handlers
+
+    started = time.monotonic()
+    stop_all([stubborn, checkpointing])
+    took = time.monotonic() - started
+
+    assert stubborn.process.returncode == -signal.SIGKILL
+    assert checkpointing.process.returncode == 0
+    assert log == ["stubborn did not stop within 0.5s: killing it."]
+    assert 1.4 < took < 8
+    assert not process_alive(stubborn.pid) and not process_alive(checkpointing.pid)

@@ -1,13 +1,18 @@
-"""Run the web server, a Celery worker and Celery beat together in the foreground.
+"""Run the platform's processes together in the foreground, restarting any that exits.
 
-Ctrl-C (or SIGTERM) stops all three; if any one of them dies, the others are stopped
-too, so a half-running platform never looks healthy.
+web (gunicorn), one Celery worker per queue (`default`, `training`, `inference`) and Celery
+beat. A process that exits is started again after a pause that doubles from 1 s up to
+60 s while it keeps failing, and goes back to 1 s once it stayed up a while, so a crash
+loop neither spins nor leaves the platform half running for long. Ctrl-C (or SIGTERM)
+stops them all: each is asked to stop, and killed if it has not stopped within its grace.
 """
 
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import FrameType
 
 from django.conf import settings
@@ -16,11 +21,104 @@ from django.core.management.base import BaseCommand
 from config.processes import celery_worker_command
 
 STOP_GRACE_S = 20.0
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+# A process that ran this long before exiting counts as healthy: its restart waits only
+# the first backoff again.
+STABLE_AFTER_S = 60.0
+POLL_INTERVAL_S = 0.2
+
+
+def exit_reason(returncode: int) -> str:
+    """'exited with code 1' or 'was killed by SIGKILL', as Popen.returncode tells it."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+class SupervisedProcess:
+    """One child of runstack: started, watched, restarted with backoff, stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        log: Callable[[str], None],
+        stop_grace_s: float = STOP_GRACE_S,
+    ):
+        self.name = name
+        self.command = command
+        self.stop_grace_s = stop_grace_s
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.backoff_s = FIRST_BACKOFF_S
+        self.restart_at: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self) -> None:
+        """Notice an exit and schedule the restart; restart once its time has come."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+                self._log(f"{self.name} restarted (pid {self.pid}).")
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        uptime = now - self.started_at
+        if uptime >= STABLE_AFTER_S:
+            self.backoff_s = FIRST_BACKOFF_S
+        delay = self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, MAX_BACKOFF_S)
+        self.restart_at = now + delay
+        restart_clock = (datetime.now() + timedelta(seconds=delay)).strftime("%H:%M:%S")
+        self._log(
+            f"{self.name} (pid {self.process.pid}) {exit_reason(self.process.returncode)} "
+            f"after {uptime:.0f}s up: restarting in {delay:g}s, at {restart_clock}."
+        )
+
+    def request_stop(self) -> None:
+        self.restart_at = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the stop asked for, up to `deadline`; kill the process past it."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._log(f"{self.name} did not stop within {self.stop_grace_s:g}s: killing it.")
+            self.process.kill()
+            self.process.wait()
+
+
+def stop_all(processes: list[SupervisedProcess]) -> None:
+    """Ask every process to stop at once, then give each its own grace before killing it."""
+    asked_at = time.monotonic()
+    for supervised in processes:
+        supervised.request_stop()
+    for supervised in sorted(processes, key=lambda p: p.stop_grace_s):
+        supervised.wait_or_kill(asked_at + supervised.stop_grace_s)
 
 
 def stack_commands() -> dict[str, list[str]]:
+    """Each process of the stack and its command line (README.md, "Processes")."""
     python = sys.executable
-    data_dir = settings.DATA_DIR
     return {
         "web": [
             python,
@@ -36,10 +134,19 @@ def stack_commands() -> dict[str, list[str]]:
             "--graceful-timeout",
             "10",
         ],
+        # Imports, exports, rollups, beat's entries and the recovery check: never
+        # behind a training run.
         "worker": celery_worker_command(
-            queues=["default", "training"],
+            queues=["default"],
             hostname="worker@%h",
             concurrency=settings.CELERY_WORKER_CONCURRENCY,
+        ),
+        # One run at a time, in the worker's own process, so the run sees the worker's
+        # warm shutdown and checkpoints before it stops.
+        "training": celery_worker_command(queues=["training"], hostname="training@%h", solo=True),
+        # One process that keeps a model loaded between requests.
+        "inference": celery_worker_command(
+            queues=["inference"], hostname="inference@%h", concurrency=1
         ),
         "beat": [
             python,
@@ -51,17 +158,16 @@ def stack_commands() -> dict[str, list[str]]:
             "--loglevel",
             "INFO",
             "--pidfile",
-            str(data_dir / "celerybeat.pid"),
+            str(settings.DATA_DIR / "celerybeat.pid"),
         ],
     }
 
 
 class Command(BaseCommand):
-    help = "Run web server, Celery worker and Celery beat in the foreground; Ctrl-C stops all."
+    help = "Run web, the Celery workers and Celery beat in the foreground; Ctrl-C stops all."
 
     def handle(self, *args: object, **options: object) -> None:
         self._stopping = False
-        children: dict[str, subprocess.Popen[bytes]] = {}
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
             self._stopping = True
@@ -69,41 +175,27 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
-        for name, command in stack_commands().items():
-            children[name] = subprocess.Popen(command)
+        grace = {"training": float(settings.TRAINING_STOP_GRACE_S)}
+        processes = [
+            SupervisedProcess(
+                name, command, log=self.stderr.write, stop_grace_s=grace.get(name, STOP_GRACE_S)
+            )
+            for name, command in stack_commands().items()
+        ]
+        for supervised in processes:
+            supervised.start()
+        pids = ", ".join(f"{p.name} pid {p.pid}" for p in processes)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Serving on http://{settings.HOST}:{settings.PORT}/ "
-                f"(web pid {children['web'].pid}, worker pid {children['worker'].pid}, "
-                f"beat pid {children['beat'].pid}). Ctrl-C stops all three."
+                f"Serving on http://{settings.HOST}:{settings.PORT}/ ({pids}). Ctrl-C stops all."
             )
         )
 
-        exit_code = 0
         while not self._stopping:
-            for name, child in children.items():
-                code = child.poll()
-                if code is not None:
-                    self.stderr.write(f"{name} exited with code {code}: stopping the others.")
-                    exit_code = code or 1
-                    self._stopping = True
-                    break
-            time.sleep(0.5)
+            for supervised in processes:
+                if not self._stopping:
+                    supervised.check()
+            time.sleep(POLL_INTERVAL_S)
 
-        self._stop_all(children)
-        if exit_code:
-            sys.exit(exit_code)
-
-    def _stop_all(self, children: dict[str, "subprocess.Popen[bytes]"]) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_S
-        for name, child in children.items():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{name} did not stop in {STOP_GRACE_S:.0f}s: killing it.")
-                child.kill()
-                child.wait()
-        self.stdout.write("Stopped web, worker and beat.")
+        stop_all(processes)
+        self.stdout.write(f"Stopped {', '.join(p.name for p in processes)}.")
