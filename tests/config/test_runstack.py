@@ -187,6 +187,34 @@ def test_a_killed_worker_is_restarted_the_others_stay_up_and_sigterm_stops_all(c
     assert not [pid for pid in after.values() if is_alive(pid)]
 
 
+def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(settings):
+    settings.TRAINING_STOP_GRACE_S = 7
+    stack = {supervised.name: supervised for supervised in runstack.supervised_stack(log=print)}
+
+    def option(name: str, flag: str) -> str | None:
+        command = stack[name].command
+        return command[command.index(flag) + 1] if flag in command else None
+
+    assert list(stack) == list(STACK)
+    assert {name: option(name, "--queues") for name in STACK} == {
+        "web": None,
+        "worker": "default",
+        "training": "training",
+        "inference": "inference",
+        "beat": None,
+    }
+    assert option("training", "--pool") == "solo"
+    assert option("inference", "--concurrency") == "1"
+    assert option("worker", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
+    assert {name: supervised.stop_grace_s for name, supervised in stack.items()} == {
+        "web": 20,
+        "worker": 20,
+        "training": 7,
+        "inference": 20,
+        "beat": 20,
+    }
+
+
 def python_command(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 

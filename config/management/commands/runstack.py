@@ -163,6 +163,15 @@ def stack_commands() -> dict[str, list[str]]:
     }
 
 
+def supervised_stack(*, log: Callable[[str], None]) -> list[SupervisedProcess]:
+    """The stack's processes, not started; the training worker gets the longer grace."""
+    grace = {"training": float(settings.TRAINING_STOP_GRACE_S)}
+    return [
+        SupervisedProcess(name, command, log=log, stop_grace_s=grace.get(name, STOP_GRACE_S))
+        for name, command in stack_commands().items()
+    ]
+
+
 class Command(BaseCommand):
     help = "Run web, the Celery workers and Celery beat in the foreground; Ctrl-C stops all."
 
@@ -175,13 +184,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
-        grace = {"training": float(settings.TRAINING_STOP_GRACE_S)}
-        processes = [
-            SupervisedProcess(
-                name, command, log=self.stderr.write, stop_grace_s=grace.get(name, STOP_GRACE_S)
-            )
-            for name, command in stack_commands().items()
-        ]
+        processes = supervised_stack(log=self.stderr.write)
         for supervised in processes:
             supervised.start()
         pids = ", ".join(f"{p.name} pid {p.pid}" for p in processes)
