@@ -31,7 +31,7 @@ demo: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 
-# The product: web server, Celery worker and Celery beat in the foreground.
+# The product: web server, one Celery worker per queue and Celery beat in the foreground.
 # DEBUG is on by default here because this serves plain HTTP on localhost; production
 # runs with DEBUG off (see README.md).
 run: demo
