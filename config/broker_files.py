@@ -15,7 +15,9 @@ how files move:
   reader was copying too), then reads it;
 - a file that still does not decode to a message (a stray file dropped into the folder, a
   disk that filled up) is moved into a broken folder with a log line, and the consumer goes
-  on with the next message instead of crashing.
+  on with the next message instead of crashing;
+- a new exchange table (which queues a fanout exchange such as Celery's remote control
+  reaches) appears whole, where kombu created it empty and then filled it.
 
 Why this design and not the alternatives: kombu's SQLAlchemy transport on SQLite would add
 a second writer to the database file the platform already writes to (SQLite serializes

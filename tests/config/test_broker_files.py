@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import queue
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -124,6 +125,53 @@ def test_a_consumer_moves_an_unreadable_file_aside_and_takes_the_next_message(tm
         f"00000000000000000002_list.{QUEUE}.msg",
     ]
     assert os.listdir(broker_dir / "queue") == []
+
+
+def test_queues_bound_at_once_to_a_new_fanout_exchange_all_get_its_messages(tmp_path):
+    """Workers starting together bind their queues to one exchange (Celery's remote control
+    does): no reader ever sees a half-written exchange table, and no binding is lost."""
+    # Names of its own: the transport remembers bindings for the life of the process.
+    exchange = f"fan-{uuid.uuid4().hex[:8]}"
+    queues = [f"{exchange}-listener-{number}" for number in range(8)]
+    start = threading.Barrier(len(queues) + 1)
+    errors: list[str] = []
+    binding_done = threading.Event()
+
+    def bind(queue_name: str) -> None:
+        with connect(tmp_path) as conn:
+            channel = conn.default_channel
+            channel.exchange_declare(exchange=exchange, type="fanout")
+            channel.queue_declare(queue=queue_name)
+            start.wait()
+            channel.queue_bind(queue=queue_name, exchange=exchange)
+
+    def read_tables() -> None:
+        with connect(tmp_path) as conn:
+            channel = conn.default_channel
+            start.wait()
+            while not binding_done.is_set():
+                try:
+                    channel.get_table(exchange)
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+    binders = [threading.Thread(target=bind, args=(name,)) for name in queues]
+    reader = threading.Thread(target=read_tables)
+    for thread in [*binders, reader]:
+        thread.start()
+    for thread in binders:
+        thread.join(timeout=30)
+    binding_done.set()
+    reader.join(timeout=30)
+
+    with connect(tmp_path) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(exchange=exchange, type="fanout")
+        channel.basic_publish(channel.prepare_message("to all"), exchange=exchange, routing_key="")
+        delivered = sorted(name for name in queues if channel.basic_get(name, no_ack=True))
+
+    assert errors == [], errors[:3]
+    assert delivered == sorted(queues)
 
 
 def test_a_real_worker_survives_stray_files_in_its_queue_folder(child_env, tmp_path, caplog):
