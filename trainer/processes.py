@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from trainer.ml.cli import PARENT_ENV
-from trainer.ml.loop import Cancelled
+from trainer.ml.cli import PARENT_ENV, SUSPEND_SIGNAL
+from trainer.ml.loop import Cancelled, Suspended
 
 # A child asked to stop gets this long to exit before it is killed.
 STOP_GRACE_S = 10
+# Asked to suspend, the processes finish their step and checkpoint within this long, or
+# are stopped without a new checkpoint: under the training worker's stop grace.
+SUSPEND_WAIT_S = 90
 # How often the parent looks at its children and the cancel flag between events.
 POLL_S = 0.5
 # The end of a failed child's log quoted in the run's error.
@@ -69,11 +72,13 @@ def train_in_processes(
     log_dir: Path,
     on_event: Callable[[dict], None],
     should_stop: Callable[[], bool],
+    should_suspend: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Runs `python -m module *argv` in `count` processes until they all exit, passing
     rank 0's events to `on_event`; returns its closing `done` event. Raises `Cancelled`
-    once `should_stop()` turns true, `ProcessesFailed` when a process fails; either way
-    every child is stopped first."""
+    once `should_stop()` turns true, `ProcessesFailed` when a process fails, and
+    `Suspended` when the processes, told to once `should_suspend()` turned true, wrote a
+    checkpoint and exited (or did not in time); every child is stopped first."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     children: list[subprocess.Popen] = []
@@ -92,17 +97,18 @@ def train_in_processes(
                     )
                 )
         on_event({"type": "started", "pids": [child.pid for child in children]})
-        return _follow(children, logs, on_event, should_stop)
+        return _follow(children, logs, on_event, should_stop, should_suspend)
     finally:
         _stop(children)
 
 
-def _follow(children, logs, on_event, should_stop) -> dict:
+def _follow(children, logs, on_event, should_stop, should_suspend) -> dict:
     lines: queue.Queue[bytes | None] = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(children[0].stdout, lines), daemon=True)
     reader.start()
     done: dict | None = None
     exit_deadline: float | None = None
+    suspending: Suspending | None = None
     # Until rank 0's output is read to its end and every process has exited, watching
     # for a cancel and for a failure all along.
     while reader.is_alive() or not lines.empty() or any(c.poll() is None for c in children):
@@ -118,22 +124,43 @@ def _follow(children, logs, on_event, should_stop) -> dict:
                 done = event
                 # The model is saved: the processes only have to exit now.
                 exit_deadline = time.monotonic() + STOP_GRACE_S
+            elif event and event.get("type") == "suspended" and suspending:
+                suspending.step = event["step"]
             elif event:
                 on_event(event)
         if should_stop():
             raise Cancelled("cancelled while training")
+        if suspending is None and done is None and should_suspend():
+            suspending = Suspending(children)
         for rank, child in enumerate(children):
             code = child.poll()
             # After `done` every process has finished training (rank 0 reports it past a
-            # barrier); a failure while exiting then loses nothing.
-            if code not in (None, 0) and done is None:
+            # barrier); a failure while exiting then loses nothing. Suspending, a process
+            # may also die of the signal before it could take it.
+            if code not in (None, 0) and done is None and suspending is None:
                 raise ProcessesFailed(f"process {rank} exited with {code}: {_tail(logs[rank])}")
         if exit_deadline is not None and time.monotonic() > exit_deadline:
             # Rank 0 is done; one still running now hangs (`_stop` ends it).
             break
+        if suspending and time.monotonic() > suspending.deadline:
+            break
+    if suspending and done is None:
+        raise Suspended(suspending.step)
     if done is None:
         raise ProcessesFailed(f"process 0 ended without saving a model: {_tail(logs[0])}")
     return done
+
+
+class Suspending:
+    """The processes were told to checkpoint and exit; `step` is the checkpoint rank 0
+    reported, if it did."""
+
+    def __init__(self, children: list[subprocess.Popen]):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(SUSPEND_SIGNAL)
+        self.deadline = time.monotonic() + SUSPEND_WAIT_S
+        self.step: int | None = None
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:

@@ -1,7 +1,9 @@
 """Celery tasks of the trainer app: take ids, re-fetch, call the service."""
 
+import threading
+
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
@@ -37,10 +39,32 @@ TRAINING_LIMITS = {
 }
 
 
+# Set when this worker process begins a warm shutdown (SIGTERM). The signal reaches the
+# process that runs the task only with the solo pool, which the training worker uses.
+worker_stopping = threading.Event()
+
+
+@worker_shutting_down.connect
+def _stop_training_at_next_step(sender=None, how: str = "", **kwargs) -> None:
+    if how == "Warm":
+        worker_stopping.set()
+
+
 @shared_task(name="trainer.tasks.train_run", acks_late=True, **TRAINING_LIMITS)
 def train_run(run_id: int) -> str | None:
+    if worker_stopping.is_set():
+        # Celery's blocking loop (brokers without an event hub, such as the embedded one)
+        # reads one more message after a warm shutdown began: leave that run to the next
+        # worker with a fresh message, as this one is acknowledged when the task returns.
+        train_run.delay(run_id)
+        return None
     # A second delivery of a run another worker is training finds nothing to claim.
-    run = run_execute(run_id=run_id)
+    run = run_execute(run_id=run_id, should_suspend=worker_stopping.is_set)
+    if run and run.status == JobStatus.QUEUED:
+        # Handed back by this stopping worker: sent again only now that the row is
+        # queued, so the next worker can claim it. With this task's own message
+        # acknowledged on return, exactly one message brings the run back.
+        train_run.delay(run_id)
     return run.status if run else None
 
 

@@ -47,6 +47,8 @@ SETTABLE = {
     "max_grad_norm": (float, 0.0, 1000.0),
     "seed": (int, 0, 2**31 - 1),
     "checkpoint_every": (int, 0, 1_000_000),
+    # Seconds; 0 leaves checkpoints to checkpoint_every alone.
+    "checkpoint_every_s": (float, 0.0, 86_400.0),
     "log_every": (int, 1, 100_000),
     "eval_every": (int, 0, 1_000_000),
     "bf16": (bool, None, None),
@@ -231,8 +233,15 @@ def finite(metrics: dict) -> dict:
     }
 
 
-def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun | None:
-    """Train a claimed run to the end. None when another worker holds it."""
+def run_execute(
+    *,
+    run_id: int,
+    echo: Callable[[dict], None] | None = None,
+    should_suspend: Callable[[], bool] = lambda: False,
+) -> TrainingRun | None:
+    """Train a claimed run to the end. None when another worker holds it. Once
+    `should_suspend()` (the worker is shutting down) the run is checkpointed at its next
+    step and handed back `queued`, for the caller to send again."""
     attempt = job_claim(TrainingRun, run_id)
     if attempt is None:
         return None
@@ -241,13 +250,17 @@ def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> T
     report.log(f"attempt {attempt} started")
     with Heartbeat(TrainingRun, run.pk, attempt) as heartbeat:
         try:
-            _train(run, report, should_stop=heartbeat.cancelled.is_set)
+            _train(
+                run, report, should_stop=heartbeat.cancelled.is_set, should_suspend=should_suspend
+            )
         except Exception as exc:
-            from trainer.ml.loop import Cancelled
+            from trainer.ml.loop import Cancelled, Suspended
 
             if heartbeat.lost.is_set() or isinstance(exc, JobLost):
                 # Whoever holds the run now writes its outcome.
                 logger.warning("training run %s: attempt %s lost the run", run.pk, attempt)
+            elif isinstance(exc, Suspended):
+                _hand_back(report, exc.step)
             else:
                 status = JobStatus.CANCELLED if isinstance(exc, Cancelled) else JobStatus.FAILED
                 if status == JobStatus.FAILED:
@@ -262,7 +275,24 @@ def run_execute(*, run_id: int, echo: Callable[[dict], None] | None = None) -> T
     return run
 
 
-def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
+def _hand_back(report: RunReport, step: int | None) -> None:
+    """Queued again for the next worker, through this attempt's rows: an attempt that lost
+    the run writes nothing. A run cancelled meanwhile is closed instead, as nobody would
+    claim it again."""
+    where = f"checkpointed at step {step}" if step is not None else "no new checkpoint"
+    line = f"worker stopping: {where}, run handed back"
+    rows = report.rows()
+    if not rows.filter(cancel_requested=False).update(
+        status=JobStatus.QUEUED, logs=report.appended(line)
+    ):
+        rows.update(
+            status=JobStatus.CANCELLED,
+            finished_at=timezone.now(),
+            logs=report.appended("cancelled"),
+        )
+
+
+def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) -> ModelVersion:
     # Imported here: the web process never loads torch for pages that don't train.
     from trainer.ml.loop import TrainConfig
 
@@ -289,9 +319,13 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop) -> ModelVersion:
         approved_conversations() if run.kind == TrainingRun.Kind.REWARD else None,
     )
     if settings.TRAINING_PROCESSES > 1:
-        model_dir = _train_in_processes(run, config, files, report, should_stop=should_stop)
+        model_dir = _train_in_processes(
+            run, config, files, report, should_stop=should_stop, should_suspend=should_suspend
+        )
     else:
-        model_dir = _train_here(run, config, files, report, should_stop=should_stop)
+        model_dir = _train_here(
+            run, config, files, report, should_stop=should_stop, should_suspend=should_suspend
+        )
     # The last evaluation event put the final metrics into the report.
     final = dict(report.metrics)
     with transaction.atomic():
@@ -331,7 +365,9 @@ class TrainingFiles:
     demonstrations: list[list[dict]] | None
 
 
-def _train_here(run: TrainingRun, config, files: TrainingFiles, report, *, should_stop) -> Path:
+def _train_here(
+    run: TrainingRun, config, files: TrainingFiles, report, *, should_stop, should_suspend
+) -> Path:
     """Training in this worker process."""
     from trainer.ml.data import conversations_read, groups_read
     from trainer.ml.loop import train
@@ -352,11 +388,20 @@ def _train_here(run: TrainingRun, config, files: TrainingFiles, report, *, shoul
             groups_read(validation) if validation else None,
             demonstrations=files.demonstrations,
         )
-    return train(method, config, on_event=report, should_stop=should_stop).model_dir
+    trained = train(
+        method, config, on_event=report, should_stop=should_stop, should_suspend=should_suspend
+    )
+    return trained.model_dir
 
 
 def _train_in_processes(
-    run: TrainingRun, config, files: TrainingFiles, report: RunReport, *, should_stop
+    run: TrainingRun,
+    config,
+    files: TrainingFiles,
+    report: RunReport,
+    *,
+    should_stop,
+    should_suspend,
 ) -> Path:
     """Training in TRAINING_PROCESSES processes this worker starts (trainer.processes)."""
     from trainer.processes import ProcessesFailed, train_in_processes
@@ -397,6 +442,7 @@ def _train_in_processes(
         log_dir=output / "processes",
         on_event=on_event,
         should_stop=should_stop,
+        should_suspend=should_suspend,
     )
     return Path(done["model_dir"])
 
@@ -424,6 +470,8 @@ def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
     exported = snapshot_export(snapshot_id=snapshot.pk)
     if exported is None:
         raise RuntimeError(f"snapshot {snapshot.pk} is being exported by another worker")
+    if exported.status != JobStatus.SUCCEEDED:
+        raise RuntimeError(f"snapshot {snapshot.pk} {exported.status}: {exported.error}")
     run.snapshot = exported
     return exported
 
@@ -465,8 +513,6 @@ def runs_start_when_enough_data() -> list[TrainingRun]:
         runs = TrainingRun.objects.filter(kind=kind)
         if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
             continue
-    if exported.status != JobStatus.SUCCEEDED:
-        raise RuntimeError(f"snapshot {snapshot.pk} {exported.status}: {exported.error}")
         last = runs.order_by("-created_at").first()
         since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
         if arrived(since) >= threshold:

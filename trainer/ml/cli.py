@@ -9,16 +9,19 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import fields
 
 import torch.distributed as torch_dist
 
-from trainer.ml.loop import Method, Processes, TrainConfig, train
+from trainer.ml.loop import Method, Processes, Suspended, TrainConfig, train
 
 # Set by a worker that starts trainers (trainer.processes) to its own process id.
 PARENT_ENV = "TRAINER_PARENT_PID"
 PR_SET_PDEATHSIG = 1
+# Sent by that worker when it shuts down: checkpoint after the current step and exit.
+SUSPEND_SIGNAL = signal.SIGUSR1
 
 
 def die_with_parent() -> None:
@@ -34,6 +37,17 @@ def die_with_parent() -> None:
     if os.getppid() != int(parent):
         # The parent died before the request above took hold.
         os._exit(1)
+
+
+def suspend_requests() -> threading.Event:
+    """Set once SUSPEND_SIGNAL arrives. A worker's children also leave Ctrl-C to it: the
+    terminal sends SIGINT to the whole process group, and the worker, not each child,
+    decides how its run stops."""
+    requested = threading.Event()
+    signal.signal(SUSPEND_SIGNAL, lambda signum, frame: requested.set())
+    if os.environ.get(PARENT_ENV):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return requested
 
 
 def _typed(config_field, raw: str) -> object:
@@ -80,6 +94,8 @@ def run_from_command_line(
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="one setting")
     args = parser.parse_args(argv)
     die_with_parent()
+    # Before anything slow: until then the signal would kill the process.
+    suspend = suspend_requests()
     config = config_from_args(args)
     processes = Processes.from_env()
     method = build(config, args.train, args.validation)
@@ -87,9 +103,16 @@ def run_from_command_line(
     def show(event: dict) -> None:
         print(json.dumps(event), flush=True)
 
-    result = train(method, config, processes=processes, on_event=show)
-    if processes.main:
-        print(json.dumps({"type": "done", "model_dir": str(result.model_dir)}), file=sys.stdout)
+    try:
+        result = train(
+            method, config, processes=processes, on_event=show, should_suspend=suspend.is_set
+        )
+    except Suspended as stopped:
+        if processes.main:
+            show({"type": "suspended", "step": stopped.step})
+    else:
+        if processes.main:
+            show({"type": "done", "model_dir": str(result.model_dir)})
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
     return 0

@@ -49,6 +49,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     checkpoint_every: int = 50
+    # A checkpoint at least this often, whatever the step count: with a large model or
+    # slow steps, 50 steps can be an hour, all of it lost to a crash. 0: steps only.
+    checkpoint_every_s: float = 300.0
     log_every: int = 5
     # 0: evaluate once, at the end.
     eval_every: int = 0
@@ -67,6 +70,17 @@ class TrainConfig:
 
 class Cancelled(Exception):
     """The run was asked to stop; its last checkpoint is kept."""
+
+
+class Suspended(Exception):
+    """The run was asked to stop for now and continue elsewhere (its worker is shutting
+    down): `step` is the checkpoint written on the way out, where a resume starts, or
+    None when none could be written and a resume starts from the last one."""
+
+    def __init__(self, step: int | None):
+        self.step = step
+        where = f"checkpointed at step {step}" if step is not None else "no new checkpoint"
+        super().__init__(f"Suspended: {where}.")
 
 
 Event = dict[str, object]
@@ -178,10 +192,13 @@ def train(
     processes: Processes | None = None,
     on_event: Callable[[Event], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    should_suspend: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Trains to the end, resuming from the newest checkpoint in `output_dir` if there
     is one. `on_event` receives progress, evaluation and checkpoint events (on the main
-    process only); `should_stop` is asked before every step."""
+    process only); `should_stop` is asked before every step (true: `Cancelled`), and
+    `should_suspend` after every step (true on any process: a checkpoint at that step,
+    then `Suspended`)."""
     processes = processes or Processes()
     emit = on_event if (on_event and processes.main) else (lambda event: None)
     output = Path(config.output_dir)
@@ -205,16 +222,8 @@ def train(
         )
     total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
 
-    history: list[dict] = []
-    step = 0
-    saved = checkpoint_latest(output)
-    if saved is not None:
-        state = torch.load(saved / "state.pt", map_location=device, weights_only=False)
-        module.load_state_dict(state["module"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, history = state["step"], state["history"]
-        # Saved from the CPU generator; map_location may have moved it to a GPU.
-        torch.set_rng_state(state["rng"].cpu())
+    step, history = _resumed(output, module, optimizer, device)
+    if step:
         emit({"type": "resumed", "step": step, "total_steps": total})
 
     trained = module
@@ -228,6 +237,7 @@ def train(
 
     started = time.monotonic()
     first_step = step
+    clock = CheckpointClock(config)
     window: dict[str, float] = {}
     while step < total:
         if should_stop and should_stop():
@@ -239,20 +249,11 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         module.train()
-        counters: dict[str, float] = {"loss_sum": 0.0}
-        for index, batch in enumerate(micro):
-            shard = batch[processes.rank :: processes.world]
-            last = index == len(micro) - 1
-            sync = nullcontext() if last or processes.world == 1 else trained.no_sync()
-            with sync:
-                with autocast:
-                    loss_sum, stats = method.loss_sum(trained, shard)
-                (loss_sum.float() / units * processes.world).backward()
-            counters["loss_sum"] += float(loss_sum.detach())
-            for key, value in stats.items():
-                counters[key] = counters.get(key, 0.0) + value
-        names = sorted(counters)
-        counters = dict(zip(names, processes.sum([counters[n] for n in names]), strict=True))
+        counters = _accumulated(method, trained, micro, units, processes, autocast)
+        # Whether to stop or to checkpoint rides on the sum every step makes anyway, so
+        # every process takes the same decision at the same step.
+        asked = {"suspend": bool(should_suspend and should_suspend()), "time": clock.time_due()}
+        counters, votes = _summed(counters, asked, processes)
         grad_norm = float(nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -280,11 +281,15 @@ def train(
             )
         if config.eval_every and step % config.eval_every == 0 and step < total:
             history.append(_evaluated(method, processes, step, emit))
-        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+        # A run asked to suspend at its last step finishes instead: only saving is left.
+        if step < total and (votes["suspend"] or votes["time"] or clock.step_due(step)):
             if processes.main:
                 path = checkpoint_save(output, step, module, optimizer, history)
                 emit({"type": "checkpoint", "step": step, "path": str(path)})
+            clock.written()
             processes.barrier()
+            if votes["suspend"]:
+                raise Suspended(step)
 
     if processes.main:
         method.finish()
@@ -298,6 +303,68 @@ def train(
         )
     processes.barrier()
     return TrainResult(steps=step, metrics=final, history=history, model_dir=model_dir)
+
+
+class CheckpointClock:
+    """When the loop writes a checkpoint besides a suspension: every `checkpoint_every`
+    steps, and once `checkpoint_every_s` seconds passed since the last one."""
+
+    def __init__(self, config: TrainConfig):
+        self.every, self.every_s = config.checkpoint_every, config.checkpoint_every_s
+        self.last = time.monotonic()
+
+    def step_due(self, step: int) -> bool:
+        return bool(self.every) and step % self.every == 0
+
+    def time_due(self) -> bool:
+        return bool(self.every_s) and time.monotonic() - self.last >= self.every_s
+
+    def written(self) -> None:
+        self.last = time.monotonic()
+
+
+def _resumed(output: Path, module: nn.Module, optimizer, device) -> tuple[int, list[dict]]:
+    """The step and history of the newest checkpoint, loaded into module and optimizer;
+    (0, []) when there is none."""
+    saved = checkpoint_latest(output)
+    if saved is None:
+        return 0, []
+    state = torch.load(saved / "state.pt", map_location=device, weights_only=False)
+    module.load_state_dict(state["module"])
+    optimizer.load_state_dict(state["optimizer"])
+    # Saved from the CPU generator; map_location may have moved it to a GPU.
+    torch.set_rng_state(state["rng"].cpu())
+    return state["step"], state["history"]
+
+
+def _accumulated(method, trained, micro, units, processes, autocast) -> dict[str, float]:
+    """Backward passes over this process's share of one step's micro-batches; the loss
+    sum and the method's counters, for this process alone."""
+    counters: dict[str, float] = {"loss_sum": 0.0}
+    for index, batch in enumerate(micro):
+        shard = batch[processes.rank :: processes.world]
+        last = index == len(micro) - 1
+        sync = nullcontext() if last or processes.world == 1 else trained.no_sync()
+        with sync:
+            with autocast:
+                loss_sum, stats = method.loss_sum(trained, shard)
+            (loss_sum.float() / units * processes.world).backward()
+        counters["loss_sum"] += float(loss_sum.detach())
+        for key, value in stats.items():
+            counters[key] = counters.get(key, 0.0) + value
+    return counters
+
+
+def _summed(
+    counters: dict[str, float], asked: dict[str, bool], processes: Processes
+) -> tuple[dict[str, float], dict[str, bool]]:
+    """Counters summed over the processes, and each question true where any process
+    said yes."""
+    names, questions = sorted(counters), sorted(asked)
+    values = processes.sum([counters[n] for n in names] + [float(asked[q]) for q in questions])
+    summed = dict(zip(names, values[: len(names)], strict=True))
+    votes = {q: v > 0 for q, v in zip(questions, values[len(names) :], strict=True)}
+    return summed, votes
 
 
 def _record(window: dict[str, float], *, step: int, lr: float, grad_norm: float, elapsed: float):
