@@ -269,6 +269,17 @@ def test_the_pause_starts_again_from_the_first_after_a_process_stayed_up(crashin
     assert "restarting in 0.1s" in restarts[2]
 
 
+def test_a_process_that_cannot_be_started_again_is_tried_later(crashing):
+    crasher, log = crashing
+
+    supervise_until_restarted(crasher, log, times=1)
+    crasher.command = [str(REPO_ROOT / "no-such-program")]
+    supervise_until_restarted(crasher, log, times=3)
+
+    assert "crasher could not start" in restarts_logged(log)[1]
+    assert "restarting in 0.4s" in restarts_logged(log)[2]
+
+
 @pytest.mark.parametrize(
     "returncode, reason", [(2, "exited with code 2"), (-9, "was killed by SIGKILL")]
 )

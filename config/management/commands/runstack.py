@@ -70,25 +70,32 @@ class SupervisedProcess:
 
     def check(self) -> None:
         """Notice an exit and schedule the restart; restart once its time has come."""
-        now = time.monotonic()
         if self.restart_at is not None:
-            if now >= self.restart_at:
-                self.start()
-                self._log(f"{self.name} restarted (pid {self.pid}).")
+            if time.monotonic() >= self.restart_at:
+                try:
+                    self.start()
+                except OSError as exc:  # out of processes or memory: try again later
+                    self._schedule_restart(f"{self.name} could not start ({exc})", uptime=0.0)
+                else:
+                    self._log(f"{self.name} restarted (pid {self.pid}).")
             return
         if self.process is None or self.process.poll() is None:
             return
-        uptime = now - self.started_at
+        uptime = time.monotonic() - self.started_at
+        self._schedule_restart(
+            f"{self.name} (pid {self.process.pid}) {exit_reason(self.process.returncode)} "
+            f"after {uptime:.0f}s up",
+            uptime=uptime,
+        )
+
+    def _schedule_restart(self, what: str, *, uptime: float) -> None:
         if uptime >= STABLE_AFTER_S:
             self.backoff_s = FIRST_BACKOFF_S
         delay = self.backoff_s
-        self.backoff_s = min(self.backoff_s * 2, MAX_BACKOFF_S)
-        self.restart_at = now + delay
+        self.backoff_s = min(delay * 2, MAX_BACKOFF_S)
+        self.restart_at = time.monotonic() + delay
         restart_clock = (datetime.now() + timedelta(seconds=delay)).strftime("%H:%M:%S")
-        self._log(
-            f"{self.name} (pid {self.process.pid}) {exit_reason(self.process.returncode)} "
-            f"after {uptime:.0f}s up: restarting in {delay:g}s, at {restart_clock}."
-        )
+        self._log(f"{what}: restarting in {delay:g}s, at {restart_clock}.")
 
     def request_stop(self) -> None:
         self.restart_at = None
