@@ -130,7 +130,9 @@ def _generate(attempt: Attempt) -> None:
             max_new_tokens=job.max_new_tokens,
             seed=job.pk * 100_003 + prompt_id,
         )
-        replies = [r for r in dict.fromkeys(generator.sample(prompt.messages, sampling)) if r]
+        # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
+        sampled = (r.replace("\x00", "") for r in generator.sample(prompt.messages, sampling))
+        replies = [r for r in dict.fromkeys(sampled) if r]
         settings_used = {"temperature": job.temperature, "top_p": job.top_p, "seed": sampling.seed}
         with transaction.atomic():
             comparison_id = 0  # fewer than two different replies: nothing to rank

@@ -16,7 +16,7 @@ from tests.conftest import worker_process
 from trainer.exporting import snapshot_export
 from trainer.importing import import_run
 from trainer.jobs import job_publish
-from trainer.models import DatasetSnapshot, ImportedLine, ImportJob, JobStatus
+from trainer.models import DatasetSnapshot, GenerationJob, ImportedLine, ImportJob, JobStatus
 from trainer.tasks import jobs_recover
 
 from .test_training_worker import wait_for
@@ -196,3 +196,37 @@ def test_an_export_cancelled_while_queued_is_never_written(oasst):
     assert snapshot_export(snapshot_id=snapshot.pk) is None
     snapshot.refresh_from_db()
     assert snapshot.status == JobStatus.CANCELLED and snapshot.files == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_whose_worker_is_killed_files_each_prompt_once(oasst, child_env):
+    from rankings.models import Comparison
+    from trainer.generation import generation_create
+    from trainer.training import model_promote, run_execute, training_run_create
+
+    from .conftest import QUICK
+
+    sft = run_execute(run_id=training_run_create(kind="sft", config=QUICK, enqueue=False).pk)
+    model_promote(version=sft.model)
+    env = {**child_env, **FAST_TAKEOVER}
+    job = generation_create(filters={"limit": 24}, k=3, temperature=1.0, max_new_tokens=32)
+
+    with worker_process(env, queue="default,training") as first:
+        wait_for(
+            lambda: len(GenerationJob.objects.get(pk=job.pk).filed) >= 3,
+            timeout=80,
+            what="three prompts filed",
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert len(GenerationJob.objects.get(pk=job.pk).filed) < 24
+    time.sleep(4)
+    with worker_process(env, queue="default,training"):
+        done = job_finished(GenerationJob, job.pk, timeout=85)
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.attempts == 2 and sorted(map(int, done.filed)) == sorted(done.prompts)
+    generated = Comparison.objects.filter(candidates__model_name=sft.model.name).distinct()
+    # One comparison per prompt filed, none from the killed attempt's unfinished prompt.
+    assert set(generated.values_list("pk", flat=True)) == {c for c in done.filed.values() if c}
+    assert generated.count() == len(set(generated.values_list("prompt_id", flat=True)))
