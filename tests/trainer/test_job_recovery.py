@@ -230,3 +230,31 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(oasst, child
     # One comparison per prompt filed, none from the killed attempt's unfinished prompt.
     assert set(generated.values_list("pk", flat=True)) == {c for c in done.filed.values() if c}
     assert generated.count() == len(set(generated.values_list("prompt_id", flat=True)))
+
+
+@pytest.mark.django_db
+def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue_import, settings):
+    from trainer.jobs import JOB_TASKS
+    from trainer.models import ModelVersion, TrainingRun
+
+    # An in-process broker: no worker of a later test receives these ids.
+    settings.CELERY_BROKER_URL = "memory://"
+
+    run = TrainingRun.objects.create(kind="sft")
+    version = ModelVersion.objects.create(kind="sft", run=run, path="runs/x")
+    jobs = [
+        queue_import(prompt_lines(1), "prompts-jsonl"),
+        DatasetSnapshot.objects.create(kind="sft"),
+        TrainingRun.objects.create(kind="reward"),
+        GenerationJob.objects.create(model=version, prompts=[1]),
+    ]
+    assert {type(job) for job in jobs} == set(JOB_TASKS)
+    for job in jobs:
+        silent_since(job, seconds=600)
+
+    sent = jobs_recover()
+
+    assert sent == {type(job).__name__: [job.pk] for job in jobs}
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.sent_at is not None and job.status == JobStatus.RUNNING
