@@ -99,9 +99,11 @@ def claimable() -> Q:
 
 
 def unsent() -> Q:
-    """Queued, committed a while ago, and never handed to the broker."""
+    """Queued a while ago and not handed to the broker since: never sent, or handed back
+    by a worker (queued again after it started) without a message recorded after that."""
     before = timezone.now() - timedelta(seconds=UNSENT_AFTER_S)
-    return Q(status=JobStatus.QUEUED, sent_at__isnull=True, created_at__lt=before)
+    not_sent_since = Q(sent_at__isnull=True) | Q(sent_at__lt=F("started_at"))
+    return Q(status=JobStatus.QUEUED, created_at__lt=before) & not_sent_since
 
 
 def job_claim(model: type[Job], pk: int) -> int | None:

@@ -130,6 +130,20 @@ def test_a_queued_job_whose_message_never_left_is_sent_by_the_recovery(queue_imp
 
 
 @pytest.mark.django_db
+def test_a_job_handed_back_without_a_new_message_is_sent_by_the_recovery(queue_import, settings):
+    settings.CELERY_BROKER_URL = "memory://"  # no worker of a later test receives it
+    job = queue_import(prompt_lines(1), "prompts-jsonl")
+    long_ago = timezone.now() - timedelta(minutes=10)
+    # Sent, started, then put back to queued by a stopping worker whose send failed.
+    ImportJob.objects.filter(pk=job.pk).update(
+        created_at=long_ago, sent_at=long_ago, started_at=long_ago + timedelta(seconds=1)
+    )
+
+    assert jobs_recover() == {"ImportJob": [job.pk]}
+    assert jobs_recover() == {}  # sent now: left to that message
+
+
+@pytest.mark.django_db
 def test_a_fresh_queued_job_is_left_to_the_message_being_sent(queue_import):
     job = queue_import(prompt_lines(1), "prompts-jsonl")
 
