@@ -88,24 +88,26 @@ def test_an_import_whose_worker_is_killed_is_finished_once_by_the_next_worker(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_export_whose_worker_died_is_written_once_by_the_recovery(oasst, child_env, settings):
-    # The worker process writes where the platform does, not into the test's own folder.
-    settings.EXPORTS_DIR = Path(settings.DATA_DIR) / "exports"
+def test_an_export_whose_worker_died_is_written_once_by_the_recovery(oasst, child_env, tmp_path):
+    # A DATA_DIR of the worker's own, so its exports folder holds this test's only: the
+    # worker runs the recovery itself as it starts, on its own broker.
+    data_dir = tmp_path / "data"
+    exports = data_dir / "exports"
     snapshot = DatasetSnapshot.objects.create(kind="rankings")
     silent_since(snapshot, seconds=600)
-    leftover = Path(settings.EXPORTS_DIR) / f".tmp-{snapshot.pk}-deadbeef"
+    leftover = exports / f".tmp-{snapshot.pk}-deadbeef"
     leftover.mkdir(parents=True)
     (leftover / "train.jsonl").write_text('{"prompt": [')
 
-    with worker_process(child_env):
-        jobs_recover()
+    with worker_process({**child_env, "DATA_DIR": str(data_dir)}):
         done = job_finished(DatasetSnapshot, snapshot.pk, timeout=60)
 
     assert done.status == JobStatus.SUCCEEDED, done.error
     assert done.attempts == 2
     assert not leftover.exists()
-    folders = [p for p in Path(settings.EXPORTS_DIR).iterdir() if p.name.startswith(f"{done.pk}-")]
-    assert len(folders) == 1
+    folders = list(exports.iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith(f"{done.pk}-")
+    assert data_dir / done.files["train"] == folders[0] / "train.jsonl"
     assert sorted(p.name for p in folders[0].iterdir()) == [
         "README.md",
         "train.jsonl",
