@@ -24,6 +24,7 @@ from .test_training_worker import wait_for
 # A worker's heartbeat every second, silent for 3 s means dead: tests wait seconds.
 FAST_TAKEOVER = {"TRAINING_HEARTBEAT_S": "1", "TRAINING_STALE_AFTER_S": "3"}
 BIG_IMPORT_LINES = 3000
+BIG_EXPORT_ROWS = 100_000
 
 
 def prompt_lines(count: int) -> str:
@@ -114,6 +115,76 @@ def test_an_export_whose_worker_died_is_written_once_by_the_recovery(oasst, chil
         "validation.jsonl",
     ]
     assert done.counts["train"] + done.counts["validation"] > 0
+
+
+def demonstrations_add(count: int) -> int:
+    """`count` more approved demonstrations, like the first one imported, in bulk; the
+    number of approved demonstrations now."""
+    from labeling.models import Demonstration, Task
+
+    model = Demonstration.objects.filter(status=Demonstration.Status.APPROVED).first()
+    tasks = Task.objects.bulk_create(
+        Task(
+            kind=Task.Kind.DEMONSTRATION,
+            guideline=model.prompt.guideline,
+            prompt=model.prompt,
+            wanted=1,
+            submitted_count=1,
+            status=Task.Status.DONE,
+        )
+        for _ in range(count)
+    )
+    Demonstration.objects.bulk_create(
+        (
+            Demonstration(
+                prompt=model.prompt,
+                task=task,
+                author=model.author,
+                guideline_version=model.guideline_version,
+                content=f"Reply number {n}. " * 8,
+                status=Demonstration.Status.APPROVED,
+            )
+            for n, task in enumerate(tasks)
+        ),
+        batch_size=5000,
+    )
+    return Demonstration.objects.filter(status=Demonstration.Status.APPROVED).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_whose_worker_is_killed_is_written_once_by_the_next_worker(
+    oasst, child_env, tmp_path
+):
+    rows = demonstrations_add(BIG_EXPORT_ROWS)
+    # The workers' own DATA_DIR and broker: each sends the job itself, from the recovery
+    # it runs as it starts (the snapshot looks committed a minute ago and never sent).
+    data_dir = tmp_path / "data"
+    env = {**child_env, **FAST_TAKEOVER, "DATA_DIR": str(data_dir)}
+    snapshot = DatasetSnapshot.objects.create(kind="sft")
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+        created_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    with worker_process(env) as first:
+        wait_for(
+            lambda: list((data_dir / "exports").glob(f".tmp-{snapshot.pk}-*/train.jsonl")),
+            timeout=80,
+            what="the export to start writing",
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert DatasetSnapshot.objects.get(pk=snapshot.pk).status == JobStatus.RUNNING
+    time.sleep(4)  # the heartbeat goes stale
+    with worker_process(env):
+        done = job_finished(DatasetSnapshot, snapshot.pk, timeout=85)
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.attempts == 2
+    folders = list((data_dir / "exports").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith(f"{done.pk}-")  # no leftover
+    assert done.counts["train"] + done.counts["validation"] == rows
+    written = (data_dir / done.files["train"]).read_text().count("\n")
+    assert written == done.counts["train"]
 
 
 @pytest.mark.django_db(transaction=True)
