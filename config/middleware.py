@@ -12,6 +12,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 API_PREFIX = "/api/"
 
@@ -86,9 +87,11 @@ class ApiJsonErrorsMiddleware:
         return _as_json(self.get_response(request))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """A view that read too much of a form (the text fields of an upload) raised."""
+        """A view that read too much of a form (the text fields of an upload) raised; or a
+        page that starts a job met a broker that is down (the API's own handler answers
+        that for /api/)."""
         if not _is_api(request):
-            return None
+            return _job_not_sent_page(request, exception)
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(
                 {"detail": str(exception), "code": "body_too_large"},
@@ -97,3 +100,16 @@ class ApiJsonErrorsMiddleware:
         if isinstance(exception, SuspiciousOperation):
             return JsonResponse({"detail": str(exception)}, status=HTTPStatus.BAD_REQUEST)
         return None
+
+
+def _job_not_sent_page(request: HttpRequest, exception: Exception) -> HttpResponse | None:
+    from trainer.jobs import BrokerUnavailable
+
+    if not isinstance(exception, BrokerUnavailable):
+        return None
+    return render(
+        request,
+        "job_not_sent.html",
+        {"detail": str(exception)},
+        status=HTTPStatus.SERVICE_UNAVAILABLE,
+    )

@@ -9,6 +9,7 @@ SECTIONS = [
     ("datasets", "Datasets", "dashboard-datasets"),
     ("training", "Training", "dashboard-training"),
     ("playground", "Playground", "dashboard-playground"),
+    ("jobs", "Jobs", "trainer-jobs"),
     ("schedules", "Schedules", "dashboard-schedules"),
 ]
 

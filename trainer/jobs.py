@@ -51,6 +51,12 @@ PUBLISH_RETRY_POLICY = {
 # A queued job committed this long ago and never sent: its process died before it could
 # publish (or the broker refused), and the recovery sends it.
 UNSENT_AFTER_S = 30
+# A queued job sent this long ago and still not claimed may have lost its message: a
+# worker killed after taking it from the embedded broker, or a Redis restarted without
+# persistence. It is sent again (and `sent_at` moves on), so a job waiting behind a long
+# training run gets one spare message per interval at most; the claim makes the spares
+# find nothing to do.
+RESEND_QUEUED_AFTER_S = 10 * 60
 
 
 def job_kind_register(model: type[Job], task_name: str) -> None:
@@ -100,10 +106,13 @@ def claimable() -> Q:
 
 def unsent() -> Q:
     """Queued a while ago and not handed to the broker since: never sent, or handed back
-    by a worker (queued again after it started) without a message recorded after that."""
-    before = timezone.now() - timedelta(seconds=UNSENT_AFTER_S)
+    by a worker (queued again after it started) without a message recorded after that,
+    or sent so long ago that its message may be lost."""
+    now = timezone.now()
+    before = now - timedelta(seconds=UNSENT_AFTER_S)
     not_sent_since = Q(sent_at__isnull=True) | Q(sent_at__lt=F("started_at"))
-    return Q(status=JobStatus.QUEUED, created_at__lt=before) & not_sent_since
+    message_lost = Q(sent_at__lt=now - timedelta(seconds=RESEND_QUEUED_AFTER_S))
+    return Q(status=JobStatus.QUEUED, created_at__lt=before) & (not_sent_since | message_lost)
 
 
 def job_claim(model: type[Job], pk: int) -> int | None:

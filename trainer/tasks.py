@@ -1,5 +1,6 @@
 """Celery tasks of the trainer app: take ids, re-fetch, call the service."""
 
+import contextlib
 import threading
 
 from celery import shared_task
@@ -8,8 +9,8 @@ from django.conf import settings
 
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
-from trainer.jobs import jobs_recover_all
-from trainer.models import JobStatus
+from trainer.jobs import BrokerUnavailable, job_publish, jobs_recover_all
+from trainer.models import JobStatus, TrainingRun
 from trainer.training import run_execute, runs_start_when_enough_data
 
 
@@ -56,7 +57,7 @@ def train_run(run_id: int) -> str | None:
         # Celery's blocking loop (brokers without an event hub, such as the embedded one)
         # reads one more message after a warm shutdown began: leave that run to the next
         # worker with a fresh message, as this one is acknowledged when the task returns.
-        train_run.delay(run_id)
+        _send_again(run_id)
         return None
     # A second delivery of a run another worker is training finds nothing to claim.
     run = run_execute(run_id=run_id, should_suspend=worker_stopping.is_set)
@@ -64,8 +65,15 @@ def train_run(run_id: int) -> str | None:
         # Handed back by this stopping worker: sent again only now that the row is
         # queued, so the next worker can claim it. With this task's own message
         # acknowledged on return, exactly one message brings the run back.
-        train_run.delay(run_id)
+        _send_again(run_id)
     return run.status if run else None
+
+
+def _send_again(run_id: int) -> None:
+    """A fresh message for a run handed back, recorded in `sent_at`; if the broker is down
+    the run stays queued and the recovery sends it once the broker is back."""
+    with contextlib.suppress(BrokerUnavailable):
+        job_publish(TrainingRun.objects.get(pk=run_id))
 
 
 @shared_task(name="trainer.tasks.generate_candidates", acks_late=True, **TRAINING_LIMITS)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trainer import api, api_training, views
+from trainer import api, api_training, views, views_jobs
 
 urlpatterns = [
     path("api/imports/", api.ImportCreateView.as_view(), name="trainer-imports"),
@@ -64,5 +64,16 @@ urlpatterns = [
         "api/generations/<id:job_id>/",
         api_training.GenerationDetailView.as_view(),
         name="trainer-generation",
+    ),
+    path("dashboard/jobs/", views_jobs.jobs_page, name="trainer-jobs"),
+    path(
+        "dashboard/jobs/<str:kind>/<id:pk>/retry/",
+        views_jobs.job_retry_view,
+        name="trainer-job-retry",
+    ),
+    path(
+        "dashboard/jobs/<str:kind>/<id:pk>/cancel/",
+        views_jobs.job_cancel_view,
+        name="trainer-job-cancel",
     ),
 ]

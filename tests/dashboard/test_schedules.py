@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 EXPORT = "Export datasets when the data changed (hourly)"
 RETRAIN = "Retrain when enough new data arrived (hourly)"
-RECOVER = "Take over training and generation jobs whose worker died (every minute)"
+RECOVER = "Recover jobs of every kind whose worker died or whose message was lost (every minute)"
 REFRESH = "Refresh the dashboard figures (every minute)"
 
 

@@ -48,6 +48,18 @@ def test_a_job_posted_while_the_broker_is_down_is_a_503_and_leaves_no_row(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_export_page_says_the_queue_is_down_and_starts_nothing(client, carol):
+    client.force_login(carol)
+
+    with override_settings(CELERY_BROKER_URL=BROKER_DOWN):
+        page = client.post("/datasets/exports/new/", {"kind": "sft"})
+
+    assert page.status_code == 503
+    assert "The job queue is not answering" in page.content.decode()
+    assert not DatasetSnapshot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_rerun_while_the_broker_is_down_puts_the_job_back_as_it_was(api, carol, guideline):
     api.force_authenticate(carol)
     job = ImportJob.objects.create(

@@ -217,6 +217,25 @@ def test_a_job_handed_back_without_a_new_message_is_sent_by_the_recovery(queue_i
 
 
 @pytest.mark.django_db
+def test_a_job_whose_message_was_lost_after_it_was_sent_is_sent_again(queue_import, settings):
+    settings.CELERY_BROKER_URL = "memory://"  # no worker of a later test receives it
+    lost = queue_import(prompt_lines(1), "prompts-jsonl")
+    waiting = queue_import(prompt_lines(2), "prompts-jsonl")
+    long_ago = timezone.now() - timedelta(minutes=30)
+    # Both sent and never claimed: one sent 11 minutes ago (a worker killed after taking
+    # its message), the other a minute ago (its message still on the way).
+    ImportJob.objects.filter(pk=lost.pk).update(
+        created_at=long_ago, sent_at=timezone.now() - timedelta(minutes=11)
+    )
+    ImportJob.objects.filter(pk=waiting.pk).update(
+        created_at=long_ago, sent_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    assert jobs_recover() == {"ImportJob": [lost.pk]}
+    assert jobs_recover() == {}  # its fresh message is given the same time again
+
+
+@pytest.mark.django_db
 def test_a_fresh_queued_job_is_left_to_the_message_being_sent(queue_import):
     job = queue_import(prompt_lines(1), "prompts-jsonl")
 
