@@ -159,7 +159,8 @@ def test_a_burst_of_jobs_while_a_model_trains_finishes_every_job(carol, oasst, c
 
     statuses = Counter(kind for kind, _ in jobs)
     print(
-        f"burst: {REQUESTS} jobs ({dict(statuses)}) settled in {settled_s:.0f}s, healthz {dict(health)}"
+        f"burst: {REQUESTS} jobs ({dict(statuses)}) settled in {settled_s:.0f}s,"
+        f" healthz {dict(health)}"
     )
     assert not left, f"{len(left)} jobs never finished, e.g. {left[:5]}"
     assert len(jobs) == REQUESTS
