@@ -180,6 +180,12 @@ class UserTokensRevokeView(APIView):
 def user_for_admin(request: Request, user_id: int) -> AbstractUser:
     """The user an admin acts on. Admins cannot lock themselves out through the API."""
     user = get_object_or_404(User, pk=user_id)
-    if user.pk == request.user.pk and request.method != "GET":
+    if request.method == "GET":
+        return user
+    if user.pk == request.user.pk:
         raise PermissionDenied("Admins cannot deactivate themselves or revoke their own tokens.")
+    # A superuser holds every role; an admin who is not one must not be able to lock one
+    # out (or let back in one a superuser deactivated).
+    if user.is_superuser and not request.user.is_superuser:
+        raise PermissionDenied("Only a superuser can change a superuser's account or tokens.")
     return user

@@ -107,7 +107,13 @@ def worker_process(env: dict[str, str], *, queue: str = "default") -> Iterator[s
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # A warm shutdown waits for the task it runs (a test that failed mid-job):
+            # it must not outlive its test and take a later test's messages.
+            process.kill()
+            process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -57,6 +57,11 @@ UNSENT_AFTER_S = 30
 # training run gets one spare message per interval at most; the claim makes the spares
 # find nothing to do.
 RESEND_QUEUED_AFTER_S = 10 * 60
+# A job whose worker died this many times (or that was claimed this often: a run handed
+# back by a stopping worker counts too, hence the margin) is failed instead of taken over
+# again, so a job that kills its worker (out of memory, a crashing library) cannot keep
+# the queue busy for ever. A retry from the Jobs page gives it one more attempt.
+MAX_ATTEMPTS = 8
 
 
 def job_kind_register(model: type[Job], task_name: str) -> None:
@@ -88,15 +93,33 @@ def job_error_text(exc: BaseException) -> str:
 # --- claiming ---------------------------------------------------------------------------
 
 
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+
+
 def stale() -> Q:
-    """Running under a worker whose heartbeat stopped."""
-    stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
-    return Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+    """Running under a worker whose heartbeat stopped. A row with no heartbeat at all (a
+    job that was running before jobs had heartbeats) goes by when it started."""
+    before = _stale_before()
+    silent = Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
+    return Q(status=JobStatus.RUNNING) & silent
 
 
 def orphan() -> Q:
-    """Stale and not being cancelled: the next worker should take it over."""
-    return stale() & Q(cancel_requested=False)
+    """Stale, not being cancelled and not past its attempts: the next worker should take
+    it over."""
+    return stale() & Q(cancel_requested=False, attempts__lt=MAX_ATTEMPTS)
+
+
+def worn_out() -> Q:
+    """Stale after MAX_ATTEMPTS attempts: failed by the recovery, not taken over."""
+    return stale() & Q(cancel_requested=False, attempts__gte=MAX_ATTEMPTS)
+
+
+def _not_sent_lately() -> Q:
+    """No message sent for the job within the stale period: one is enough while it waits
+    for a worker, even if the recovery runs every minute."""
+    return Q(sent_at__isnull=True) | Q(sent_at__lt=_stale_before())
 
 
 def claimable() -> Q:
@@ -255,37 +278,42 @@ def job_execute(model: type[Job], pk: int, work: Callable[[Attempt], None]) -> J
 # --- sending ----------------------------------------------------------------------------
 
 
-def _publish(job: Job) -> None:
+def task_publish(name: str, *, args: list | None = None, **options: object) -> str:
+    """Send task `name` now, over a connection of its own with a short timeout, and return
+    its id; BrokerUnavailable when the broker refused or did not answer. For every message
+    a web request sends: it must answer within seconds whatever the broker does."""
     from config.celery import app
 
-    # A connection of its own, to the URL in settings (which a test may override), with
-    # a connect timeout: Redis's default is to wait for ever on an unreachable host.
-    with app.connection_for_write(
-        settings.CELERY_BROKER_URL,
-        connect_timeout=PUBLISH_TIMEOUT_S,
-        transport_options={
-            "socket_connect_timeout": PUBLISH_TIMEOUT_S,
-            "socket_timeout": PUBLISH_TIMEOUT_S,
-        },
-    ) as conn:
-        app.send_task(
-            JOB_TASKS[type(job)],
-            args=[job.pk],
-            connection=conn,
-            retry=True,
-            retry_policy=PUBLISH_RETRY_POLICY,
-        )
+    try:
+        # The URL in settings (which a test may override), with a connect timeout:
+        # Redis's default is to wait for ever on an unreachable host.
+        with app.connection_for_write(
+            settings.CELERY_BROKER_URL,
+            connect_timeout=PUBLISH_TIMEOUT_S,
+            transport_options={
+                "socket_connect_timeout": PUBLISH_TIMEOUT_S,
+                "socket_timeout": PUBLISH_TIMEOUT_S,
+            },
+        ) as conn:
+            sent = app.send_task(
+                name,
+                args=args or [],
+                connection=conn,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+                **options,
+            )
+    except (OperationalError, OSError) as exc:
+        raise BrokerUnavailable(
+            f"The job queue is not answering ({job_error_text(exc)}); try again shortly."
+        ) from exc
+    return sent.id
 
 
 def job_publish(job: Job) -> None:
     """Hand the job's message to the broker now and record when; BrokerUnavailable
     when the broker refused or did not answer."""
-    try:
-        _publish(job)
-    except (OperationalError, OSError) as exc:
-        raise BrokerUnavailable(
-            f"The job queue is not answering ({job_error_text(exc)}); try again shortly."
-        ) from exc
+    task_publish(JOB_TASKS[type(job)], args=[job.pk])
     type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 
@@ -368,7 +396,14 @@ def jobs_recover_all() -> dict[str, list[int]]:
     sent: dict[str, list[int]] = {}
     for model in JOB_TASKS:
         cancelled_orphans_close(model)
-        ids = list(model.objects.filter(orphan() | unsent()).values_list("pk", flat=True))
+        model.objects.filter(worn_out()).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error=f"Its worker stopped answering {MAX_ATTEMPTS} times while running it "
+            "(killed, out of memory?); retry it once the cause is fixed.",
+        )
+        due = (orphan() & _not_sent_lately()) | unsent()
+        ids = list(model.objects.filter(due).values_list("pk", flat=True))
         for job in model.objects.filter(pk__in=ids):
             try:
                 job_publish(job)

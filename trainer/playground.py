@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from celery.exceptions import TimeoutError as ResultTimeout
+from celery.result import AsyncResult
 from django.conf import settings
 
+from config.celery import app as celery_app
 from labeling.validation import conversation_checked, text_checked
+from trainer.jobs import job_error_text, task_publish
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
 from trainer.training import TrainingInputError
@@ -29,6 +32,8 @@ MAX_NEW_TOKENS = 512
 ANSWER_WAIT_S = 25.0
 # A request nobody waits for any more is dropped from the queue rather than run late.
 ANSWER_EXPIRES_S = 120
+# The task in trainer.tasks that does the model work (by name: no import of the tasks).
+PLAYGROUND_TASK = "trainer.tasks.playground_compute"
 
 
 class ModelNotReady(Exception):
@@ -125,8 +130,6 @@ def playground_answer(
     score of the assistant reply `messages` ends on. Either way with `prompt_tokens`, the
     rendered conversation as token strings. Raises ModelNotReady when the inference
     worker has not answered within ANSWER_WAIT_S."""
-    from trainer.tasks import playground_compute_task
-
     if version.kind == ModelVersion.Kind.REWARD:
         prompt, reply = _reward_input(messages)
         work = {"model_id": version.pk, "prompt": prompt, "reply": reply}
@@ -137,14 +140,23 @@ def playground_answer(
             temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
         )
         work = {"model_id": version.pk, "prompt": prompt, "sampling": vars(sampling)}
-    sent = playground_compute_task.apply_async(kwargs=work, expires=ANSWER_EXPIRES_S)
+    # Sent like every job (a short publish timeout: BrokerUnavailable, a 503, when the
+    # broker is down), routed to the inference queue by CELERY_TASK_ROUTES.
+    sent = AsyncResult(
+        task_publish(PLAYGROUND_TASK, kwargs=work, expires=ANSWER_EXPIRES_S), app=celery_app
+    )
     try:
-        answer = sent.get(timeout=ANSWER_WAIT_S, interval=0.05)
+        answer = sent.get(timeout=ANSWER_WAIT_S, interval=0.05, propagate=False)
     except ResultTimeout:
         raise ModelNotReady(
             "The model is still loading or busy: try again in a few seconds."
         ) from None
+    failed = sent.failed()
     sent.forget()
+    if failed:
+        # The worker could not answer (its files gone, a model it cannot load): the
+        # request was fine, the model is not usable now.
+        raise ModelNotReady(f"The model could not answer: {job_error_text(answer)}")
     return answer
 
 

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from guidelines.models import Guideline
 from trainer import jobs
-from trainer.jobs import job_requeue, job_send
+from trainer.jobs import BrokerUnavailable, job_requeue, job_send
 from trainer.models import DatasetSnapshot, ImportJob, Job
 
 
@@ -39,16 +39,21 @@ def import_job_create(
 ) -> ImportJob:
     """Keep the uploaded file under DATA_DIR and queue a job that imports it."""
     target = _upload_save(upload)
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            format=format,
-            guideline=guideline,
-            strict=strict,
-            file=str(target.relative_to(settings.DATA_DIR)),
-            original_name=(upload.name or "")[:255],
-            created_by=created_by,
-        )
-        job_send(job)
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                format=format,
+                guideline=guideline,
+                strict=strict,
+                file=str(target.relative_to(settings.DATA_DIR)),
+                original_name=(upload.name or "")[:255],
+                created_by=created_by,
+            )
+            job_send(job)
+    except BrokerUnavailable:
+        # The row is gone (job_send deleted it): so goes the file only it pointed at.
+        target.unlink(missing_ok=True)
+        raise
     return job
 
 

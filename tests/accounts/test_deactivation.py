@@ -81,6 +81,30 @@ def test_an_admin_cannot_deactivate_themselves(admin_api, carol):
     assert carol.is_active
 
 
+@pytest.mark.parametrize("path", ["/api/users/{id}/deactivate/", "/api/users/{id}/revoke-tokens/"])
+def test_an_admin_who_is_not_a_superuser_cannot_lock_a_superuser_out(admin_api, root, path):
+    token = token_of("root")
+
+    response = admin_api.post(path.format(id=root.pk))
+
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert root.is_active
+    assert with_token(token).get("/api/me/").status_code == 200
+
+
+def test_a_superuser_may_deactivate_another_superuser(root, django_user_model, alice):
+    other = django_user_model.objects.create_superuser("root2", "r2@example.com", PASSWORD)
+    client = APIClient()
+    client.force_authenticate(root)
+
+    response = client.post(f"/api/users/{other.pk}/deactivate/")
+
+    assert response.status_code == 200, response.content
+    other.refresh_from_db()
+    assert not other.is_active
+
+
 def test_an_admin_reads_one_user_and_an_unknown_one_is_a_404(admin_api, alice):
     assert admin_api.get(f"/api/users/{alice.pk}/").json()["username"] == "alice"
     assert admin_api.get("/api/users/999999/").status_code == 404

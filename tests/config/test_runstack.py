@@ -257,11 +257,12 @@ def test_a_crashing_process_is_restarted_after_a_doubling_pause(crashing, monkey
 
 
 def test_the_pause_starts_again_from_the_first_after_a_process_stayed_up(crashing, monkeypatch):
-    monkeypatch.setattr(runstack, "STABLE_AFTER_S", 0.5)
+    # Well above an interpreter's start on a busy machine, so a crash is never "stable".
+    monkeypatch.setattr(runstack, "STABLE_AFTER_S", 3.0)
     crasher, log = crashing
 
     supervise_until_restarted(crasher, log, times=2)
-    crasher.command = python_command("import time; time.sleep(0.8)")  # up longer than stable
+    crasher.command = python_command("import time; time.sleep(4)")  # up longer than stable
     supervise_until_restarted(crasher, log, times=3)
 
     restarts = restarts_logged(log)
@@ -287,14 +288,15 @@ def test_the_exit_reason_names_the_code_or_the_signal(returncode, reason):
     assert exit_reason(returncode) == reason
 
 
-def test_stopping_kills_what_ignores_the_request_and_waits_out_a_longer_grace():
+def test_stopping_kills_what_ignores_the_request_and_waits_out_a_longer_grace(tmp_path):
     log: list[str] = []
+    ready = [tmp_path / "stubborn", tmp_path / "checkpointing"]
     # Ignores SIGTERM, as a process stuck in a call would.
     stubborn = SupervisedProcess(
         "stubborn",
         python_command(
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)"
+            "import pathlib, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            f"pathlib.Path({str(ready[0])!r}).touch(); time.sleep(60)"
         ),
         log=log.append,
         stop_grace_s=0.5,
@@ -303,16 +305,20 @@ def test_stopping_kills_what_ignores_the_request_and_waits_out_a_longer_grace():
     checkpointing = SupervisedProcess(
         "checkpointing",
         python_command(
-            "import signal, sys, time\n"
+            "import pathlib, signal, sys, time\n"
             "def stop(*_): time.sleep(1.5); sys.exit(0)\n"
-            "signal.signal(signal.SIGTERM, stop); time.sleep(60)"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            f"pathlib.Path({str(ready[1])!r}).touch(); time.sleep(60)"
         ),
         log=log.append,
         stop_grace_s=10,
     )
     for supervised in (stubborn, checkpointing):
         supervised.start()
-    time.sleep(1.0)  # both have installed their handlers
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in ready):  # both have installed their handlers
+        assert time.monotonic() < deadline, "the processes never got ready"
+        time.sleep(0.05)
 
     started = time.monotonic()
     stop_all([stubborn, checkpointing])

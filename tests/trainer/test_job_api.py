@@ -1,8 +1,10 @@
 """Job endpoints when the broker is down, and rerun and cancel of imports and exports."""
 
 import time
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.utils import timezone
@@ -36,7 +38,7 @@ def test_a_job_posted_while_the_broker_is_down_is_a_503_and_leaves_no_row(
     api.force_authenticate(carol)
     data = payload()
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time() - 1
     with override_settings(CELERY_BROKER_URL=BROKER_DOWN):
         answer = api.post(path, data, format="multipart" if "file" in data else "json")
     took = time.monotonic() - started
@@ -45,6 +47,8 @@ def test_a_job_posted_while_the_broker_is_down_is_a_503_and_leaves_no_row(
     assert answer.json()["code"] == "broker_unavailable" and answer.json()["detail"]
     assert took < 5
     assert not model.objects.exists()
+    uploads = Path(settings.DATA_DIR) / "uploads"
+    assert not [p for p in uploads.rglob("*") if p.is_file() and p.stat().st_mtime >= started_at]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from labeling.models import Prompt
 from tests.conftest import worker_process
 from trainer.exporting import snapshot_export
 from trainer.importing import import_run
-from trainer.jobs import job_publish
+from trainer.jobs import job_claim, job_publish
 from trainer.models import DatasetSnapshot, GenerationJob, ImportedLine, ImportJob, JobStatus
 from trainer.tasks import jobs_recover
 
@@ -364,3 +364,50 @@ def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue
     for job in jobs:
         job.refresh_from_db()
         assert job.sent_at is not None and job.status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_silent_job_gets_one_message_per_stale_period_not_one_per_recovery(
+    queue_import, settings
+):
+    settings.CELERY_BROKER_URL = "memory://"  # no worker of a later test receives it
+    job = queue_import(prompt_lines(1), "prompts-jsonl")
+    silent_since(job, seconds=600)
+
+    first = jobs_recover()
+    second = jobs_recover()  # a minute later, say: no worker has claimed it yet
+
+    assert first == {"ImportJob": [job.pk]}
+    assert second == {}
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_too_often_is_failed_instead_of_taken_over(queue_import, settings):
+    from trainer.jobs import MAX_ATTEMPTS
+
+    settings.CELERY_BROKER_URL = "memory://"
+    deadly = queue_import(prompt_lines(1), "prompts-jsonl")
+    unlucky = queue_import(prompt_lines(2), "prompts-jsonl")
+    for job in (deadly, unlucky):
+        silent_since(job, seconds=600)
+    ImportJob.objects.filter(pk=deadly.pk).update(attempts=MAX_ATTEMPTS)
+
+    sent = jobs_recover()
+
+    assert sent == {"ImportJob": [unlucky.pk]}
+    deadly.refresh_from_db()
+    assert deadly.status == JobStatus.FAILED
+    assert f"stopped answering {MAX_ATTEMPTS} times" in deadly.error
+    # Nor can a stray message of it claim it again.
+    assert job_claim(ImportJob, deadly.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_job_running_since_before_heartbeats_existed_counts_as_silent(queue_import, settings):
+    settings.CELERY_BROKER_URL = "memory://"
+    job = queue_import(prompt_lines(1), "prompts-jsonl")
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=timezone.now() - timedelta(hours=2)
+    )
+
+    assert jobs_recover() == {"ImportJob": [job.pk]}

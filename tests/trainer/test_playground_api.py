@@ -4,6 +4,7 @@ both show the tokens the chat template made; through the API and the dashboard p
 import html
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -228,3 +229,28 @@ def test_with_no_inference_worker_answering_in_time_the_api_says_try_again(
     assert page.status_code == 503
     assert "try again" in page.content.decode()
     assert ">Hi</textarea>" in page.content.decode()  # the message stays, to be sent again
+
+
+@pytest.mark.django_db
+def test_with_the_broker_down_the_api_answers_503_at_once(api, carol, untrained, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    api.force_authenticate(carol)
+
+    started = time.monotonic()
+    answer = chat(api, untrained["sft"], messages=[USER])
+
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["code"] == "broker_unavailable"
+
+
+def test_a_model_whose_files_are_gone_is_a_503_that_says_so(api, carol, oasst, inference_worker):
+    version = trained("sft")
+    shutil.rmtree(model_dir(version))
+    api.force_authenticate(carol)
+
+    answer = chat(api, version, messages=QUESTION, max_new_tokens=4)
+
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["code"] == "model_not_ready"
+    assert answer.json()["detail"].startswith("The model could not answer: ")

@@ -95,7 +95,7 @@ def one_job(client: Client, number: int) -> tuple[str, int]:
 def watch_health(url: str, stop: threading.Event, answers: Counter) -> None:
     while not stop.is_set():
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(url, timeout=30) as response:
                 answers[response.status] += 1
         except urllib.error.HTTPError as error:
             answers[error.code] += 1
@@ -105,7 +105,9 @@ def watch_health(url: str, stop: threading.Event, answers: Counter) -> None:
 
 
 def test_a_burst_of_jobs_while_a_model_trains_finishes_every_job(carol, oasst, child_env):
-    env = stack_env(child_env)
+    # Two web processes, as `make run` has: one would serve 8 clients and the health
+    # checks alone while training takes both cores.
+    env = {**stack_env(child_env), "WEB_CONCURRENCY": "2"}
     base = f"http://127.0.0.1:{env['PORT']}"
     stack = Stack(env)
     stop_watching = threading.Event()
