@@ -10,9 +10,20 @@ how files move:
 - a producer writes the message into a staging folder, fsyncs it and renames it into the
   queue folder; a rename within one filesystem is atomic, so a consumer sees either no file
   or the whole message;
-- a consumer claims a file by renaming it into a claimed folder (only one consumer can win
-  that rename, where kombu's reader could copy a file across filesystems that another
-  reader was copying too), then reads it;
+- a consumer claims a file by renaming it into a claimed folder of its own process,
+  `claimed/<hostname>-<pid>/` (only one consumer can win that rename, where kombu's reader
+  could copy a file across filesystems that another reader was copying too), then reads it;
+- the claimed file stays until the message is settled: deleted on acknowledgement (and on
+  a reject without requeue), renamed back into the queue folder on a reject with requeue
+  and when kombu restores the unacknowledged messages of a channel that closes (a warm
+  shutdown). kombu's filesystem transport deleted a message as soon as it read it, so
+  Celery's `acks_late` and `task_reject_on_worker_lost` could not bring anything back;
+- a consumer that dies without closing its channel (killed with -9, out of memory) leaves
+  its claimed folder behind: every channel that opens moves back into the queue the files
+  of the claimed folders of this host whose process no longer runs, so the next worker to
+  start receives them again. A recycled pid makes a dead folder look alive until that pid
+  exits too, and a message redelivered this way can run twice (at least once, not exactly
+  once), as with any broker that redelivers unacknowledged messages;
 - a file that still does not decode to a message (a stray file dropped into the folder, a
   disk that filled up) is moved into a broken folder with a log line, and the consumer goes
   on with the next message instead of crashing;
@@ -26,6 +37,11 @@ platform starts itself would be one more process to install, supervise and keep 
 with DATA_DIR. Message files need no server and no extra process; Redis remains the broker
 for production deployments (CELERY_BROKER_URL=redis://...).
 
+The broker folder must be on a local disk. Every guarantee above rests on rename and link
+being atomic and exclusive, which they are within one local filesystem and are not on NFS
+(a client retrying a rename can report success to two consumers); and a dead consumer is
+recognised by its pid on this host, which means nothing to the processes of another host.
+
 `filesystem://` URLs open this transport because config/celery.py calls
 `use_for_filesystem_urls()`, which points kombu's alias for the scheme here. Every process
 of the platform imports config/celery.py before it connects to a broker (Django's settings
@@ -35,8 +51,10 @@ one: it overrides the scheme of every URL the app connects to, so a connection t
 URL from the same app (a health check of another broker) would open message files.
 """
 
+import contextlib
 import logging
 import os
+import socket
 import time
 import uuid
 from functools import cached_property
@@ -87,8 +105,41 @@ def _is_message(payload: object) -> bool:
     return isinstance(properties, dict) and "delivery_tag" in properties
 
 
+def _process_is_running(pid: int) -> bool:
+    """Whether process `pid` of this host still runs (a zombie, killed and not yet reaped,
+    does not: it will never acknowledge anything)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # it exists, run by another user
+        return True
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 class Channel(filesystem.Channel):
-    """kombu's filesystem channel with atomic publishing and a reader that survives bad files."""
+    """kombu's filesystem channel with atomic publishing, deletion on acknowledgement and a
+    reader that survives bad files."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Queues consumed without acknowledgement: their messages are settled on delivery.
+        self._no_ack_queues: set[str] = set()
+        super().__init__(*args, **kwargs)
+        self._requeue_claims_of_dead_consumers()
+
+    @property
+    def _claimed_files(self) -> dict[str, Path]:
+        # Shared by the connection's channels: kombu may settle a message on another
+        # channel than the one that read it (it rejects a message for a queue nobody
+        # consumes on the connection's first channel).
+        return self.connection.claimed_files
 
     def _option_folder(self, option: str, default_name: str) -> Path:
         # Without the option, a hidden folder inside the queue folder: the same
@@ -126,21 +177,120 @@ class Channel(filesystem.Channel):
             staged.unlink(missing_ok=True)
             raise filesystem.ChannelError(f"Cannot add message {name!r} to the queue") from exc
 
+    @property
+    def own_claimed_folder(self) -> Path:
+        """This process's claimed folder (looked up per call: a forked child gets its own)."""
+        folder = self.claimed_folder / f"{socket.gethostname()}-{os.getpid()}"
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def _get(self, queue: str) -> dict[str, Any]:
         wanted = f"{queue}{MESSAGE_SUFFIX}"
         folder = Path(self.data_folder_in)
-        for name in sorted(os.listdir(folder)):
-            if name.partition(".")[2] != wanted:
-                continue
-            claimed = self.claimed_folder / name
+        names = sorted(name for name in os.listdir(folder) if name.partition(".")[2] == wanted)
+        if not names:
+            raise Empty()
+        claimed_folder = self.own_claimed_folder
+        for name in names:
+            claimed = claimed_folder / name
             try:
                 os.rename(folder / name, claimed)
             except FileNotFoundError:
                 continue  # another consumer claimed it first
             payload = self._read_claimed(claimed)
             if payload is not None:
+                # A tag of this delivery's own, as AMQP gives one per delivery: a fanout
+                # message carries the same published tag in every queue it reached, and
+                # the tag is what finds the claimed file again.
+                tag = self._next_delivery_tag()
+                payload["properties"]["delivery_tag"] = tag
+                self._claimed_files[tag] = claimed
                 return payload
         raise Empty()
+
+    def _settle(self, delivery_tag: str) -> None:
+        """Forget the claimed file of a finished message (kept aside if store_processed)."""
+        claimed = self._claimed_files.pop(delivery_tag, None)
+        if claimed is None:
+            return
+        try:
+            if self.store_processed:
+                os.rename(claimed, Path(self.processed_folder) / claimed.name)
+            else:
+                claimed.unlink()
+        except FileNotFoundError:
+            pass  # already moved back by a channel that took this process for dead
+
+    def _get_and_deliver(self, queue: str, callback: Any) -> None:
+        payload = self._get(queue)
+        if queue in self._no_ack_queues:
+            self._settle(payload["properties"]["delivery_tag"])
+        callback(payload, queue)
+
+    def basic_consume(
+        self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any
+    ) -> None:
+        if no_ack:
+            self._no_ack_queues.add(queue)
+        else:
+            self._no_ack_queues.discard(queue)
+        super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        self._no_ack_queues.discard(self._tag_to_queue.get(consumer_tag, ""))
+        super().basic_cancel(consumer_tag)
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
+        if message is not None and no_ack:
+            self._settle(message.delivery_tag)
+        return message
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple=multiple)
+        self._settle(delivery_tag)
+
+    def basic_reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        # With requeue, kombu's QoS calls _restore_at_beginning first, which moves the
+        # file back; without, the message is done with and its file goes.
+        super().basic_reject(delivery_tag, requeue=requeue)
+        self._settle(delivery_tag)
+
+    def _restore(self, message: Any) -> None:
+        """Put an unacknowledged message back: its claimed file returns to the queue folder
+        under its old name, so it keeps its place (kombu's own restore publishes a copy)."""
+        claimed = self._claimed_files.pop(message.delivery_tag, None)
+        if claimed is None:
+            super()._restore(message)  # not read through this connection: publish a copy
+            return
+        # FileNotFoundError: already moved back by a channel that took this process for dead.
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(claimed, Path(self.data_folder_in) / claimed.name)
+
+    def _requeue_claims_of_dead_consumers(self) -> None:
+        """Move back into the queue the messages claimed by consumers of this host that
+        died before settling them."""
+        host_prefix = f"{socket.gethostname()}-"
+        queue_folder = Path(self.data_folder_in)
+        for folder in self.claimed_folder.iterdir():
+            pid = folder.name.removeprefix(host_prefix)
+            if not folder.name.startswith(host_prefix) or not pid.isdigit():
+                continue  # another host's consumer, or not a consumer's folder
+            if _process_is_running(int(pid)):
+                continue
+            try:
+                left_behind = list(folder.iterdir())
+            except FileNotFoundError:
+                continue  # another starting channel emptied and removed it
+            for claimed in left_behind:
+                try:
+                    os.rename(claimed, queue_folder / claimed.name)
+                except FileNotFoundError:
+                    continue  # another starting channel moved it first
+                logger.warning("Requeued %s, claimed by process %s that is gone", claimed.name, pid)
+            # OSError: not empty yet, or already removed; a later start tries again.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _read_claimed(self, claimed: Path) -> dict[str, Any] | None:
         """The message in `claimed`, or None once an unreadable file is moved aside."""
@@ -150,10 +300,6 @@ class Channel(filesystem.Channel):
             problem = f"{type(exc).__name__}: {exc}"
         else:
             if _is_message(payload):
-                if self.store_processed:
-                    os.rename(claimed, Path(self.processed_folder) / claimed.name)
-                else:
-                    claimed.unlink()
                 return payload
             problem = "not a kombu message"
         broken = self.broken_folder / claimed.name
@@ -192,6 +338,13 @@ class Transport(filesystem.Transport):
     Channel = Channel
     # State of its own, so that it never mixes with kombu's filesystem transport.
     global_state = virtual.BrokerState()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Claimed file of each unsettled message, by the delivery tag it was given when read.
+        # Acks may come from other threads (Celery's thread pool); single dict operations
+        # are atomic, which is all this needs.
+        self.claimed_files: dict[str, Path] = {}
 
 
 def use_for_filesystem_urls() -> None:

@@ -1,8 +1,11 @@
-"""The embedded broker (config/broker_files.py): whole messages, exactly once, bad files aside."""
+"""The embedded broker (config/broker_files.py): whole messages, exactly once, bad files aside,
+and a message deleted only once it is acknowledged."""
 
 import multiprocessing
 import os
 import queue
+import signal
+import socket
 import threading
 import time
 import uuid
@@ -213,3 +216,108 @@ def test_a_real_worker_survives_stray_files_in_its_queue_folder(child_env, tmp_p
     assert second["payload"] == "pong"
     assert still_running
     assert sorted(os.listdir(broker_dir / "broken")) == sorted(stray_names)
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file below `folder`, as paths relative to it (folders left out)."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def queue_of_its_own() -> str:
+    """A queue name no earlier test bound: the transport remembers bindings for the life of
+    the process, and would not write a binding it knows into a new broker folder."""
+    return f"acks-{uuid.uuid4().hex[:8]}"
+
+
+def take_without_ack(
+    broker_dir: Path, queue_name: str, taken: "multiprocessing.Queue[object]"
+) -> None:
+    """Take one message, report it, and hold it unacknowledged until killed."""
+    with connect(broker_dir) as conn:
+        inbox = conn.SimpleQueue(queue_name)
+        message = inbox.get(timeout=30)
+        taken.put(message.payload)
+        time.sleep(120)
+
+
+def test_a_message_held_by_a_consumer_killed_with_sigkill_goes_to_the_next_consumer(tmp_path):
+    broker_dir = tmp_path / "broker"
+    queue_name = queue_of_its_own()
+    with connect(broker_dir) as conn:
+        conn.SimpleQueue(queue_name).put({"task": "slow"})
+    context = multiprocessing.get_context("fork")
+    taken = context.Queue()
+    consumer = context.Process(target=take_without_ack, args=(broker_dir, queue_name, taken))
+    consumer.start()
+    first_delivery = taken.get(timeout=30)
+    os.kill(consumer.pid, signal.SIGKILL)
+    consumer.join(timeout=30)
+    held_by_the_dead = files_under(broker_dir / "claimed")
+
+    with connect(broker_dir) as conn:  # the next consumer to start
+        inbox = conn.SimpleQueue(queue_name)
+        second_delivery = inbox.get(timeout=5)
+        second_delivery.ack()
+        inbox.close()
+
+    assert first_delivery == {"task": "slow"}
+    assert consumer.exitcode == -signal.SIGKILL
+    assert len(held_by_the_dead) == 1
+    assert held_by_the_dead[0].startswith(f"{socket.gethostname()}-{consumer.pid}/")
+    assert second_delivery.payload == {"task": "slow"}
+    assert files_under(broker_dir / "claimed") == []
+    assert os.listdir(broker_dir / "queue") == []
+
+
+def test_an_unacked_message_waits_in_its_claimed_file_and_an_acked_one_leaves_none(tmp_path):
+    broker_dir = tmp_path / "broker"
+    queue_name = queue_of_its_own()
+    with connect(broker_dir) as conn:
+        inbox = conn.SimpleQueue(queue_name)
+        inbox.put({"number": 1})
+        message = inbox.get(timeout=5)
+        while_unacked = files_under(broker_dir / "claimed")
+        message.ack()
+        after_ack = files_under(broker_dir / "claimed")
+        inbox.close()
+
+    assert message.payload == {"number": 1}
+    assert len(while_unacked) == 1
+    assert while_unacked[0].startswith(f"{socket.gethostname()}-{os.getpid()}/")
+    assert while_unacked[0].endswith(f".{queue_name}.msg")
+    assert after_ack == []
+    assert os.listdir(broker_dir / "queue") == []
+
+
+def test_a_requeued_and_a_restored_message_return_to_the_queue_and_a_rejected_one_is_gone(
+    tmp_path,
+):
+    broker_dir = tmp_path / "broker"
+    queue_name = queue_of_its_own()
+    with connect(broker_dir) as conn:
+        inbox = conn.SimpleQueue(queue_name)
+        inbox.put({"fate": "requeued"})
+        published = os.listdir(broker_dir / "queue")
+        inbox.get(timeout=5).requeue()
+        after_requeue = os.listdir(broker_dir / "queue")
+        requeued = inbox.get(timeout=5)
+        requeued.reject()
+        inbox.put({"fate": "left unacked at shutdown"})
+        published_second = os.listdir(broker_dir / "queue")
+        inbox.get(timeout=5)
+        inbox.close()
+    # Closing the connection restored the unacknowledged message into the queue.
+    after_shutdown = os.listdir(broker_dir / "queue")
+    with connect(broker_dir) as conn:
+        inbox = conn.SimpleQueue(queue_name)
+        restored = inbox.get(timeout=5)
+        restored.ack()
+        inbox.close()
+
+    # Both went back as the very file that was published, keeping their place in the queue.
+    assert after_requeue == published
+    assert requeued.payload == {"fate": "requeued"}
+    assert after_shutdown == published_second
+    assert restored.payload == {"fate": "left unacked at shutdown"}
+    assert files_under(broker_dir / "claimed") == []
+    assert os.listdir(broker_dir / "queue") == []
