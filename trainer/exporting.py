@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,11 +33,22 @@ from django.db.models.functions import Cast
 from labeling.models import Demonstration
 from rankings.consensus import ranking_pairs
 from rankings.models import Candidate, Comparison, Ranking
-from trainer.jobs import Attempt, JobCancelled, job_execute
+from trainer.jobs import (
+    FINISHED,
+    Attempt,
+    JobCancelled,
+    JobStateError,
+    job_execute,
+    job_requeue,
+)
 from trainer.models import DatasetSnapshot, JobStatus
 
 CHUNK = 2000
 SPLITS = ("train", "validation")
+# A training run whose snapshot another worker is exporting waits this long at most for it,
+# looking every SNAPSHOT_POLL_S: longer than the largest export takes, short of for ever.
+SNAPSHOT_WAIT_S = 60 * 60
+SNAPSHOT_POLL_S = 1.0
 
 
 @dataclass
@@ -442,20 +454,49 @@ def _write(
     }
 
 
-def snapshot_rerun(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
-    """Queue a failed or interrupted export again, clearing what it left half-written.
+def snapshot_exported(
+    *,
+    snapshot_id: int,
+    should_stop: Callable[[], bool],
+    log: Callable[[str], None],
+    wait_s: float = SNAPSHOT_WAIT_S,
+) -> DatasetSnapshot:
+    """The snapshot, published: exported here when it can be claimed (queued, or orphaned),
+    else waited for while another live attempt exports it. One that another attempt failed
+    or cancelled is queued again under `job_requeue`'s rules and exported here. Nothing is
+    ever taken from, or deleted under, an attempt that still holds the snapshot.
 
-    A worker killed mid-export leaves its hidden temporary folder and a "running" status;
-    nothing of it was ever visible, so starting over is safe.
-    """
-    if snapshot.status == JobStatus.SUCCEEDED:
-        raise ValueError("A published snapshot never changes; start a new export instead.")
-    _leftovers_remove(snapshot.pk)
-    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
-        status=JobStatus.QUEUED, error="", finished_at=None, cancel_requested=False
-    )
-    snapshot.refresh_from_db()
-    return snapshot
+    RuntimeError when the export failed (here, or again elsewhere after its requeue) or
+    still runs after `wait_s`; JobCancelled once `should_stop()` while waiting."""
+    deadline = time.monotonic() + wait_s
+    requeued = waiting = False
+    while True:
+        exported = snapshot_export(snapshot_id=snapshot_id)
+        snapshot = exported or DatasetSnapshot.objects.get(pk=snapshot_id)
+        if snapshot.status == JobStatus.SUCCEEDED:
+            return snapshot
+        if exported is not None or (requeued and snapshot.status in FINISHED):
+            raise RuntimeError(f"snapshot {snapshot.pk} {snapshot.status}: {snapshot.error}")
+        if not requeued and snapshot.status != JobStatus.QUEUED:
+            was = snapshot.status
+            try:
+                job_requeue(snapshot)
+            except JobStateError:
+                pass  # running under a live attempt: wait for it below
+            else:
+                requeued = True
+                log(f"snapshot {snapshot.pk} was {was}: exporting it again")
+                continue
+        if not waiting:
+            waiting = True
+            log(f"snapshot {snapshot.pk} is being exported by another worker: waiting for it")
+        if should_stop():
+            raise JobCancelled
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"snapshot {snapshot.pk} still exported by another worker after {wait_s:.0f} s"
+            )
+        time.sleep(SNAPSHOT_POLL_S)
 
 
 def data_fingerprint(kind: str) -> str:

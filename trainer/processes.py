@@ -29,9 +29,13 @@ from trainer.ml.loop import Cancelled, Suspended
 
 # A child asked to stop gets this long to exit before it is killed.
 STOP_GRACE_S = 10
-# Asked to suspend, the processes finish their step and checkpoint within this long, or
-# are stopped without a new checkpoint: under the training worker's stop grace.
-SUSPEND_WAIT_S = 90
+# Asked to suspend, the processes finish their step and checkpoint within the worker's
+# stop grace less this margin, or are stopped without a new checkpoint. The margin is what
+# the worker still needs after them: reaping the children (a checkpointed child exits at
+# once), handing the run back and acknowledging its message.
+SUSPEND_MARGIN_S = 15
+# A grace set very low still leaves a step this long to end and checkpoint.
+SUSPEND_WAIT_MIN_S = 5
 # How often the parent looks at its children and the cancel flag between events.
 POLL_S = 0.5
 # The end of a failed child's log quoted in the run's error.
@@ -151,6 +155,16 @@ def _follow(children, logs, on_event, should_stop, should_suspend) -> dict:
     return done
 
 
+def suspend_wait_s() -> float:
+    """How long suspending processes get to checkpoint: derived from TRAINING_STOP_GRACE_S,
+    the time runstack and compose give the training worker between SIGTERM and SIGKILL, so
+    that a grace set lower than the default still leaves the worker time to hand the run
+    back instead of being killed while it waits."""
+    from django.conf import settings
+
+    return max(SUSPEND_WAIT_MIN_S, settings.TRAINING_STOP_GRACE_S - SUSPEND_MARGIN_S)
+
+
 class Suspending:
     """The processes were told to checkpoint and exit; `step` is the checkpoint rank 0
     reported, if it did."""
@@ -159,7 +173,7 @@ class Suspending:
         for child in children:
             if child.poll() is None:
                 child.send_signal(SUSPEND_SIGNAL)
-        self.deadline = time.monotonic() + SUSPEND_WAIT_S
+        self.deadline = time.monotonic() + suspend_wait_s()
         self.step: int | None = None
 
 

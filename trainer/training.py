@@ -22,8 +22,17 @@ from django.utils import timezone
 from labeling.models import Demonstration
 from labeling.validation import LabelingInputError
 from rankings.models import Ranking
-from trainer.exporting import sft_rows, snapshot_export, snapshot_rerun
-from trainer.jobs import Heartbeat, JobLost, JobStateError, held, job_cancel, job_claim, job_send
+from trainer.exporting import sft_rows, snapshot_exported
+from trainer.jobs import (
+    Heartbeat,
+    JobCancelled,
+    JobLost,
+    JobStateError,
+    held,
+    job_cancel,
+    job_claim,
+    job_send,
+)
 from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -296,7 +305,7 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
     # Imported here: the web process never loads torch for pages that don't train.
     from trainer.ml.loop import TrainConfig
 
-    snapshot = _snapshot_for(run, report)
+    snapshot = _snapshot_for(run, report, should_stop=should_stop, should_suspend=should_suspend)
     data_dir = Path(settings.DATA_DIR)
     train_file = data_dir / snapshot.files["train"]
     validation_file = (
@@ -447,18 +456,23 @@ def _train_in_processes(
     return Path(done["model_dir"])
 
 
-def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
+def _snapshot_for(
+    run: TrainingRun, report: RunReport, *, should_stop, should_suspend
+) -> DatasetSnapshot:
     """The run's snapshot; for a run queued without one, a fresh export made now and
-    remembered before it is written, so a resumed attempt trains on the same data and an
-    attempt whose worker died mid-export writes that same snapshot again."""
+    remembered before it is written, so a resumed attempt trains on the same data. An
+    earlier attempt's export left unfinished is claimed through the job machinery like any
+    export: written here if it is orphaned or failed, waited for if another worker (the
+    recovery sends orphaned snapshots to the default worker too) is still writing it."""
+    from trainer.ml.loop import Cancelled, Suspended
+
     if run.snapshot_id:
         snapshot = DatasetSnapshot.objects.get(pk=run.snapshot_id)
         if snapshot.status == JobStatus.SUCCEEDED:
             return snapshot
         # Runs are only queued on published snapshots: this is the run's own fresh export,
         # left unfinished by an earlier attempt.
-        report.log(f"exporting snapshot {snapshot.pk} again: an earlier attempt did not finish")
-        snapshot_rerun(snapshot=snapshot)
+        report.log(f"snapshot {snapshot.pk} left unfinished by an earlier attempt")
     else:
         kind = SNAPSHOT_KINDS[run.kind][0]
         with transaction.atomic():
@@ -467,11 +481,16 @@ def _snapshot_for(run: TrainingRun, report: RunReport) -> DatasetSnapshot:
             if not report.rows().update(snapshot=snapshot):
                 raise report.lost()
         report.log(f"exporting a fresh {kind} snapshot ({snapshot.pk})")
-    exported = snapshot_export(snapshot_id=snapshot.pk)
-    if exported is None:
-        raise RuntimeError(f"snapshot {snapshot.pk} is being exported by another worker")
-    if exported.status != JobStatus.SUCCEEDED:
-        raise RuntimeError(f"snapshot {snapshot.pk} {exported.status}: {exported.error}")
+    try:
+        exported = snapshot_exported(
+            snapshot_id=snapshot.pk,
+            should_stop=lambda: should_stop() or should_suspend(),
+            log=report.log,
+        )
+    except JobCancelled:
+        # While waiting for another worker's export: a stopping worker hands the run back
+        # (no checkpoint yet), a cancel ends it.
+        raise Suspended(None) if should_suspend() else Cancelled() from None
     run.snapshot = exported
     return exported
 

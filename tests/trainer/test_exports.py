@@ -2,15 +2,18 @@
 
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from tests.trainer.conftest import shared_file
 from trainer import exporting
-from trainer.exporting import snapshot_export, snapshot_rerun
+from trainer.exporting import snapshot_export, snapshot_exported
 from trainer.importing import import_run
+from trainer.jobs import JobCancelled, job_claim
 from trainer.models import DatasetSnapshot
 
 ROLES = {"system", "user", "assistant"}
@@ -148,28 +151,58 @@ def test_an_export_that_dies_half_way_leaves_nothing_visible_and_can_be_rerun(oa
     assert not list(exports.glob(f".tmp-{snapshot.pk}-*"))
 
     monkeypatch.setitem(exporting.ROWS, "rankings", real_rows)
-    rerun = snapshot_export(snapshot_id=snapshot_rerun(snapshot=snapshot).pk)
-    assert rerun.status == "succeeded"
+    logged: list[str] = []
+    rerun = snapshot_exported(snapshot_id=snapshot.pk, should_stop=lambda: False, log=logged.append)
+    assert rerun.status == "succeeded" and rerun.attempts == 2
+    assert logged == [f"snapshot {snapshot.pk} was failed: exporting it again"]
     assert rerun.sha256 == export("rankings").sha256
 
 
-def test_a_killed_worker_leaves_a_hidden_folder_that_a_rerun_clears(oasst):
-    snapshot = DatasetSnapshot.objects.create(kind="sft", status="running")
+def test_a_killed_worker_leaves_a_hidden_folder_that_the_takeover_clears(oasst):
+    snapshot = DatasetSnapshot.objects.create(kind="sft")
+    assert job_claim(DatasetSnapshot, snapshot.pk) == 1
+    dead_since = timezone.now() - timedelta(days=1)
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(heartbeat_at=dead_since)
     leftover = Path(settings.EXPORTS_DIR) / f".tmp-{snapshot.pk}-deadbeef"
     leftover.mkdir(parents=True)
     (leftover / "train.jsonl").write_text('{"messages": [')
 
-    done = snapshot_export(snapshot_id=snapshot_rerun(snapshot=snapshot).pk)
+    done = snapshot_export(snapshot_id=snapshot.pk)
 
     assert not leftover.exists()
-    assert done.status == "succeeded"
+    assert done.status == "succeeded" and done.attempts == 2
 
 
-def test_a_published_snapshot_is_never_rerun(oasst):
-    snapshot = export("sft")
+def test_a_snapshot_held_by_a_live_export_is_waited_for_never_taken(oasst):
+    snapshot = DatasetSnapshot.objects.create(kind="sft")
+    assert job_claim(DatasetSnapshot, snapshot.pk) == 1
+    live = Path(settings.EXPORTS_DIR) / f".tmp-{snapshot.pk}-live"
+    live.mkdir(parents=True)
+    logged: list[str] = []
 
-    with pytest.raises(ValueError, match="never changes"):
-        snapshot_rerun(snapshot=snapshot)
+    with pytest.raises(RuntimeError, match="still exported by another worker"):
+        snapshot_exported(
+            snapshot_id=snapshot.pk, should_stop=lambda: False, log=logged.append, wait_s=0
+        )
+    with pytest.raises(JobCancelled):
+        snapshot_exported(snapshot_id=snapshot.pk, should_stop=lambda: True, log=logged.append)
+
+    held = DatasetSnapshot.objects.get(pk=snapshot.pk)
+    assert held.status == "running" and held.attempts == 1
+    assert live.exists()
+    assert logged[0].endswith("is being exported by another worker: waiting for it")
+
+
+def test_a_published_snapshot_is_returned_as_it_is(oasst):
+    published = export("sft")
+
+    logged: list[str] = []
+    again = snapshot_exported(
+        snapshot_id=published.pk, should_stop=lambda: False, log=logged.append
+    )
+
+    assert again.sha256 == published.sha256 and again.attempts == published.attempts == 1
+    assert logged == []
 
 
 def test_filters_narrow_the_rows(queue_import, oasst):

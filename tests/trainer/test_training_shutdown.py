@@ -74,7 +74,9 @@ def test_a_stopped_training_worker_hands_its_run_back_to_resume_at_that_step(oas
     assert steps == list(range(1, 31))  # each step logged once, across both attempts
 
 
-@pytest.mark.django_db
+# Committing: on SQLite a test's open transaction holds the write lock, and the run's
+# heartbeat thread would wait out the busy timeout (30 s) at each beat.
+@pytest.mark.django_db(transaction=True)
 def test_a_run_in_processes_suspended_checkpoints_in_every_process_and_resumes(oasst, settings):
     settings.TRAINING_PROCESSES = 2
     config = {**QUICK, "max_steps": 10, "log_every": 1, "checkpoint_every_s": 0}
