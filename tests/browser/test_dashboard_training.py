@@ -11,8 +11,10 @@ from playwright.sync_api import expect
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD, worker_process
 from tests.trainer.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
+from tests.trainer.test_training_worker import wait_for
 from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import GenerationJob, ModelVersion
+from trainer.playground import ModelNotReady, playground_answer
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +35,15 @@ RECORD_WHAT_THE_SCRIPT_SHOWS = """() => {
     window.shown.loss.push(line.getAttribute("points"));
   }).observe(run, { subtree: true, childList: true, characterData: true, attributes: true });
 }"""
+
+
+def warmed_up(version: ModelVersion) -> bool:
+    """Whether the inference worker answered for `version` (it keeps the model loaded)."""
+    try:
+        playground_answer(version=version, messages=[{"role": "user", "content": "Hi"}])
+    except ModelNotReady:
+        return False
+    return True
 
 
 def start_run(page, kind: str) -> None:
@@ -120,31 +131,36 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     expect(page).to_have_url(re.compile(rf"/rankings/comparisons/{filed[0]}/$"))
 
     # The playground answers in place, through the API, and shows what the model read.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
-    page.get_by_role("navigation", name="Dashboard sections").get_by_role(
-        "link", name="Playground"
-    ).click()
-    page.evaluate("window.followedInPlace = true")
-    reward = promoted.get(kind="reward")
-    page.get_by_label("Model version").select_option(str(sft.pk))
-    expect(page.get_by_label("Assistant reply to score")).to_be_hidden()
-    page.get_by_label("Maximum new tokens").fill("8")
-    page.get_by_label("Your message").fill("How do I boil an egg?")
-    page.get_by_label("Your message").press("Tab")  # past the hidden reply box, to Send
-    expect(page.get_by_role("button", name="Send")).to_be_focused()
-    page.keyboard.press("Enter")
-    transcript = page.locator("[data-transcript] li")
-    expect(transcript).to_have_count(2)
-    expect(transcript.last).to_have_class(re.compile("turn-assistant"))
-    turn_tokens = page.locator("[data-tokens] li.turn-token")
-    expect(turn_tokens).to_have_text(
-        [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
-    )
-    expect(page.get_by_label("Your message")).to_be_focused()
+    # The model work runs in the inference worker: the web process never loads a model.
+    with worker_process(child_env, queue="inference"):
+        # Load the model in the fresh worker first (torch too, which can take longer than
+        # a request waits on a busy machine): the page's own request then answers in place.
+        wait_for(lambda: warmed_up(sft), timeout=RUN_TIMEOUT_MS / 1000, what="the inference worker")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+        page.get_by_role("navigation", name="Dashboard sections").get_by_role(
+            "link", name="Playground"
+        ).click()
+        page.evaluate("window.followedInPlace = true")
+        reward = promoted.get(kind="reward")
+        page.get_by_label("Model version").select_option(str(sft.pk))
+        expect(page.get_by_label("Assistant reply to score")).to_be_hidden()
+        page.get_by_label("Maximum new tokens").fill("8")
+        page.get_by_label("Your message").fill("How do I boil an egg?")
+        page.get_by_label("Your message").press("Tab")  # past the hidden reply box, to Send
+        expect(page.get_by_role("button", name="Send")).to_be_focused()
+        page.keyboard.press("Enter")
+        transcript = page.locator("[data-transcript] li")
+        expect(transcript).to_have_count(2, timeout=30_000)
+        expect(transcript.last).to_have_class(re.compile("turn-assistant"))
+        turn_tokens = page.locator("[data-tokens] li.turn-token")
+        expect(turn_tokens).to_have_text(
+            [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
+        )
+        expect(page.get_by_label("Your message")).to_be_focused()
 
-    page.get_by_label("Model version").select_option(str(reward.pk))
-    page.get_by_label("Your message").fill("How do I boil an egg?")
-    page.get_by_label("Assistant reply to score").fill("Nine minutes in boiling water.")
-    page.get_by_role("button", name="Send").click()
-    expect(page.locator("[data-score]")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
-    assert page.evaluate("window.followedInPlace") is True
+        page.get_by_label("Model version").select_option(str(reward.pk))
+        page.get_by_label("Your message").fill("How do I boil an egg?")
+        page.get_by_label("Assistant reply to score").fill("Nine minutes in boiling water.")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("[data-score]")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
+        assert page.evaluate("window.followedInPlace") is True
