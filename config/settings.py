@@ -33,7 +33,6 @@ DEBUG = env_bool("DEBUG", False)
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "var")
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 EXPORTS_DIR = DATA_DIR / "exports"
-MODELS_DIR = DATA_DIR / "models"
 
 
 def _secret_key() -> str:
@@ -351,7 +350,6 @@ if set(EXPORT_SCHEDULED_KINDS) - {"sft", "preference", "rankings"}:
 
 # --- Training ---------------------------------------------------------------------------
 
-TRAINING_RUNS_DIR = DATA_DIR / "runs"
 # A running job writes a heartbeat this often; one silent for TRAINING_STALE_AFTER_S lost
 # its worker, and the next worker to start (or the once-a-minute check) takes it over,
 # resuming from its last checkpoint.

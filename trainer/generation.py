@@ -15,7 +15,7 @@ from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from trainer.jobs import Attempt, job_execute, job_send
 from trainer.models import GenerationJob, JobStatus, ModelVersion
-from trainer.training import TrainingInputError
+from trainer.training_config import TrainingInputError
 
 logger = logging.getLogger(__name__)
 

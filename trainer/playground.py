@@ -24,7 +24,7 @@ from labeling.validation import conversation_checked, text_checked
 from trainer.jobs import job_error_text, task_publish
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
-from trainer.training import TrainingInputError
+from trainer.training_config import TrainingInputError
 
 MODELS_KEPT = 2
 MAX_NEW_TOKENS = 512

@@ -7,7 +7,6 @@ SFT reads `{"messages": [...]}` lines. The reward model reads K-wise ranking lin
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,9 +55,6 @@ class RankedGroup:
             for lower in self.ranking[i + 1 :]:
                 found += [(a, b) for a in upper for b in lower]
         return found
-
-    def prompt_key(self) -> str:
-        return hashlib.sha256(json.dumps(self.prompt, sort_keys=True).encode()).hexdigest()
 
 
 def groups_read(path: str | Path) -> list[RankedGroup]:

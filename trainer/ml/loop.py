@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
@@ -57,7 +57,6 @@ class TrainConfig:
     eval_every: int = 0
     # Autocast to bf16 where the GPU supports it; CPUs train in fp32.
     bf16: bool = True
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -370,7 +369,8 @@ def _summed(
 def _record(window: dict[str, float], *, step: int, lr: float, grad_norm: float, elapsed: float):
     steps = window.pop("steps")
     record = {"step": step, "loss": window.pop("loss") / steps, "lr": lr, "grad_norm": grad_norm}
-    # Counters (tokens, pairs) become rates over the whole run so far.
+    # Counters (tokens, pairs) stay totals over the steps since the last record, not rates:
+    # a reader divides them by the time between records for a rate.
     for key, value in window.items():
         record[key] = value
     record["elapsed_s"] = round(elapsed, 3)

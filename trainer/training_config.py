@@ -1,0 +1,85 @@
+"""What a training run may be asked for: the settings an admin may give it and the base
+model it starts from, checked before anything is queued (400 naming the field otherwise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from labeling.validation import LabelingInputError
+from trainer.models import ModelVersion
+
+# What an admin may set from the API; the rest of TrainConfig belongs to the platform.
+SETTABLE = {
+    "max_steps": (int, 0, 1_000_000),
+    "epochs": (float, 0.01, 1000.0),
+    "lr": (float, 1e-7, 1.0),
+    "batch_size": (int, 1, 4096),
+    "grad_accum": (int, 1, 1024),
+    "max_length": (int, 16, 32_768),
+    "warmup_ratio": (float, 0.0, 0.5),
+    "min_lr_ratio": (float, 0.0, 1.0),
+    "weight_decay": (float, 0.0, 1.0),
+    "max_grad_norm": (float, 0.0, 1000.0),
+    "seed": (int, 0, 2**31 - 1),
+    "checkpoint_every": (int, 0, 1_000_000),
+    # Seconds; 0 leaves checkpoints to checkpoint_every alone.
+    "checkpoint_every_s": (float, 0.0, 86_400.0),
+    "log_every": (int, 1, 100_000),
+    "eval_every": (int, 0, 1_000_000),
+    "bf16": (bool, None, None),
+}
+
+
+class TrainingInputError(LabelingInputError):
+    """Bad input to a training or generation request (answered with 400)."""
+
+
+def config_checked(config: object) -> dict:
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise TrainingInputError("config", "An object of settings.")
+    checked = {}
+    for name, value in config.items():
+        if name not in SETTABLE:
+            raise TrainingInputError(
+                f"config.{name}", f"Not a setting; known: {', '.join(sorted(SETTABLE))}."
+            )
+        kind, low, high = SETTABLE[name]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TrainingInputError(f"config.{name}", "true or false.")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise TrainingInputError(f"config.{name}", "A number.")
+        elif kind is int and value != int(value):
+            raise TrainingInputError(f"config.{name}", "A whole number.")
+        elif not low <= value <= high:
+            raise TrainingInputError(f"config.{name}", f"Between {low} and {high}.")
+        checked[name] = kind(value)
+    return checked
+
+
+def base_model_checked(base_model: object) -> str:
+    """ "" (the built-in tiny model), "model:<id>" (one of our model versions) or a local
+    Hugging Face model directory."""
+    if base_model in (None, ""):
+        return ""
+    if not isinstance(base_model, str):
+        raise TrainingInputError("base_model", "A model directory or model:<id>.")
+    if base_model.startswith("model:"):
+        number = base_model.removeprefix("model:")
+        if not number.isdigit() or not ModelVersion.objects.filter(pk=int(number)).exists():
+            raise TrainingInputError("base_model", f"No model version {number}.")
+        return base_model
+    if not (Path(base_model) / "config.json").is_file():
+        raise TrainingInputError("base_model", f"{base_model} is not a model directory.")
+    return base_model
+
+
+def base_model_path(base_model: str) -> str:
+    if base_model.startswith("model:"):
+        version = ModelVersion.objects.get(pk=int(base_model.removeprefix("model:")))
+        return str(Path(settings.DATA_DIR) / version.path)
+    return base_model
