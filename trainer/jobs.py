@@ -278,10 +278,17 @@ def job_execute(model: type[Job], pk: int, work: Callable[[Attempt], None]) -> J
 # --- sending ----------------------------------------------------------------------------
 
 
-def task_publish(name: str, *, args: list | None = None, **options: object) -> str:
+def task_publish(
+    name: str, *, args: list | None = None, ignore_result: bool = True, **options: object
+) -> str:
     """Send task `name` now, over a connection of its own with a short timeout, and return
     its id; BrokerUnavailable when the broker refused or did not answer. For every message
-    a web request sends: it must answer within seconds whatever the broker does."""
+    a web request sends: it must answer within seconds whatever the broker does.
+
+    Jobs keep their outcome in their row, so by default nothing is asked of the result
+    store: with Redis as both, a Redis that is down would otherwise fail the send in the
+    result store's own reconnect loop (a RuntimeError after its retries) before the
+    broker's short timeout is reached."""
     from config.celery import app
 
     try:
@@ -301,9 +308,11 @@ def task_publish(name: str, *, args: list | None = None, **options: object) -> s
                 connection=conn,
                 retry=True,
                 retry_policy=PUBLISH_RETRY_POLICY,
+                ignore_result=ignore_result,
                 **options,
             )
-    except (OperationalError, OSError) as exc:
+    except (OperationalError, OSError, RuntimeError) as exc:
+        # RuntimeError: the result store gave up reconnecting (a caller that wants a result).
         raise BrokerUnavailable(
             f"The job queue is not answering ({job_error_text(exc)}); try again shortly."
         ) from exc

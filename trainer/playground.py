@@ -143,7 +143,8 @@ def playground_answer(
     # Sent like every job (a short publish timeout: BrokerUnavailable, a 503, when the
     # broker is down), routed to the inference queue by CELERY_TASK_ROUTES.
     sent = AsyncResult(
-        task_publish(PLAYGROUND_TASK, kwargs=work, expires=ANSWER_EXPIRES_S), app=celery_app
+        task_publish(PLAYGROUND_TASK, kwargs=work, expires=ANSWER_EXPIRES_S, ignore_result=False),
+        app=celery_app,
     )
     try:
         answer = sent.get(timeout=ANSWER_WAIT_S, interval=0.05, propagate=False)
