@@ -14,7 +14,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("guidelines.urls")),
     path("", include("labeling.urls")),
-    path("", include("labeling.views")),
     path("", include("rankings.urls")),
     path("", include("trainer.urls")),
     path("", include("dashboard.urls")),

@@ -7,8 +7,8 @@ SECTIONS = [
     ("overview", "Overview", "dashboard-overview"),
     ("people", "People", "dashboard-people"),
     ("datasets", "Datasets", "dashboard-datasets"),
-    ("training", "Training", "dashboard-training"),
-    ("playground", "Playground", "dashboard-playground"),
+    ("training", "Training", "trainer-training-page"),
+    ("playground", "Playground", "trainer-playground-page"),
     ("jobs", "Jobs", "trainer-jobs"),
     ("schedules", "Schedules", "dashboard-schedules"),
 ]

@@ -3,6 +3,7 @@ from django.urls import path
 from guidelines import api, views
 
 version = "api/guidelines/<slug:slug>/versions/<id:number>/"
+page = "guidelines/<slug:slug>/v/<id:number>/"
 
 urlpatterns = [
     path("api/guidelines/", api.GuidelineListCreateView.as_view(), name="guidelines-list"),
@@ -26,5 +27,17 @@ urlpatterns = [
         api.AcknowledgementTableView.as_view(),
         name="guidelines-acknowledgements",
     ),
-    *views.urlpatterns,
+    # The pages; the API's names above already take guidelines-publish and the like.
+    path("guidelines/", views.guideline_index, name="guidelines-index"),
+    path("guidelines/new/", views.guideline_new, name="guidelines-new"),
+    path("guidelines/<slug:slug>/", views.guideline_current, name="guidelines-current"),
+    path("guidelines/<slug:slug>/history/", views.guideline_history, name="guidelines-history"),
+    path("guidelines/<slug:slug>/compare/", views.guideline_diff, name="guidelines-compare"),
+    path("guidelines/<slug:slug>/write/", views.version_write, name="guidelines-write"),
+    path("guidelines/<slug:slug>/readers/", views.guideline_readers, name="guidelines-readers"),
+    path(page, views.version_detail, name="guidelines-version"),
+    path(page + "edit/", views.version_write, name="guidelines-edit"),
+    path(page + "publish/", views.version_publish_view, name="guidelines-publish-page"),
+    path(page + "retire/", views.version_retire_view, name="guidelines-retire-page"),
+    path(page + "acknowledge/", views.version_acknowledge, name="guidelines-acknowledge-page"),
 ]

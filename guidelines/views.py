@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -235,20 +234,3 @@ def guideline_readers(request: HttpRequest, slug: str) -> HttpResponse:
         "guidelines/readers.html",
         {"guideline": guideline, "versions": versions, "rows": rows},
     )
-
-
-page = "guidelines/<slug:slug>/v/<id:number>/"
-urlpatterns = [
-    path("guidelines/", guideline_index, name="guidelines-index"),
-    path("guidelines/new/", guideline_new, name="guidelines-new"),
-    path("guidelines/<slug:slug>/", guideline_current, name="guidelines-current"),
-    path("guidelines/<slug:slug>/history/", guideline_history, name="guidelines-history"),
-    path("guidelines/<slug:slug>/compare/", guideline_diff, name="guidelines-compare"),
-    path("guidelines/<slug:slug>/write/", version_write, name="guidelines-write"),
-    path("guidelines/<slug:slug>/readers/", guideline_readers, name="guidelines-readers"),
-    path(page, version_detail, name="guidelines-version"),
-    path(page + "edit/", version_write, name="guidelines-edit"),
-    path(page + "publish/", version_publish_view, name="guidelines-publish-page"),
-    path(page + "retire/", version_retire_view, name="guidelines-retire-page"),
-    path(page + "acknowledge/", version_acknowledge, name="guidelines-acknowledge-page"),
-]

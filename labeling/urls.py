@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import api
+from labeling import api, views
 
 urlpatterns = [
     path("api/prompts/", api.PromptListCreateView.as_view(), name="labeling-prompts"),
@@ -27,4 +27,14 @@ urlpatterns = [
         name="labeling-reviews",
     ),
     path("api/me/opt-outs/", api.OptOutView.as_view(), name="labeling-opt-outs"),
+    path("work/prompts/new/", views.prompt_write, name="labeling-prompt-new"),
+    path("work/<str:kind>/next/", views.task_next, name="labeling-next"),
+    path("work/tasks/<id:task_id>/", views.task_page, name="labeling-task"),
+    path("work/tasks/<id:task_id>/skip/", views.task_skip_page, name="labeling-skip"),
+    path("work/mine/", views.my_work, name="labeling-mine"),
+    path(
+        "work/demonstrations/<id:demonstration_id>/revise/",
+        views.demonstration_revise_page,
+        name="labeling-revise",
+    ),
 ]

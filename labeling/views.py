@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
@@ -258,17 +258,3 @@ def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> Ht
         },
         status=400 if error else 200,
     )
-
-
-urlpatterns = [
-    path("work/prompts/new/", prompt_write, name="labeling-prompt-new"),
-    path("work/<str:kind>/next/", task_next, name="labeling-next"),
-    path("work/tasks/<id:task_id>/", task_page, name="labeling-task"),
-    path("work/tasks/<id:task_id>/skip/", task_skip_page, name="labeling-skip"),
-    path("work/mine/", my_work, name="labeling-mine"),
-    path(
-        "work/demonstrations/<id:demonstration_id>/revise/",
-        demonstration_revise_page,
-        name="labeling-revise",
-    ),
-]

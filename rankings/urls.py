@@ -15,5 +15,12 @@ urlpatterns = [
         name="rankings-consensus",
     ),
     path("api/rankings/agreement/", api.AgreementView.as_view(), name="rankings-agreement"),
-    *views.urlpatterns,
+    path("work/rank/<id:task_id>/", views.ranking_task_page, name="rankings-task"),
+    path("rankings/", views.comparison_index, name="rankings-index"),
+    path("rankings/agreement/", views.agreement_page, name="rankings-agreement-page"),
+    path(
+        "rankings/comparisons/<id:comparison_id>/",
+        views.comparison_detail,
+        name="rankings-comparison",
+    ),
 ]

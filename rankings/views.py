@@ -5,7 +5,6 @@ import uuid
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 
 from accounts.permissions import role_required
 from accounts.roles import Role
@@ -170,11 +169,3 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
         "rankings/agreement.html",
         {"report": agreement_report(guideline_slug=request.GET.get("guideline"))},
     )
-
-
-urlpatterns = [
-    path("work/rank/<id:task_id>/", ranking_task_page, name="rankings-task"),
-    path("rankings/", comparison_index, name="rankings-index"),
-    path("rankings/agreement/", agreement_page, name="rankings-agreement-page"),
-    path("rankings/comparisons/<id:comparison_id>/", comparison_detail, name="rankings-comparison"),
-]

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from trainer import api, api_training, views, views_jobs
+from trainer import (
+    api,
+    api_playground,
+    api_training,
+    views,
+    views_jobs,
+    views_training,
+    views_training_datasets,
+    views_training_playground,
+)
 
 urlpatterns = [
     path("api/imports/", api.ImportCreateView.as_view(), name="trainer-imports"),
@@ -59,6 +68,11 @@ urlpatterns = [
         api_training.ModelPromoteView.as_view(),
         name="trainer-model-promote",
     ),
+    path(
+        "api/models/<id:model_id>/chat/",
+        api_playground.ModelChatView.as_view(),
+        name="trainer-model-chat",
+    ),
     path("api/generations/", api_training.GenerationsView.as_view(), name="trainer-generations"),
     path(
         "api/generations/<id:job_id>/",
@@ -76,4 +90,36 @@ urlpatterns = [
         views_jobs.job_cancel_view,
         name="trainer-job-cancel",
     ),
+    # The dashboard's training pages; the API's names above already take trainer-run,
+    # trainer-models and the like, so each page's name ends in -page.
+    path("dashboard/training/", views_training.training, name="trainer-training-page"),
+    path(
+        "dashboard/training/runs/<id:run_id>/",
+        views_training.run_page,
+        name="trainer-run-page",
+    ),
+    path(
+        "dashboard/training/runs/<id:run_id>/cancel/",
+        views_training.run_cancel,
+        name="trainer-run-cancel-page",
+    ),
+    path("dashboard/models/", views_training.models, name="trainer-models-page"),
+    path(
+        "dashboard/models/<id:model_id>/promote/",
+        views_training.model_promote_view,
+        name="trainer-model-promote-page",
+    ),
+    path("dashboard/generations/", views_training.generations, name="trainer-generations-page"),
+    path(
+        "dashboard/generations/<id:job_id>/",
+        views_training.generation_page,
+        name="trainer-generation-page",
+    ),
+    path(
+        "dashboard/playground/",
+        views_training_playground.playground,
+        name="trainer-playground-page",
+    ),
+    # The newest snapshots the runs train on; its name is older than the trainer app's pages.
+    path("dashboard/datasets/", views_training_datasets.datasets, name="dashboard-datasets"),
 ]

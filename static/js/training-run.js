@@ -1,6 +1,6 @@
 // A training run's page while the run goes on: progress, time left, curves, metrics and
 // logs from /api/training-runs/<id>/ every second. The curves are drawn as
-// dashboard/curves.py draws them on the server; PAD and the y range rule must agree.
+// trainer/curves.py draws them on the server; PAD and the y range rule must agree.
 import { follow, replaceFromPage, showStatus } from "./job-follow.js";
 
 const run = document.querySelector("[data-run-url]");

@@ -103,7 +103,7 @@ def test_web_modules_and_model_requests_load_no_model_library(
     report = json.loads(finished.stdout.strip().splitlines()[-1])
 
     # The walk found the modules a web process serves, not an empty list.
-    for served in ("config.wsgi", "trainer.api_playground", "dashboard.views_training"):
+    for served in ("config.wsgi", "trainer.api_playground", "trainer.views_training_playground"):
         assert served in report["modules"]
     assert report["imported"] == []
     # Sampling checked without torch; the playground's model work sent to the inference

@@ -1,10 +1,8 @@
-"""Dashboard pages that turn the flywheel: datasets, training runs, model versions,
-generation and the playground.
+"""Dashboard pages that turn the flywheel: training runs, model versions and generation.
 
 Every form goes through the API's own serializers and services, so a page and a script
 that send the same input start the same job or get the same field errors."""
 
-import json
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -15,18 +13,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.serializers import Serializer
 
-from dashboard.curves import run_charts
-from dashboard.views import admins
-from guidelines.markdown import render_markdown
+from accounts.permissions import role_required
+from accounts.roles import Role
 from labeling.validation import LabelingInputError
-from trainer.api_playground import ChatInputSerializer
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
+from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
 from trainer.models import DatasetSnapshot, GenerationJob, JobStatus, ModelVersion, TrainingRun
-from trainer.playground import ModelNotReady, playground_answer
-from trainer.selectors import snapshots_recent
 from trainer.training import SNAPSHOT_KINDS, model_promote, training_run_cancel, training_run_create
 from trainer.views import FINISHED, field_errors
+
+admins = role_required(Role.ADMIN)
 
 # The settings the run form offers, as (name, label, hint); the API takes a few more.
 RUN_SETTINGS = [
@@ -75,27 +72,6 @@ def _next_or(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-@admins
-def datasets(request: HttpRequest) -> HttpResponse:
-    latest = []
-    for kind, label in DatasetSnapshot.Kind.choices:
-        snapshot = DatasetSnapshot.objects.filter(kind=kind, status=JobStatus.SUCCEEDED).first()
-        if snapshot:
-            latest.append(
-                {"snapshot": snapshot, "label": label, "card": render_markdown(snapshot.card)}
-            )
-    return render(
-        request,
-        "dashboard/datasets.html",
-        {
-            "section": "datasets",
-            "kinds": DatasetSnapshot.Kind.choices,
-            "latest": latest,
-            "snapshots": snapshots_recent(limit=20),
-        },
-    )
-
-
 def _number(text: str) -> int | float:
     try:
         return int(text)
@@ -139,12 +115,12 @@ def training(request: HttpRequest) -> HttpResponse:
         )
         if run is not None:
             messages.success(request, f"Run {run.pk} is queued.")
-            return redirect("dashboard-run", run_id=run.pk)
+            return redirect("trainer-run-page", run_id=run.pk)
     trainable = {kind for kinds in SNAPSHOT_KINDS.values() for kind in kinds}
     errors = _on_form(errors)
     return render(
         request,
-        "dashboard/training.html",
+        "trainer/training.html",
         {
             "section": "training",
             "kinds": TrainingRun.Kind.choices,
@@ -192,7 +168,7 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
     version = getattr(run, "model", None)
     return render(
         request,
-        "dashboard/run.html",
+        "trainer/run.html",
         {
             "section": "training",
             "run": run,
@@ -216,7 +192,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Run {run.pk}: cancel asked for.")
-    return redirect("dashboard-run", run_id=run.pk)
+    return redirect("trainer-run-page", run_id=run.pk)
 
 
 def _metric_columns(versions: list[ModelVersion]) -> list[str]:
@@ -248,7 +224,7 @@ def models(request: HttpRequest) -> HttpResponse:
                 ],
             }
         )
-    return render(request, "dashboard/models.html", {"section": "training", "tables": tables})
+    return render(request, "trainer/models.html", {"section": "training", "tables": tables})
 
 
 @admins
@@ -258,7 +234,7 @@ def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
     messages.success(
         request, f"{version.name} is now the promoted {version.get_kind_display().lower()}."
     )
-    return redirect(_next_or(request, "dashboard-models"))
+    return redirect(_next_or(request, "trainer-models-page"))
 
 
 def _generation_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
@@ -292,11 +268,11 @@ def generations(request: HttpRequest) -> HttpResponse:
         )
         if job is not None:
             messages.success(request, f"Generation {job.pk} is queued.")
-            return redirect("dashboard-generation", job_id=job.pk)
+            return redirect("trainer-generation-page", job_id=job.pk)
     sft_versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT)[:100]
     return render(
         request,
-        "dashboard/generations.html",
+        "trainer/generations.html",
         {
             "section": "training",
             "versions": sft_versions,
@@ -315,7 +291,7 @@ def generation_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(GenerationJob.objects.select_related("model", "created_by"), pk=job_id)
     return render(
         request,
-        "dashboard/generation.html",
+        "trainer/generation.html",
         {
             "section": "training",
             "job": job,
@@ -323,96 +299,4 @@ def generation_page(request: HttpRequest, job_id: int) -> HttpResponse:
             "percent": round(job.progress * 100),
             "comparisons": [c for c in job.filed.values() if c],
         },
-    )
-
-
-def _conversation(text: str) -> list[dict[str, str]]:
-    """The turns so far, carried from one answer to the next in a hidden field."""
-    if not text:
-        return []
-    try:
-        found = json.loads(text)
-    except ValueError:
-        raise LabelingInputError("conversation", "Not a conversation: start over.") from None
-    if not isinstance(found, list):
-        raise LabelingInputError("conversation", "Not a conversation: start over.")
-    return found
-
-
-def _playground_answer(
-    version: ModelVersion, conversation: list[dict[str, str]], post: QueryDict
-) -> tuple[dict[str, object], list[dict[str, str]], dict[str, str]]:
-    """The answer, the conversation to carry on with, and the fields in error."""
-    asked = [*conversation, {"role": "user", "content": post.get("message", "")}]
-    if version.kind == ModelVersion.Kind.REWARD:
-        asked.append({"role": "assistant", "content": post.get("reply", "")})
-    data = {
-        name: post[name] for name in ("temperature", "top_p", "max_new_tokens") if post.get(name)
-    }
-    payload = ChatInputSerializer(data={**data, "messages": asked})
-    if not payload.is_valid():
-        return {}, conversation, field_errors(payload.errors)
-    answer = playground_answer(version=version, **payload.validated_data)
-    if version.kind == ModelVersion.Kind.REWARD:
-        # The conversation stays as it was: another reply to the same prompt can be scored.
-        return answer, conversation, {}
-    return answer, [*asked, {"role": "assistant", "content": answer["reply"]}], {}
-
-
-def _message_field(name: str, conversation_length: int, kind: str) -> str:
-    """`messages[i]` names the turn the form typed in, `message` or `reply`, or one before."""
-    if name == "messages":
-        return "message"
-    if not name.startswith("messages["):
-        return name
-    index = int(name.removeprefix("messages[").rstrip("]"))
-    if index < conversation_length:
-        return "conversation"
-    if kind == ModelVersion.Kind.REWARD and index == conversation_length + 1:
-        return "reply"
-    return "message"
-
-
-@admins
-def playground(request: HttpRequest) -> HttpResponse:
-    versions = list(ModelVersion.objects.all()[:100])
-    chosen_id = request.POST.get("model") or request.GET.get("model")
-    version = next((v for v in versions if str(v.pk) == chosen_id), None)
-    if version is None:
-        promoted = [v for v in versions if v.promoted]
-        version = (promoted or versions or [None])[0]
-    answer: dict[str, object] = {}
-    conversation: list[dict[str, str]] = []
-    errors: dict[str, str] = {}
-    not_ready = False
-    if request.method == "POST":
-        try:
-            conversation = _conversation(request.POST.get("conversation", ""))
-            if version is None:
-                raise LabelingInputError("model", "No model version yet: train one first.")
-            answer, conversation, errors = _playground_answer(version, conversation, request.POST)
-        except LabelingInputError as exc:
-            kind = version.kind if version else ""
-            errors = {_message_field(exc.field, len(conversation), kind): str(exc)}
-        except ModelNotReady as exc:
-            # The inference worker goes on loading the model: sending again finds it loaded.
-            errors, not_ready = {"model": str(exc)}, True
-    turn_tokens = set(answer.get("turn_tokens", []))
-    return render(
-        request,
-        "dashboard/playground.html",
-        {
-            "section": "playground",
-            "versions": versions,
-            "version": version,
-            "answer": answer,
-            "tokens": [(t, t in turn_tokens) for t in answer.get("prompt_tokens", [])],
-            "conversation": conversation,
-            "conversation_json": json.dumps(conversation),
-            # A scored reply stays in its box, to be edited and scored again.
-            "form": request.POST if (errors or "score" in answer) else {},
-            "sampling": request.POST if request.method == "POST" else {},
-            "errors": errors,
-        },
-        status=503 if not_ready else 400 if errors else 200,
     )
