@@ -6,15 +6,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from config.errors import IdempotencyKeyReused, InputError
 from guidelines.services import (
     GuidelineError,
     GuidelineNotAcknowledged,
     NoPublishedVersion,
     VersionNotEditable,
 )
+from jobs.services import BrokerUnavailable, JobStateError
 from labeling.queue import LeaseExpired, LeaseNotHeld, QueueError
-from labeling.validation import IdempotencyKeyReused, LabelingInputError
-from trainer.jobs import BrokerUnavailable, JobStateError
 
 
 def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
@@ -45,7 +45,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             {"detail": str(exc), "code": "idempotency_key_reused", exc.field: [str(exc)]},
             status=status.HTTP_409_CONFLICT,
         )
-    if isinstance(exc, LabelingInputError):
+    if isinstance(exc, InputError):
         return Response(
             {"detail": f"{exc.field}: {exc}", exc.field: [str(exc)]},
             status=status.HTTP_400_BAD_REQUEST,

@@ -39,11 +39,11 @@ def _check_broker() -> str | None:
 
 
 def recovery_state() -> dict[str, object]:
-    """Whether the once-a-minute recovery of stuck jobs (trainer.tasks.jobs_recover) ran
+    """Whether the once-a-minute recovery of stuck jobs (jobs.tasks.jobs_recover) ran
     lately. It runs from beat and when a worker starts, so a late one means no beat or no
     worker. A fresh install that never ran it is given RECOVERY_LATE_AFTER_S from its
     migration before that counts as late."""
-    from trainer.models import JobsRecovery
+    from jobs.models import JobsRecovery
 
     record = JobsRecovery.objects.filter(pk=1).first()
     now = timezone.now()

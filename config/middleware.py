@@ -103,7 +103,7 @@ class ApiJsonErrorsMiddleware:
 
 
 def _job_not_sent_page(request: HttpRequest, exception: Exception) -> HttpResponse | None:
-    from trainer.jobs import BrokerUnavailable
+    from jobs.services import BrokerUnavailable
 
     if not isinstance(exception, BrokerUnavailable):
         return None

@@ -9,7 +9,7 @@ SECTIONS = [
     ("datasets", "Datasets", "dashboard-datasets"),
     ("training", "Training", "trainer-training-page"),
     ("playground", "Playground", "trainer-playground-page"),
-    ("jobs", "Jobs", "trainer-jobs"),
+    ("jobs", "Jobs", "jobs-page"),
     ("schedules", "Schedules", "dashboard-schedules"),
 ]
 

@@ -24,7 +24,7 @@ MAX_EVERY = int(LONGEST / timedelta(minutes=1))
 # so after a few minutes), without the rollups the overview and people pages go stale.
 # They can be made to run more or less often within that bound, never turned off.
 SYSTEM_TASKS = {
-    "trainer.tasks.jobs_recover": timedelta(minutes=2),
+    "jobs.tasks.jobs_recover": timedelta(minutes=2),
     "dashboard.tasks.rollup_refresh": timedelta(hours=1),
 }
 

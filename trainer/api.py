@@ -18,15 +18,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from config.parsers import CheckedJSONParser
-from trainer.models import DatasetSnapshot, ImportJob, Job, JobStatus
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel, job_requeue
+from trainer.models import DatasetSnapshot, ImportJob
 from trainer.selectors import guidelines_importable
-from trainer.services import (
-    import_job_create,
-    job_cancel,
-    job_retry,
-    snapshot_create,
-    snapshot_run_again,
-)
+from trainer.services import import_job_create, snapshot_create, snapshot_run_again
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
@@ -242,7 +238,7 @@ class ImportRerunView(_JobActionView):
     """A failed or cancelled import runs again; lines already imported are skipped."""
 
     model, serializer, answer_status = ImportJob, ImportJobSerializer, status.HTTP_202_ACCEPTED
-    perform = staticmethod(job_retry)
+    perform = staticmethod(job_requeue)
 
 
 @extend_schema_view(post=extend_schema(request=None, responses={200: ImportJobSerializer}))

@@ -4,3 +4,31 @@ from django.apps import AppConfig
 class TrainerConfig(AppConfig):
     name = "trainer"
     verbose_name = "Training"
+
+    def ready(self) -> None:
+        from jobs.services import JobKind, job_kind_register
+        from trainer.models import DatasetSnapshot, GenerationJob, ImportJob, TrainingRun
+
+        job_kind_register(
+            ImportJob,
+            JobKind("trainer.tasks.import_file", "Import", "trainer-import-page", "job_id"),
+        )
+        job_kind_register(
+            DatasetSnapshot,
+            JobKind(
+                "trainer.tasks.export_snapshot", "Export", "trainer-export-page", "snapshot_id"
+            ),
+        )
+        job_kind_register(
+            TrainingRun,
+            JobKind("trainer.tasks.train_run", "Training run", "trainer-run-page", "run_id"),
+        )
+        job_kind_register(
+            GenerationJob,
+            JobKind(
+                "trainer.tasks.generate_candidates",
+                "Generation",
+                "trainer-generation-page",
+                "job_id",
+            ),
+        )

@@ -32,7 +32,7 @@ from django.db.models.functions import Cast
 from labeling.models import Demonstration
 from rankings.models import Ranking
 from trainer.export_rows import ROWS, Stats, comparisons_filtered, split_of
-from trainer.jobs import (
+from jobs.services import (
     FINISHED,
     Attempt,
     JobCancelled,

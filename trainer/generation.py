@@ -9,13 +9,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from config.errors import InputError
 from labeling.models import Prompt
-from labeling.validation import LabelingInputError
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
-from trainer.jobs import Attempt, job_execute, job_send
+from jobs.services import Attempt, job_execute, job_send
 from trainer.models import GenerationJob, JobStatus, ModelVersion
-from trainer.training_config import TrainingInputError
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +26,9 @@ def _model_for(model: ModelVersion | None) -> ModelVersion:
     if model is None:
         model = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT, promoted=True).first()
         if model is None:
-            raise TrainingInputError("model", "No SFT model is promoted: promote one first.")
+            raise InputError("model", "No SFT model is promoted: promote one first.")
     if model.kind != ModelVersion.Kind.SFT:
-        raise TrainingInputError("model", "Candidates are sampled from an SFT model.")
+        raise InputError("model", "Candidates are sampled from an SFT model.")
     return model
 
 
@@ -40,16 +39,16 @@ def prompts_chosen(
     guideline or category) that have no candidate from this model yet."""
     if prompt_ids is not None:
         if not prompt_ids or len(prompt_ids) > MAX_PROMPTS:
-            raise TrainingInputError("prompts", f"Between 1 and {MAX_PROMPTS} prompt ids.")
+            raise InputError("prompts", f"Between 1 and {MAX_PROMPTS} prompt ids.")
         found = set(Prompt.objects.filter(pk__in=prompt_ids).values_list("pk", flat=True))
         missing = [p for p in prompt_ids if p not in found]
         if missing:
-            raise TrainingInputError("prompts", f"No prompt {missing[0]}.")
+            raise InputError("prompts", f"No prompt {missing[0]}.")
         return list(dict.fromkeys(prompt_ids))
     filters = filters or {}
     limit = filters.get("limit", DEFAULT_PROMPTS)
     if type(limit) is not int or not 1 <= limit <= MAX_PROMPTS:
-        raise TrainingInputError("filters.limit", f"Between 1 and {MAX_PROMPTS}.")
+        raise InputError("filters.limit", f"Between 1 and {MAX_PROMPTS}.")
     prompts = Prompt.objects.exclude(
         Exists(Candidate.objects.filter(prompt=OuterRef("pk"), model_name=model.name))
     )
@@ -59,7 +58,7 @@ def prompts_chosen(
         prompts = prompts.filter(category=filters["category"])
     chosen = list(prompts.order_by("pk").values_list("pk", flat=True)[:limit])
     if not chosen:
-        raise TrainingInputError("filters", "No prompt matches that has no candidate from it.")
+        raise InputError("filters", "No prompt matches that has no candidate from it.")
     return chosen
 
 
@@ -79,14 +78,14 @@ def generation_create(
 
     model = _model_for(model)
     if type(k) is not int or not 2 <= k <= 9:
-        raise TrainingInputError("k", "Between 2 and 9 candidates per prompt.")
+        raise InputError("k", "Between 2 and 9 candidates per prompt.")
     try:
         Sampling(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     except ValueError as exc:
         field = str(exc).split(" ", 1)[0]
-        raise TrainingInputError(field, str(exc)) from exc
+        raise InputError(field, str(exc)) from exc
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
-        raise TrainingInputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
+        raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
     chosen = prompts_chosen(model=model, prompt_ids=prompt_ids, filters=filters)
     with transaction.atomic():
         job = GenerationJob.objects.create(
@@ -149,7 +148,7 @@ def _generate(attempt: Attempt) -> None:
                         source=Candidate.Source.GENERATED,
                     )
                     comparison_id = comparison.pk
-                except LabelingInputError as exc:
+                except InputError as exc:
                     logger.warning("prompt %s: replies not filed: %s", prompt_id, exc)
             filed[str(prompt_id)] = comparison_id
             if not rows.update(filed=filed, heartbeat_at=timezone.now()):

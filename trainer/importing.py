@@ -19,11 +19,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InputError
 from config.parsers import unstorable_text_found
 from guidelines.services import GuidelineError
 from labeling.models import Prompt
 from labeling.services import demonstration_import, prompt_create, prompt_for_import
-from labeling.validation import LabelingInputError
 from rankings.services import comparison_create, comparison_import
 from trainer.imports import alpaca, hh_rlhf, jsonl, oasst
 from trainer.imports.reading import import_lines, import_lines_counted
@@ -35,7 +35,7 @@ from trainer.imports.records import (
     PromptRecord,
     Record,
 )
-from trainer.jobs import Attempt, JobCancelled, job_execute
+from jobs.services import Attempt, JobCancelled, job_execute
 from trainer.models import ImportedLine, ImportJob, JobStatus
 
 PARSERS: dict[str, Callable[[str], list[Record]]] = {
@@ -137,7 +137,7 @@ def _import_line(job: ImportJob, number: int, line: str, author, counts: Counter
             ImportedLine.objects.create(key=key, job=job)
     except LineError as exc:
         return str(exc)
-    except LabelingInputError as exc:
+    except InputError as exc:
         return f"{exc.field}: {exc}"
     except GuidelineError as exc:
         return str(exc)

@@ -20,11 +20,11 @@ from celery.result import AsyncResult
 from django.conf import settings
 
 from config.celery import app as celery_app
+from config.errors import InputError
 from labeling.validation import conversation_checked, text_checked
-from trainer.jobs import job_error_text, task_publish
+from jobs.services import job_error_text, task_publish
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
-from trainer.training_config import TrainingInputError
 
 MODELS_KEPT = 2
 MAX_NEW_TOKENS = 512
@@ -93,13 +93,11 @@ def _reward_input(messages: object) -> tuple[list[dict[str, str]], str]:
     """A conversation ending on the assistant reply to score: the prompt before it must
     be one an SFT model could have answered."""
     if not isinstance(messages, list) or len(messages) < 2:
-        raise TrainingInputError(
-            "messages", "A conversation ending on the assistant reply to score."
-        )
+        raise InputError("messages", "A conversation ending on the assistant reply to score.")
     last = messages[-1]
     where = f"messages[{len(messages) - 1}]"
     if not isinstance(last, dict) or last.get("role") != "assistant":
-        raise TrainingInputError(where, "A reward model scores an assistant reply: end on one.")
+        raise InputError(where, "A reward model scores an assistant reply: end on one.")
     prompt = conversation_checked(messages[:-1])
     return prompt, text_checked(last.get("content"), field=where)
 
@@ -108,13 +106,13 @@ def _sampling_checked(
     *, temperature: float, top_p: float, max_new_tokens: int, seed: int
 ) -> Sampling:
     if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise TrainingInputError("max_new_tokens", f"Between 1 and {MAX_NEW_TOKENS}.")
+        raise InputError("max_new_tokens", f"Between 1 and {MAX_NEW_TOKENS}.")
     try:
         return Sampling(
             k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
         )
     except ValueError as exc:
-        raise TrainingInputError(str(exc).split(" ", 1)[0], str(exc)) from exc
+        raise InputError(str(exc).split(" ", 1)[0], str(exc)) from exc
 
 
 def playground_answer(

@@ -13,9 +13,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from guidelines.models import Guideline
-from trainer import jobs
-from trainer.jobs import BrokerUnavailable, job_requeue, job_send
-from trainer.models import DatasetSnapshot, ImportJob, Job
+from jobs.services import BrokerUnavailable, job_requeue, job_send
+from trainer.models import DatasetSnapshot, ImportJob
 
 
 def _upload_save(upload: UploadedFile) -> Path:
@@ -78,16 +77,3 @@ def snapshot_run_again(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
     attempt clears what the last one left half-written. JobStateError (a ValueError) for
     a published, queued or running one."""
     return job_requeue(snapshot)
-
-
-def job_retry(job: Job) -> Job:
-    """Run a failed, cancelled or stuck job of any kind again, from where it stopped:
-    an import skips the lines it already imported, an export writes the same snapshot,
-    a training run resumes from its checkpoint, a generation skips the prompts it filed."""
-    return job_requeue(job)
-
-
-def job_cancel(job: Job) -> Job:
-    """Stop a job of any kind: a queued one at once, a running one at its next step
-    (at once if its worker died). JobStateError for a finished one."""
-    return jobs.job_cancel(job)

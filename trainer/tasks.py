@@ -4,13 +4,14 @@ import contextlib
 import threading
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_shutting_down
 from django.conf import settings
 
+from jobs.models import JobStatus
+from jobs.services import BrokerUnavailable, job_publish
 from trainer.exporting import snapshot_export, snapshots_export_if_changed
 from trainer.importing import import_run
-from trainer.jobs import BrokerUnavailable, job_publish, jobs_recover_all
-from trainer.models import JobStatus, TrainingRun
+from trainer.models import TrainingRun
 from trainer.training import run_execute, runs_start_when_enough_data
 
 
@@ -97,18 +98,3 @@ def playground_compute_task(**work) -> dict[str, object]:
 def train_when_enough_data() -> list[int]:
     """Beat runs this on the schedule in the admin (hourly unless changed there)."""
     return [run.pk for run in runs_start_when_enough_data()]
-
-
-@shared_task(name="trainer.tasks.jobs_recover", acks_late=True)
-def jobs_recover() -> dict[str, list[int]]:
-    """Closes the cancelled jobs whose worker died and sends again the orphaned and the
-    never-sent jobs of every kind (trainer.jobs.JOB_TASKS). Runs every minute from beat,
-    and once when any worker starts."""
-    return jobs_recover_all()
-
-
-@worker_ready.connect
-def _recover_on_start(sender=None, **kwargs) -> None:
-    # A worker restarted after a crash picks its own orphans up at once rather than
-    # waiting for the next beat tick.
-    jobs_recover.delay()

@@ -13,7 +13,7 @@ from tests.trainer.conftest import shared_file
 from trainer import exporting
 from trainer.exporting import snapshot_export, snapshot_exported
 from trainer.importing import import_run
-from trainer.jobs import JobCancelled, job_claim
+from jobs.services import JobCancelled, job_claim
 from trainer.models import DatasetSnapshot
 
 ROLES = {"system", "user", "assistant"}

@@ -15,9 +15,9 @@ from labeling.models import Prompt
 from tests.conftest import worker_process
 from trainer.exporting import snapshot_export
 from trainer.importing import import_run
-from trainer.jobs import job_claim, job_publish
+from jobs.services import job_claim, job_publish
 from trainer.models import DatasetSnapshot, GenerationJob, ImportedLine, ImportJob, JobStatus
-from trainer.tasks import jobs_recover
+from jobs.tasks import jobs_recover
 
 from .test_training_worker import wait_for
 
@@ -281,7 +281,7 @@ def test_the_recovery_records_when_it_ran_for_healthz(client):
 
 @pytest.mark.django_db
 def test_healthz_says_the_recovery_is_late_without_failing_the_web(client):
-    from trainer.models import JobsRecovery
+    from jobs.models import JobsRecovery
 
     JobsRecovery.objects.filter(pk=1).update(ran_at=timezone.now() - timedelta(minutes=6))
 
@@ -294,7 +294,7 @@ def test_healthz_says_the_recovery_is_late_without_failing_the_web(client):
 
 @pytest.mark.django_db
 def test_an_export_cancelled_while_queued_is_never_written(oasst):
-    from trainer.services import job_cancel
+    from jobs.services import job_cancel
 
     snapshot = DatasetSnapshot.objects.create(kind="sft")
     job_cancel(snapshot)
@@ -340,7 +340,7 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(oasst, child
 
 @pytest.mark.django_db
 def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue_import, settings):
-    from trainer.jobs import JOB_TASKS
+    from jobs.services import JOB_KINDS
     from trainer.models import ModelVersion, TrainingRun
 
     # An in-process broker: no worker of a later test receives these ids.
@@ -354,7 +354,7 @@ def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue
         TrainingRun.objects.create(kind="reward"),
         GenerationJob.objects.create(model=version, prompts=[1]),
     ]
-    assert {type(job) for job in jobs} == set(JOB_TASKS)
+    assert {type(job) for job in jobs} == set(JOB_KINDS)
     for job in jobs:
         silent_since(job, seconds=600)
 
@@ -383,7 +383,7 @@ def test_a_silent_job_gets_one_message_per_stale_period_not_one_per_recovery(
 
 @pytest.mark.django_db
 def test_a_job_whose_worker_died_too_often_is_failed_instead_of_taken_over(queue_import, settings):
-    from trainer.jobs import MAX_ATTEMPTS
+    from jobs.services import MAX_ATTEMPTS
 
     settings.CELERY_BROKER_URL = "memory://"
     deadly = queue_import(prompt_lines(1), "prompts-jsonl")

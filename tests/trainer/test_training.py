@@ -227,7 +227,7 @@ def test_the_schedule_retrains_once_enough_new_data_arrived(oasst, settings):
     assert [run.kind for run in started] == ["reward"]
     assert again == []  # one is already queued
     names = set(PeriodicTask.objects.values_list("task", flat=True))
-    assert {"trainer.tasks.train_when_enough_data", "trainer.tasks.jobs_recover"} <= names
+    assert {"trainer.tasks.train_when_enough_data", "jobs.tasks.jobs_recover"} <= names
 
 
 @pytest.mark.django_db

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from rankings.models import Comparison
 from trainer.generation import generation_run
-from trainer.jobs import Heartbeat, job_claim
+from jobs.services import Heartbeat, job_claim
 from trainer.ml.generate import Generator
 from trainer.models import GenerationJob, JobStatus, TrainingRun
-from trainer.tasks import jobs_recover
+from jobs.tasks import jobs_recover
 from trainer.training import RunReport, model_promote, run_execute, training_run_create
 
 from .conftest import QUICK

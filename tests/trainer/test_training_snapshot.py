@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from trainer import exporting
-from trainer.jobs import Attempt, job_execute
+from jobs.services import Attempt, job_execute
 from trainer.models import DatasetSnapshot, JobStatus, TrainingRun
 from trainer.training import run_execute, training_run_create
 

@@ -1,8 +1,8 @@
 """Jobs of every kind that need an admin's eye: failed, stuck (running with a heartbeat
 gone quiet) or waiting in the queue for long, with what the jobs page links and offers.
 
-Read through the registry of job kinds (trainer.jobs.JOB_TASKS), so a kind added later is
-listed without touching this module; one query per kind and state."""
+Read through the registry of job kinds (jobs.services.JOB_KINDS), so a kind added later
+is listed without touching this module; one query per kind and state."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from trainer.jobs import JOB_TASKS, stale
-from trainer.models import Job, JobStatus
+from jobs.models import Job, JobStatus
+from jobs.services import JOB_KINDS, stale
 
 # A queued job older than this is shown as waiting: its worker is busy, stopped, or its
 # queue is behind (a training run waits behind another for hours, which is normal).
@@ -22,17 +22,6 @@ WAITING_AFTER = timedelta(minutes=10)
 # Failed jobs are shown for this long; older ones stay in each kind's own list.
 FAILED_SHOWN_FOR = timedelta(days=14)
 ROWS_PER_KIND = 50
-# The page that shows one job of a kind, by model name: (URL name, its argument's name).
-PAGES = {
-    "ImportJob": ("trainer-import-page", "job_id"),
-    "DatasetSnapshot": ("trainer-export-page", "snapshot_id"),
-    "TrainingRun": ("dashboard-run", "run_id"),
-    "GenerationJob": ("dashboard-generation", "job_id"),
-}
-
-
-# How the page names each kind, where the model's own name is not what admins call it.
-LABELS = {"DatasetSnapshot": "Export", "ImportJob": "Import", "GenerationJob": "Generation"}
 
 
 @dataclass(frozen=True)
@@ -55,15 +44,17 @@ class JobRow:
 
 def job_model(kind: str) -> type[Job] | None:
     """The registered job model named `kind`, or None."""
-    return next((model for model in JOB_TASKS if model.__name__ == kind), None)
+    return next((model for model in JOB_KINDS if model.__name__ == kind), None)
+
+
+def job_label(model: type[Job]) -> str:
+    return JOB_KINDS[model].label
 
 
 def _page(model: type[Job], pk: int) -> str | None:
-    name, argument = PAGES.get(model.__name__, (None, None))
-    if name is None:
-        return None
+    kind = JOB_KINDS[model]
     try:
-        return reverse(name, kwargs={argument: pk})
+        return reverse(kind.page, kwargs={kind.page_argument: pk})
     except NoReverseMatch:
         return None
 
@@ -91,8 +82,8 @@ def jobs_needing_attention() -> list[JobRow]:
     then waiting; newest first within each."""
     rows: list[JobRow] = []
     for state, condition in _states():
-        for model in JOB_TASKS:
-            label = LABELS.get(model.__name__) or str(model._meta.verbose_name).capitalize()
+        for model in JOB_KINDS:
+            label = job_label(model)
             rows += [
                 JobRow(
                     kind=model.__name__,

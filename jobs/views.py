@@ -8,9 +8,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role
-from trainer.jobs import JobStateError
-from trainer.jobs_overview import LABELS, job_model, jobs_needing_attention
-from trainer.services import job_cancel, job_retry
+from jobs.selectors import job_label, job_model, jobs_needing_attention
+from jobs.services import JobStateError, job_cancel, job_requeue
 
 admins = role_required(Role.ADMIN)
 
@@ -20,7 +19,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
     rows = jobs_needing_attention()
     return render(
         request,
-        "trainer/jobs.html",
+        "jobs/jobs.html",
         {"section": "jobs", "rows": rows, "stuck": sum(r.state == "stuck" for r in rows)},
     )
 
@@ -36,7 +35,7 @@ def _job(kind: str, pk: int):  # type: ignore[no-untyped-def]
 @require_POST
 @admins
 def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    return _act(request, kind, pk, job_retry, "queued again")
+    return _act(request, kind, pk, job_requeue, "queued again")
 
 
 @require_POST
@@ -47,7 +46,7 @@ def job_cancel_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 def _act(request: HttpRequest, kind: str, pk: int, action, done: str) -> HttpResponse:  # type: ignore[no-untyped-def]
     job = _job(kind, pk)
-    name = f"{LABELS.get(kind, kind)} {pk}"
+    name = f"{job_label(type(job))} {pk}"
     try:
         action(job)
     except JobStateError as exc:
@@ -55,4 +54,4 @@ def _act(request: HttpRequest, kind: str, pk: int, action, done: str) -> HttpRes
         messages.error(request, f"{name}: {exc}")
     else:
         messages.success(request, f"{name} {done}.")
-    return redirect("trainer-jobs")
+    return redirect("jobs-page")

@@ -2,12 +2,14 @@
 generations, and the kinds added later) is sent, claimed, kept alive, finished,
 taken over and recovered.
 
-A job is a row of a model built on `trainer.models.Job`. Its message is published only
+A job is a row of a model built on `jobs.models.Job`. Its message is published only
 after its row is committed, with a short publish timeout, and `sent_at` records that it
 left; a worker claims the row atomically (queued, or running with a heartbeat gone
 quiet) and gets an attempt number; every later write of that attempt goes through
 `held`, so a worker that lost the job to another cannot overwrite the new attempt.
-`JOB_TASKS` names the task that runs each kind, so recovery is one loop over it.
+Each app registers its kinds (`job_kind_register`, from its AppConfig.ready): the task
+that runs one, and how the jobs page names and links it. Recovery, sending and the jobs
+page are then one loop over `JOB_KINDS`, and this module imports no app's models.
 """
 
 from __future__ import annotations
@@ -25,18 +27,26 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from trainer.models import DatasetSnapshot, GenerationJob, ImportJob, Job, JobStatus, TrainingRun
+from jobs.models import Job, JobsRecovery, JobStatus
 
 logger = logging.getLogger(__name__)
 
-# Model -> the name of the Celery task that runs one job of it, given the job's id.
-# Names, not task objects: sending needs no import of the tasks module (nor of torch).
-JOB_TASKS: dict[type[Job], str] = {
-    ImportJob: "trainer.tasks.import_file",
-    DatasetSnapshot: "trainer.tasks.export_snapshot",
-    TrainingRun: "trainer.tasks.train_run",
-    GenerationJob: "trainer.tasks.generate_candidates",
-}
+
+@dataclass(frozen=True)
+class JobKind:
+    # The Celery task that runs one job of the kind, given its id. A name, not the task
+    # object: sending needs no import of the tasks module (nor of torch).
+    task: str
+    # What admins call it on the jobs page, and the URL name (with the name of its one
+    # argument, the job's id) of the page that shows one job.
+    label: str
+    page: str
+    page_argument: str
+
+
+# Model -> its kind, filled by the apps' ready(). Only read after the app registry is
+# ready, when every app has registered its own.
+JOB_KINDS: dict[type[Job], JobKind] = {}
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 # A web request waits this long at most for a broker that does not answer.
 PUBLISH_TIMEOUT_S = 2.0
@@ -64,9 +74,10 @@ RESEND_QUEUED_AFTER_S = 10 * 60
 MAX_ATTEMPTS = 8
 
 
-def job_kind_register(model: type[Job], task_name: str) -> None:
-    """For job kinds of other apps: the recovery and `job_send` then cover them too."""
-    JOB_TASKS[model] = task_name
+def job_kind_register(model: type[Job], kind: JobKind) -> None:
+    """Called by the app that owns `model`: sending, recovery and the jobs page then
+    cover its jobs."""
+    JOB_KINDS[model] = kind
 
 
 class JobLost(Exception):
@@ -322,7 +333,7 @@ def task_publish(
 def job_publish(job: Job) -> None:
     """Hand the job's message to the broker now and record when; BrokerUnavailable
     when the broker refused or did not answer."""
-    task_publish(JOB_TASKS[type(job)], args=[job.pk])
+    task_publish(JOB_KINDS[type(job)].task, args=[job.pk])
     type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 
@@ -351,7 +362,9 @@ def job_send(job: Job, *, restore: dict[str, object] | None = None) -> None:
 
 def job_requeue(job: Job, *, reset: dict[str, object] | None = None) -> Job:
     """Queue a failed, cancelled or stuck (silent) job again and send it; it resumes
-    where it stopped. JobStateError for a job that is queued, running or succeeded."""
+    where it stopped: an import skips the lines it already imported, an export writes the
+    same snapshot, a training run resumes from its checkpoint, a generation skips the
+    prompts it filed. JobStateError for a job that is queued, running or succeeded."""
     model = type(job)
     fields = ("status", "finished_at", "error", "cancel_requested", "sent_at")
     before = model.objects.filter(pk=job.pk).values(*fields).first()
@@ -400,10 +413,8 @@ def job_cancel(job: Job) -> Job:
 def jobs_recover_all() -> dict[str, list[int]]:
     """For every kind: close the cancelled jobs whose worker died, and send again the
     orphans and the queued jobs never sent. Returns what was sent, per kind."""
-    from trainer.models import JobsRecovery
-
     sent: dict[str, list[int]] = {}
-    for model in JOB_TASKS:
+    for model in JOB_KINDS:
         cancelled_orphans_close(model)
         model.objects.filter(worn_out()).update(
             status=JobStatus.FAILED,
