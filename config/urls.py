@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("guidelines.urls")),
     path("", include("labeling.urls")),
     path("", include("rankings.urls")),
+    path("", include("jobs.urls")),
     path("", include("trainer.urls")),
     path("", include("dashboard.urls")),
 ]

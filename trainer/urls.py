@@ -5,7 +5,6 @@ from trainer import (
     api_playground,
     api_training,
     views,
-    views_jobs,
     views_training,
     views_training_datasets,
     views_training_playground,
@@ -78,17 +77,6 @@ urlpatterns = [
         "api/generations/<id:job_id>/",
         api_training.GenerationDetailView.as_view(),
         name="trainer-generation",
-    ),
-    path("dashboard/jobs/", views_jobs.jobs_page, name="trainer-jobs"),
-    path(
-        "dashboard/jobs/<str:kind>/<id:pk>/retry/",
-        views_jobs.job_retry_view,
-        name="trainer-job-retry",
-    ),
-    path(
-        "dashboard/jobs/<str:kind>/<id:pk>/cancel/",
-        views_jobs.job_cancel_view,
-        name="trainer-job-cancel",
     ),
     # The dashboard's training pages; the API's names above already take trainer-run,
     # trainer-models and the like, so each page's name ends in -page.
