@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer
 from accounts.roles import Role, user_has_role
+from config.errors import InputError
 from guidelines.models import Guideline
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
@@ -23,7 +24,7 @@ from labeling.services import (
     review_submit,
 )
 from labeling.task_kinds import kind_description
-from labeling.validation import MAX_TIME_SPENT_S, LabelingInputError
+from labeling.validation import MAX_TIME_SPENT_S
 
 MAX_PROMPTS_PER_POST = 1000
 
@@ -81,7 +82,7 @@ class PromptInputSerializer(serializers.Serializer):
 def _guideline(slug: str) -> Guideline:
     guideline = Guideline.objects.filter(slug=slug).first()
     if guideline is None:
-        raise LabelingInputError("guideline", f"No guideline {slug!r}.")
+        raise InputError("guideline", f"No guideline {slug!r}.")
     return guideline
 
 
@@ -126,7 +127,7 @@ class PromptListCreateView(GenericAPIView):
                             **item,
                         )
                     )
-                except LabelingInputError as exc:
+                except InputError as exc:
                     if many:
                         exc.field = f"[{index}].{exc.field}"
                     raise
@@ -308,7 +309,7 @@ def _task_for_prompt(user, prompt_id: int) -> int:  # type: ignore[no-untyped-de
         .first()
     )
     if task is None:
-        raise LabelingInputError("prompt", f"You hold no task for prompt {prompt_id}.")
+        raise InputError("prompt", f"You hold no task for prompt {prompt_id}.")
     return task.pk
 
 

@@ -10,19 +10,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.errors import IdempotencyKeyReused, InputError
 from guidelines.models import Guideline, GuidelineVersion
 from guidelines.selectors import version_current_published, version_last_acknowledged
 from guidelines.services import NoPublishedVersion, acknowledgement_require
 from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import QueueError, assignment_finish, assignment_held
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
-from labeling.validation import (
-    IdempotencyKeyReused,
-    LabelingInputError,
-    conversation_checked,
-    seconds_checked,
-    text_checked,
-)
+from labeling.validation import conversation_checked, seconds_checked, text_checked
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
@@ -68,11 +63,11 @@ def prompt_create(
     demonstration task. Labelers must have read that version; admin imports need not."""
     cleaned = conversation_checked(messages)
     if category not in Prompt.Category.values:
-        raise LabelingInputError("category", f"Unknown category {category!r}.")
+        raise InputError("category", f"Unknown category {category!r}.")
     if sensitive_category not in Prompt.Sensitivity.values:
-        raise LabelingInputError("sensitive_category", f"Unknown category {sensitive_category!r}.")
+        raise InputError("sensitive_category", f"Unknown category {sensitive_category!r}.")
     if not 1 <= wanted_demonstrations <= 20:
-        raise LabelingInputError("wanted_demonstrations", "Between 1 and 20.")
+        raise InputError("wanted_demonstrations", "Between 1 and 20.")
     if require_acknowledgement:
         version = acknowledgement_require(user=author, guideline=guideline)
     else:
@@ -240,14 +235,12 @@ def _demonstration_submit(
         raise
     task = assignment.task
     if task.kind != Task.Kind.DEMONSTRATION:
-        raise LabelingInputError(
-            "task", f"Task {task_id} is a {task.kind} task, not a demonstration task."
-        )
+        raise InputError("task", f"Task {task_id} is a {task.kind} task, not a demonstration task.")
     prompt = task.prompt
     if started_from_draft and not prompt.draft_text:
-        raise LabelingInputError("draft", "This prompt has no model draft to start from.")
+        raise InputError("draft", "This prompt has no model draft to start from.")
     if started_from_draft and claimed_draft_text not in (None, prompt.draft_text):
-        raise LabelingInputError(
+        raise InputError(
             "draft", 'That is not this prompt\'s model draft: send "draft": true to record it.'
         )
     draft_model = prompt.draft_model if started_from_draft else ""
@@ -279,7 +272,7 @@ def demonstration_revise(
         Demonstration.objects.select_for_update().filter(pk=demonstration_id, author=author).first()
     )
     if demonstration is None:
-        raise LabelingInputError("demonstration", f"You have no demonstration {demonstration_id}.")
+        raise InputError("demonstration", f"You have no demonstration {demonstration_id}.")
     if demonstration.status != Demonstration.Status.NEEDS_REVISION:
         raise QueueError(
             f"Demonstration {demonstration_id} is {demonstration.get_status_display().lower()}: "
@@ -308,13 +301,13 @@ def review_submit(
 ) -> tuple[Review, bool]:
     """A reviewer's verdict on the demonstration whose review task they hold."""
     if verdict not in Review.Verdict.values:
-        raise LabelingInputError("verdict", f"One of {', '.join(Review.Verdict.values)}.")
+        raise InputError("verdict", f"One of {', '.join(Review.Verdict.values)}.")
     if not isinstance(reasons, list | tuple) or any(r not in Review.Reason.values for r in reasons):
-        raise LabelingInputError("reasons", f"A list of: {', '.join(Review.Reason.values)}.")
+        raise InputError("reasons", f"A list of: {', '.join(Review.Reason.values)}.")
     if verdict != Review.Verdict.APPROVE and not (reasons or comment.strip()):
-        raise LabelingInputError("reasons", "Say why: give a reason or a comment.")
+        raise InputError("reasons", "Say why: give a reason or a comment.")
     if len(comment) > settings.LABELING_MAX_CHARS:
-        raise LabelingInputError("comment", "Too long.")
+        raise InputError("comment", "Too long.")
     with transaction.atomic():
         # The demonstration is locked first, by every reviewer: a verdict that ends other
         # reviewers' leases then never waits on a lease row while its holder waits on it.
@@ -322,7 +315,7 @@ def review_submit(
             Demonstration.objects.select_for_update().filter(pk=demonstration_id).first()
         )
         if demonstration is None:
-            raise LabelingInputError("demonstration", f"No demonstration {demonstration_id}.")
+            raise InputError("demonstration", f"No demonstration {demonstration_id}.")
         task = (
             Task.objects.filter(
                 kind=Task.Kind.REVIEW, demonstration_id=demonstration_id, assignments__user=reviewer
@@ -384,12 +377,10 @@ def _apply_verdict(*, demonstration: Demonstration, task: Task, verdict: str) ->
 
 def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> LabelerProfile:
     if not isinstance(categories, list | tuple) or not all(isinstance(c, str) for c in categories):
-        raise LabelingInputError("sensitive_opt_outs", "A list of category names.")
+        raise InputError("sensitive_opt_outs", "A list of category names.")
     unknown = set(categories) - set(Prompt.Sensitivity.values) - {""}
     if unknown:
-        raise LabelingInputError(
-            "sensitive_opt_outs", f"Unknown categories: {', '.join(sorted(unknown))}."
-        )
+        raise InputError("sensitive_opt_outs", f"Unknown categories: {', '.join(sorted(unknown))}.")
     profile, _ = LabelerProfile.objects.get_or_create(user=user)
     profile.sensitive_opt_outs = sorted(set(categories) - {""})
     profile.save(update_fields=["sensitive_opt_outs"])

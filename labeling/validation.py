@@ -2,70 +2,55 @@
 
 from django.conf import settings
 
+from config.errors import InputError
+
 ROLES = ("system", "user", "assistant")
 # A week: more time than that on one task is a clock gone wrong, not work.
 MAX_TIME_SPENT_S = 7 * 24 * 3600
 
 
-class LabelingInputError(Exception):
-    """Bad input: `field` says where, the message says what."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(message)
-
-
-class IdempotencyKeyReused(LabelingInputError):
-    """An Idempotency-Key sent again with a different request: a client bug, never a retry."""
-
-    def __init__(self, message: str):
-        super().__init__("Idempotency-Key", message)
-
-
 def text_checked(value: object, *, field: str) -> str:
     """Non-empty text within the configured length; returned as given (whitespace kept)."""
     if not isinstance(value, str):
-        raise LabelingInputError(field, "Must be text.")
+        raise InputError(field, "Must be text.")
     if not value.strip():
-        raise LabelingInputError(field, "Must not be empty or only whitespace.")
+        raise InputError(field, "Must not be empty or only whitespace.")
     limit = settings.LABELING_MAX_CHARS
     if len(value) > limit:
-        raise LabelingInputError(field, f"Is {len(value):,} characters; the limit is {limit:,}.")
+        raise InputError(field, f"Is {len(value):,} characters; the limit is {limit:,}.")
     return value
 
 
 def conversation_checked(messages: object, *, field: str = "messages") -> list[dict[str, str]]:
     """An optional system message, then user/assistant turns alternating, ending on a user turn."""
     if not isinstance(messages, list) or not messages:
-        raise LabelingInputError(field, "Must be a non-empty list of {role, content} messages.")
+        raise InputError(field, "Must be a non-empty list of {role, content} messages.")
     cleaned: list[dict[str, str]] = []
     for index, message in enumerate(messages):
         where = f"{field}[{index}]"
         if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            raise LabelingInputError(where, "Must be an object with only 'role' and 'content'.")
+            raise InputError(where, "Must be an object with only 'role' and 'content'.")
         role = message.get("role")
         if role not in ROLES:
-            raise LabelingInputError(
-                where, f"Role must be one of {', '.join(ROLES)}, not {role!r}."
-            )
+            raise InputError(where, f"Role must be one of {', '.join(ROLES)}, not {role!r}.")
         cleaned.append({"role": role, "content": text_checked(message.get("content"), field=where)})
     turns = cleaned[1:] if cleaned[0]["role"] == "system" else cleaned
     if not turns:
-        raise LabelingInputError(field, "A system message alone is not a prompt: add a user turn.")
+        raise InputError(field, "A system message alone is not a prompt: add a user turn.")
     for index, message in enumerate(turns):
         expected = "user" if index % 2 == 0 else "assistant"
         if message["role"] != expected:
             offset = index + (len(cleaned) - len(turns))
-            raise LabelingInputError(
+            raise InputError(
                 f"{field}[{offset}]",
                 f"Expected the {expected} turn here: after an optional system message, user and "
                 "assistant turns alternate, starting with the user.",
             )
     if turns[-1]["role"] != "user":
-        raise LabelingInputError(field, "The conversation must end on a user turn.")
+        raise InputError(field, "The conversation must end on a user turn.")
     total = sum(len(m["content"]) for m in cleaned)
     if total > settings.LABELING_MAX_CHARS * 4:
-        raise LabelingInputError(field, "The conversation is too long.")
+        raise InputError(field, "The conversation is too long.")
     return cleaned
 
 
@@ -74,7 +59,7 @@ def seconds_checked(value: object, *, field: str = "time_spent_s") -> int:
     try:
         seconds = int(str(value).strip() or 0)
     except ValueError:
-        raise LabelingInputError(field, "Must be a whole number of seconds.") from None
+        raise InputError(field, "Must be a whole number of seconds.") from None
     if not 0 <= seconds <= MAX_TIME_SPENT_S:
-        raise LabelingInputError(field, "Must be between 0 and a week in seconds.")
+        raise InputError(field, "Must be between 0 and a week in seconds.")
     return seconds

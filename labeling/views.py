@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, user_has_role
+from config.errors import InputError
 from guidelines.models import Guideline
 from guidelines.selectors import version_last_acknowledged
 from guidelines.services import GuidelineNotAcknowledged
@@ -25,7 +26,7 @@ from labeling.services import (
     review_submit,
 )
 from labeling.task_kinds import kind_description
-from labeling.validation import LabelingInputError, seconds_checked
+from labeling.validation import seconds_checked
 
 labelers = role_required(Role.LABELER, Role.ADMIN)
 workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
@@ -82,7 +83,7 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             return _submit(request, task)
-        except (LabelingInputError, QueueError) as exc:
+        except (InputError, QueueError) as exc:
             errors[getattr(exc, "field", "form")] = str(exc)
     return render(
         request,
@@ -155,7 +156,7 @@ def prompt_write(request: HttpRequest) -> HttpResponse:
         guideline = guidelines.filter(slug=request.POST.get("guideline", "")).first()
         try:
             if guideline is None:
-                raise LabelingInputError("guideline", "Choose a guideline.")
+                raise InputError("guideline", "Choose a guideline.")
             prompt = prompt_create(
                 author=request.user,
                 guideline=guideline,
@@ -171,7 +172,7 @@ def prompt_write(request: HttpRequest) -> HttpResponse:
                 + "?next="
                 + reverse("labeling-prompt-new")
             )
-        except LabelingInputError as exc:
+        except InputError as exc:
             errors[exc.field] = str(exc)
         else:
             if prompt.near_duplicates:
@@ -213,7 +214,7 @@ def my_work(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             profile_set_opt_outs(user=request.user, categories=request.POST.getlist("opt_outs"))
-        except LabelingInputError as exc:
+        except InputError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Your sensitive-content choices are saved.")
@@ -242,7 +243,7 @@ def demonstration_revise_page(request: HttpRequest, demonstration_id: int) -> Ht
                 content=request.POST.get("content", ""),
                 time_spent_s=seconds_checked(request.POST.get("time_spent_s", 0)),
             )
-        except (LabelingInputError, QueueError) as exc:
+        except (InputError, QueueError) as exc:
             error = str(exc)
         else:
             messages.success(request, "Revision submitted for review.")

@@ -6,17 +6,13 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from config.errors import IdempotencyKeyReused, InputError
 from guidelines.selectors import version_current_published
 from guidelines.services import NoPublishedVersion
 from labeling.models import Prompt, Task, TaskExclusion
 from labeling.queue import assignment_finish, assignment_held
 from labeling.services import version_worked_under
-from labeling.validation import (
-    IdempotencyKeyReused,
-    LabelingInputError,
-    seconds_checked,
-    text_checked,
-)
+from labeling.validation import seconds_checked, text_checked
 from rankings.agreement import (
     RatedRanking,
     krippendorff_alpha,
@@ -54,15 +50,13 @@ def comparison_create(
     Everyone who wrote one of the candidates is kept from ranking the set.
     """
     if not isinstance(candidates, list | tuple) or not MIN_K <= len(candidates) <= MAX_K:
-        raise LabelingInputError("candidates", f"Between {MIN_K} and {MAX_K} candidates.")
+        raise InputError("candidates", f"Between {MIN_K} and {MAX_K} candidates.")
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
-        raise LabelingInputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
+        raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
     made = []
     for index, item in enumerate(candidates):
         if not isinstance(item, dict):
-            raise LabelingInputError(
-                f"candidates[{index}]", "An object with 'content' and 'model'."
-            )
+            raise InputError(f"candidates[{index}]", "An object with 'content' and 'model'.")
         made.append(
             Candidate.objects.create(
                 prompt=prompt,
@@ -115,7 +109,7 @@ def ranking_submit(
     """
     time_spent_s = seconds_checked(time_spent_s)
     if not isinstance(rationale, str) or len(rationale) > 10_000:
-        raise LabelingInputError("rationale", "Text of at most 10,000 characters.")
+        raise InputError("rationale", "Text of at most 10,000 characters.")
     try:
         with transaction.atomic():
             return _ranking_submit(
@@ -153,7 +147,7 @@ def _ranking_submit(
     # Locked first by every rater, so consensus is recomputed one submission at a time.
     comparison = Comparison.objects.select_for_update().filter(pk=comparison_id).first()
     if comparison is None:
-        raise LabelingInputError("comparison", f"No comparison {comparison_id}.")
+        raise InputError("comparison", f"No comparison {comparison_id}.")
     earlier = Ranking.objects.filter(comparison=comparison, rater=rater).first()
     if earlier is not None and (not idempotency_key or earlier.idempotency_key != idempotency_key):
         return earlier, False  # a double submit without the first request's key
@@ -243,7 +237,7 @@ def comparison_import(
     if version is None:
         raise NoPublishedVersion(prompt.guideline)
     if not MIN_K <= len(replies) <= MAX_K:
-        raise LabelingInputError("candidates", f"Between {MIN_K} and {MAX_K} replies.")
+        raise InputError("candidates", f"Between {MIN_K} and {MAX_K} replies.")
     groups = ranking_checked([list(g) for g in ranking], candidate_ids=set(range(len(replies))))
     task = Task.objects.create(
         kind=Task.Kind.RANKING,

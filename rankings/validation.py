@@ -2,7 +2,7 @@
 
 from collections.abc import Collection
 
-from labeling.validation import LabelingInputError
+from config.errors import InputError
 from rankings.models import Ranking
 
 MIN_K, MAX_K = 2, 9
@@ -12,28 +12,24 @@ LIKERT = range(1, 8)
 def ranking_checked(value: object, *, candidate_ids: Collection[int]) -> list[list[int]]:
     """Groups of candidate ids, best first, naming every candidate exactly once."""
     if not isinstance(value, list) or not value:
-        raise LabelingInputError("ranking", "A list of groups of candidate ids, best group first.")
+        raise InputError("ranking", "A list of groups of candidate ids, best group first.")
     seen: set[int] = set()
     groups = []
     for index, group in enumerate(value):
         if not isinstance(group, list) or not all(type(c) is int for c in group):
-            raise LabelingInputError(
-                "ranking", f"Group {index + 1} must be a list of candidate ids."
-            )
+            raise InputError("ranking", f"Group {index + 1} must be a list of candidate ids.")
         if not group:
-            raise LabelingInputError("ranking", f"Group {index + 1} is empty.")
+            raise InputError("ranking", f"Group {index + 1} is empty.")
         for candidate in group:
             if candidate not in candidate_ids:
-                raise LabelingInputError(
-                    "ranking", f"Candidate {candidate} is not in this comparison."
-                )
+                raise InputError("ranking", f"Candidate {candidate} is not in this comparison.")
             if candidate in seen:
-                raise LabelingInputError("ranking", f"Candidate {candidate} is named twice.")
+                raise InputError("ranking", f"Candidate {candidate} is named twice.")
             seen.add(candidate)
         groups.append(sorted(group))
     missing = sorted(set(candidate_ids) - seen)
     if missing:
-        raise LabelingInputError("ranking", f"Candidates left out: {', '.join(map(str, missing))}.")
+        raise InputError("ranking", f"Candidates left out: {', '.join(map(str, missing))}.")
     return groups
 
 
@@ -41,9 +37,9 @@ def _candidate_key(key: object, candidate_ids: Collection[int], field: str) -> i
     try:
         candidate = int(str(key))
     except ValueError:
-        raise LabelingInputError(field, f"{key!r} is not a candidate id.") from None
+        raise InputError(field, f"{key!r} is not a candidate id.") from None
     if candidate not in candidate_ids:
-        raise LabelingInputError(field, f"Candidate {candidate} is not in this comparison.")
+        raise InputError(field, f"Candidate {candidate} is not in this comparison.")
     return candidate
 
 
@@ -51,14 +47,12 @@ def flags_checked(value: object, *, candidate_ids: Collection[int]) -> dict[str,
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise LabelingInputError("flags", "An object: {candidate id: [flags]}.")
+        raise InputError("flags", "An object: {candidate id: [flags]}.")
     flags = {}
     for key, names in value.items():
         candidate = _candidate_key(key, candidate_ids, "flags")
         if not isinstance(names, list) or any(n not in Ranking.Flag.values for n in names):
-            raise LabelingInputError(
-                "flags", f"Flags are some of: {', '.join(Ranking.Flag.values)}."
-            )
+            raise InputError("flags", f"Flags are some of: {', '.join(Ranking.Flag.values)}.")
         if names:
             flags[str(candidate)] = sorted(set(names))
     return flags
@@ -68,14 +62,12 @@ def likert_checked(value: object, *, candidate_ids: Collection[int]) -> dict[str
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise LabelingInputError("likert", "An object: {candidate id: 1..7}.")
+        raise InputError("likert", "An object: {candidate id: 1..7}.")
     scores = {}
     for key, score in value.items():
         candidate = _candidate_key(key, candidate_ids, "likert")
         if type(score) is not int or score not in LIKERT:
-            raise LabelingInputError(
-                "likert", f"Scores are whole numbers from 1 to 7, not {score!r}."
-            )
+            raise InputError("likert", f"Scores are whole numbers from 1 to 7, not {score!r}.")
         scores[str(candidate)] = score
     return scores
 
@@ -85,10 +77,10 @@ def strength_checked(value: object, *, groups: list[list[int]], k: int) -> int |
     if value is None:
         return None
     if k != 2:
-        raise LabelingInputError("strength", "A strength is given only when comparing two replies.")
+        raise InputError("strength", "A strength is given only when comparing two replies.")
     if type(value) is not int or not 0 <= value <= 3:
-        raise LabelingInputError("strength", "0 (tie) to 3 (much better).")
+        raise InputError("strength", "0 (tie) to 3 (much better).")
     tied = len(groups) == 1
     if tied != (value == 0):
-        raise LabelingInputError("strength", "A tie has strength 0; a preference 1 to 3.")
+        raise InputError("strength", "A tie has strength 0; a preference 1 to 3.")
     return value

@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from config.errors import InputError
 from guidelines.selectors import version_last_acknowledged
 from labeling.queue import QueueError, assignment_held
-from labeling.validation import LabelingInputError, seconds_checked
+from labeling.validation import seconds_checked
 from rankings.models import Comparison, Ranking
 from rankings.selectors import agreement_report, comparison_candidates_shown, comparison_list
 from rankings.services import ranking_submit
@@ -35,7 +36,7 @@ def _form_ranking(post: QueryDict, shown: list[int]) -> tuple[list[list[int]], i
     if len(shown) == 2:
         choice = next((row for row in PAIRWISE_SCALE if row[0] == post.get("preference")), None)
         if choice is None:
-            raise LabelingInputError("preference", "Choose a point on the scale from A to B.")
+            raise InputError("preference", "Choose a point on the scale from A to B.")
         _, _, side, strength = choice
         if side is None:
             return [sorted(shown)], 0
@@ -45,7 +46,7 @@ def _form_ranking(post: QueryDict, shown: list[int]) -> tuple[list[list[int]], i
     for candidate in shown:
         raw = post.get(f"rank_{candidate}", "")
         if not raw.isdigit() or not 1 <= int(raw) <= len(shown):
-            raise LabelingInputError("ranking", "Give every reply a rank (equal ranks are ties).")
+            raise InputError("ranking", "Give every reply a rank (equal ranks are ties).")
         ranks.setdefault(int(raw), []).append(candidate)
     return [ranks[r] for r in sorted(ranks)], None
 
@@ -57,7 +58,7 @@ def _form_extras(post: QueryDict, shown: list[int]) -> dict[str, object]:
         raw = post.get(f"likert_{c}", "")
         if raw:
             if not raw.isdigit():
-                raise LabelingInputError("likert", "Scores are whole numbers from 1 to 7.")
+                raise InputError("likert", "Scores are whole numbers from 1 to 7.")
             likert[str(c)] = int(raw)
     return {
         "flags": flags,
@@ -92,7 +93,7 @@ def ranking_task_page(request: HttpRequest, task_id: int) -> HttpResponse:
                 idempotency_key=request.POST.get("idempotency_key", ""),
                 **_form_extras(request.POST, shown),
             )
-        except (LabelingInputError, QueueError) as exc:
+        except (InputError, QueueError) as exc:
             error = str(exc)
         else:
             messages.success(request, "Ranking saved. Here is the next one.")

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from config.errors import InputError
 from labeling.models import Demonstration
 from rankings.models import Ranking
 from trainer.export_rows import sft_rows
@@ -35,7 +36,6 @@ from trainer.jobs import (
 )
 from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
 from trainer.training_config import (
-    TrainingInputError,
     base_model_checked,
     base_model_path,
     config_checked,
@@ -63,13 +63,13 @@ def training_run_create(
     enqueue: bool = True,
 ) -> TrainingRun:
     if kind not in TrainingRun.Kind.values:
-        raise TrainingInputError("kind", "sft or reward.")
+        raise InputError("kind", "sft or reward.")
     if snapshot is not None:
         if snapshot.kind not in SNAPSHOT_KINDS[kind]:
             wanted = " or ".join(SNAPSHOT_KINDS[kind])
-            raise TrainingInputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
+            raise InputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
         if snapshot.status != JobStatus.SUCCEEDED:
-            raise TrainingInputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
+            raise InputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
     with transaction.atomic():
         run = TrainingRun.objects.create(
             kind=kind,
@@ -88,7 +88,7 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     try:
         return job_cancel(run)
     except JobStateError as exc:
-        raise TrainingInputError("status", str(exc)) from exc
+        raise InputError("status", str(exc)) from exc
 
 
 class RunReport:

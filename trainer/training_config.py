@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from labeling.validation import LabelingInputError
+from config.errors import InputError
 from trainer.models import ModelVersion
 
 # What an admin may set from the API; the rest of TrainConfig belongs to the platform.
@@ -32,31 +32,27 @@ SETTABLE = {
 }
 
 
-class TrainingInputError(LabelingInputError):
-    """Bad input to a training or generation request (answered with 400)."""
-
-
 def config_checked(config: object) -> dict:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise TrainingInputError("config", "An object of settings.")
+        raise InputError("config", "An object of settings.")
     checked = {}
     for name, value in config.items():
         if name not in SETTABLE:
-            raise TrainingInputError(
+            raise InputError(
                 f"config.{name}", f"Not a setting; known: {', '.join(sorted(SETTABLE))}."
             )
         kind, low, high = SETTABLE[name]
         if kind is bool:
             if not isinstance(value, bool):
-                raise TrainingInputError(f"config.{name}", "true or false.")
+                raise InputError(f"config.{name}", "true or false.")
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise TrainingInputError(f"config.{name}", "A number.")
+            raise InputError(f"config.{name}", "A number.")
         elif kind is int and value != int(value):
-            raise TrainingInputError(f"config.{name}", "A whole number.")
+            raise InputError(f"config.{name}", "A whole number.")
         elif not low <= value <= high:
-            raise TrainingInputError(f"config.{name}", f"Between {low} and {high}.")
+            raise InputError(f"config.{name}", f"Between {low} and {high}.")
         checked[name] = kind(value)
     return checked
 
@@ -67,14 +63,14 @@ def base_model_checked(base_model: object) -> str:
     if base_model in (None, ""):
         return ""
     if not isinstance(base_model, str):
-        raise TrainingInputError("base_model", "A model directory or model:<id>.")
+        raise InputError("base_model", "A model directory or model:<id>.")
     if base_model.startswith("model:"):
         number = base_model.removeprefix("model:")
         if not number.isdigit() or not ModelVersion.objects.filter(pk=int(number)).exists():
-            raise TrainingInputError("base_model", f"No model version {number}.")
+            raise InputError("base_model", f"No model version {number}.")
         return base_model
     if not (Path(base_model) / "config.json").is_file():
-        raise TrainingInputError("base_model", f"{base_model} is not a model directory.")
+        raise InputError("base_model", f"{base_model} is not a model directory.")
     return base_model
 
 

@@ -15,7 +15,7 @@ from rest_framework.serializers import Serializer
 
 from accounts.permissions import role_required
 from accounts.roles import Role
-from labeling.validation import LabelingInputError
+from config.errors import InputError
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
@@ -61,7 +61,7 @@ def _started(
         return None, errors
     try:
         return start(payload.validated_data), {}
-    except LabelingInputError as exc:
+    except InputError as exc:
         return None, {exc.field: str(exc)}
 
 
@@ -188,7 +188,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=run_id)
     try:
         training_run_cancel(run=run)
-    except LabelingInputError as exc:
+    except InputError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Run {run.pk}: cancel asked for.")

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from accounts.permissions import role_required
 from accounts.roles import Role
-from labeling.validation import LabelingInputError
+from config.errors import InputError
 from trainer.api_playground import ChatInputSerializer
 from trainer.models import ModelVersion
 from trainer.playground import ModelNotReady, playground_answer
@@ -26,9 +26,9 @@ def _conversation(text: str) -> list[dict[str, str]]:
     try:
         found = json.loads(text)
     except ValueError:
-        raise LabelingInputError("conversation", "Not a conversation: start over.") from None
+        raise InputError("conversation", "Not a conversation: start over.") from None
     if not isinstance(found, list):
-        raise LabelingInputError("conversation", "Not a conversation: start over.")
+        raise InputError("conversation", "Not a conversation: start over.")
     return found
 
 
@@ -82,9 +82,9 @@ def playground(request: HttpRequest) -> HttpResponse:
         try:
             conversation = _conversation(request.POST.get("conversation", ""))
             if version is None:
-                raise LabelingInputError("model", "No model version yet: train one first.")
+                raise InputError("model", "No model version yet: train one first.")
             answer, conversation, errors = _playground_answer(version, conversation, request.POST)
-        except LabelingInputError as exc:
+        except InputError as exc:
             kind = version.kind if version else ""
             errors = {_message_field(exc.field, len(conversation), kind): str(exc)}
         except ModelNotReady as exc:

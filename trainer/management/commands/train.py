@@ -2,8 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.errors import InputError
 from trainer.models import DatasetSnapshot, JobStatus, TrainingRun
-from trainer.training import TrainingInputError, run_execute, training_run_create
+from trainer.training import run_execute, training_run_create
 
 BAR_WIDTH = 30
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             run = training_run_create(
                 kind=kind, snapshot=chosen, base_model=base_model, config=config, enqueue=False
             )
-        except TrainingInputError as exc:
+        except InputError as exc:
             raise CommandError(f"{exc.field}: {exc}") from None
         self.stdout.write(f"training run {run.pk} ({kind})")
         run = run_execute(run_id=run.pk, echo=self._show)
