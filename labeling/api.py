@@ -23,7 +23,7 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
-from labeling.task_kinds import kind_description
+from labeling.task_kinds import kind_description, kind_refusal
 from labeling.validation import MAX_TIME_SPENT_S
 
 MAX_PROMPTS_PER_POST = 1000
@@ -162,13 +162,6 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
     extra = kind_description(task.kind)
     if extra is not None:
         payload.update(extra.payload(assignment))
-    if task.kind == Task.Kind.REVIEW:
-        demo = task.demonstration
-        payload["demonstration"] = {
-            "id": demo.pk,
-            "content": demo.content,
-            "revision": demo.revision,
-        }
     return payload
 
 
@@ -187,12 +180,9 @@ class TaskNextView(APIView):
         payload = TaskNextSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         kind = payload.validated_data["kind"]
-        # Writing is a labeler's job; judging other people's work (reviews, rankings) a reviewer's.
-        needed = IsLabeler if kind == Task.Kind.DEMONSTRATION else IsReviewer
-        if not needed().has_permission(request, self):
-            return Response(
-                {"detail": f"{kind} tasks need the {needed.roles[0]} role."}, status=403
-            )
+        refusal = kind_refusal(kind, request.user)
+        if refusal is not None:
+            return Response({"detail": refusal}, status=403)
         slug = payload.validated_data.get("guideline")
         guideline = get_object_or_404(Guideline, slug=slug) if slug else None
         assignment = task_next_for_user(user=request.user, kind=kind, guideline=guideline)

@@ -4,3 +4,25 @@ from django.apps import AppConfig
 class LabelingConfig(AppConfig):
     name = "labeling"
     verbose_name = "Labeling"
+
+    def ready(self) -> None:
+        from accounts.roles import Role
+        from labeling.models import Task
+        from labeling.selectors import demonstration_task_payload, review_task_payload
+        from labeling.task_kinds import TaskKind, register
+
+        # Writing is a labeler's job; judging other people's work a reviewer's.
+        register(
+            Task.Kind.DEMONSTRATION,
+            TaskKind(
+                roles=(Role.LABELER, Role.ADMIN),
+                page="labeling-task",
+                payload=demonstration_task_payload,
+            ),
+        )
+        register(
+            Task.Kind.REVIEW,
+            TaskKind(
+                roles=(Role.REVIEWER, Role.ADMIN), page="labeling-task", payload=review_task_payload
+            ),
+        )

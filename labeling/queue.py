@@ -8,6 +8,7 @@ written. On SQLite, where there are no row locks, IMMEDIATE transactions seriali
 writer, which gives the same guarantee with less concurrency.
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,8 +21,16 @@ from django.utils import timezone
 from guidelines.models import Guideline
 from guidelines.selectors import versions_current_with_acknowledgement
 from guidelines.services import GuidelineNotAcknowledged, acknowledgement_require
-from labeling.models import Assignment, LabelerProfile, Task
+from labeling.models import (
+    Assignment,
+    Demonstration,
+    LabelerProfile,
+    Prompt,
+    Task,
+    TaskExclusion,
+)
 from labeling.queue_candidates import candidate_lock
+from labeling.task_kinds import kind_description
 
 # How many locked-or-stale candidates one request tries before answering "nothing free".
 MAX_ATTEMPTS = 8
@@ -41,6 +50,55 @@ class LeaseExpired(QueueError):
 
 def lease_duration() -> timedelta:
     return timedelta(seconds=settings.LABELING_LEASE_SECONDS)
+
+
+def _kind_checked(kind: str) -> str:
+    # A task of a kind no app registered would have no page, payload or roles to serve it.
+    if kind_description(kind) is None:
+        raise ValueError(f"No app registered the task kind {kind!r}.")
+    return kind
+
+
+def task_open(
+    *,
+    kind: str,
+    prompt: Prompt,
+    wanted: int,
+    demonstration: Demonstration | None = None,
+    excluded_user: AbstractBaseUser | None = None,
+    excluded_user_ids: Iterable[int] = (),
+) -> Task:
+    """Queue a task of a registered `kind` on `prompt` for `wanted` people.
+
+    It is never handed to `excluded_user` nor to anyone in `excluded_user_ids`: those whose
+    writing it contains. A review task (of `demonstration`) stays under the guideline of
+    the task the demonstration was written for.
+    """
+    task = Task.objects.create(
+        kind=_kind_checked(kind),
+        guideline=demonstration.task.guideline if demonstration else prompt.guideline,
+        prompt=prompt,
+        demonstration=demonstration,
+        wanted=wanted,
+        excluded_user=excluded_user,
+    )
+    TaskExclusion.objects.bulk_create(
+        [TaskExclusion(task=task, user_id=user_id) for user_id in set(excluded_user_ids)]
+    )
+    return task
+
+
+def task_record_imported(*, kind: str, prompt: Prompt) -> Task:
+    """The task of work done elsewhere and imported with its one submission: done from the
+    start, so it never enters the queue."""
+    return Task.objects.create(
+        kind=_kind_checked(kind),
+        guideline=prompt.guideline,
+        prompt=prompt,
+        wanted=1,
+        submitted_count=1,
+        status=Task.Status.DONE,
+    )
 
 
 def _free_slots(task: Task, now) -> int:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@ from collections.abc import Mapping
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from labeling.models import Demonstration, Prompt
+from labeling.models import Assignment, Demonstration, Prompt
 
 
 def prompt_list(*, filters: Mapping[str, str]) -> QuerySet[Prompt]:
@@ -42,3 +42,20 @@ def labeler_totals(*, author: AbstractBaseUser) -> dict[str, object]:
     if rate is not None and seconds:
         totals["pay_per_hour"] = rate * by_status.get("approved", 0) / (seconds / 3600)
     return totals
+
+
+def demonstration_task_payload(assignment: Assignment) -> dict[str, object]:
+    """A demonstration task adds nothing to the prompt and draft every task payload has."""
+    return {}
+
+
+def review_task_payload(assignment: Assignment) -> dict[str, object]:
+    """The demonstration under review, at the revision the reviewer judges."""
+    demonstration = assignment.task.demonstration
+    return {
+        "demonstration": {
+            "id": demonstration.pk,
+            "content": demonstration.content,
+            "revision": demonstration.revision,
+        }
+    }

@@ -15,7 +15,13 @@ from guidelines.models import Guideline, GuidelineVersion
 from guidelines.selectors import version_current_published, version_last_acknowledged
 from guidelines.services import NoPublishedVersion, acknowledgement_require
 from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
-from labeling.queue import QueueError, assignment_finish, assignment_held
+from labeling.queue import (
+    QueueError,
+    assignment_finish,
+    assignment_held,
+    task_open,
+    task_record_imported,
+)
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
 from labeling.validation import conversation_checked, seconds_checked, text_checked
 
@@ -28,9 +34,8 @@ def prompt_content_hash(messages: list[dict[str, str]]) -> str:
 
 def _demonstration_task_create(prompt: Prompt) -> Task:
     guideline = prompt.guideline
-    return Task.objects.create(
+    return task_open(
         kind=Task.Kind.DEMONSTRATION,
-        guideline=guideline,
         prompt=prompt,
         wanted=prompt.wanted_demonstrations,
         # Only a prompt's writer is kept from answering it; an importer wrote nothing.
@@ -152,9 +157,8 @@ def version_worked_under(user: AbstractBaseUser, guideline: Guideline) -> Guidel
 
 
 def _review_task_create(demonstration: Demonstration) -> Task:
-    return Task.objects.create(
+    return task_open(
         kind=Task.Kind.REVIEW,
-        guideline=demonstration.task.guideline,
         prompt=demonstration.prompt,
         demonstration=demonstration,
         wanted=settings.LABELING_APPROVALS_REQUIRED,
@@ -418,14 +422,7 @@ def demonstration_import(
     version = version_current_published(guideline=prompt.guideline)
     if version is None:
         raise NoPublishedVersion(prompt.guideline)
-    task = Task.objects.create(
-        kind=Task.Kind.DEMONSTRATION,
-        guideline=prompt.guideline,
-        prompt=prompt,
-        wanted=1,
-        submitted_count=1,
-        status=Task.Status.DONE,
-    )
+    task = task_record_imported(kind=Task.Kind.DEMONSTRATION, prompt=prompt)
     return Demonstration.objects.create(
         prompt=prompt,
         task=task,

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from accounts.roles import Role, user_has_role
+from accounts.roles import Role
 from config.errors import InputError
 from guidelines.models import Guideline
 from guidelines.selectors import version_last_acknowledged
@@ -25,16 +25,11 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
-from labeling.task_kinds import kind_description
+from labeling.task_kinds import kind_description, kind_refusal
 from labeling.validation import seconds_checked
 
 labelers = role_required(Role.LABELER, Role.ADMIN)
 workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
-KIND_ROLE = {
-    Task.Kind.RANKING: (Role.REVIEWER, Role.ADMIN),
-    Task.Kind.DEMONSTRATION: (Role.LABELER, Role.ADMIN),
-    Task.Kind.REVIEW: (Role.REVIEWER, Role.ADMIN),
-}
 
 
 @workers
@@ -44,10 +39,11 @@ def task_next(request: HttpRequest, kind: str) -> HttpResponse:
     A GET only shows the button that POSTs (pressed by a small script as the page loads):
     link prefetchers, crawlers and a cross-site <img> must never take a task from the queue.
     """
-    if kind not in KIND_ROLE:
+    if kind_description(kind) is None:
         return redirect("home")
-    if not user_has_role(request.user, *KIND_ROLE[kind]):
-        raise PermissionDenied(f"{kind} tasks need the {KIND_ROLE[kind][0]} role.")
+    refusal = kind_refusal(kind, request.user)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     if request.method != "POST":
         return render(request, "labeling/take_task.html", {"kind": kind})
     try:
@@ -73,12 +69,13 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("home")
     task = assignment.task
-    other = kind_description(task.kind)
-    if other is not None:
-        return redirect(other.page, task_id=task.pk)
+    description = kind_description(task.kind)
+    if description is not None and description.page != request.resolver_match.url_name:
+        return redirect(description.page, task_id=task.pk)  # a kind with a page of its own
     # A role taken away while the lease was held takes the task with it.
-    if not user_has_role(request.user, *KIND_ROLE[task.kind]):
-        raise PermissionDenied(f"{task.kind} tasks need the {KIND_ROLE[task.kind][0]} role.")
+    refusal = kind_refusal(task.kind, request.user)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:

@@ -6,8 +6,17 @@ class RankingsConfig(AppConfig):
     verbose_name = "Rankings"
 
     def ready(self) -> None:
+        from accounts.roles import Role
         from labeling.models import Task
         from labeling.task_kinds import TaskKind, register
         from rankings.selectors import ranking_task_payload
 
-        register(Task.Kind.RANKING, TaskKind(payload=ranking_task_payload, page="rankings-task"))
+        # Judging other people's replies is a reviewer's job, as reviewing demonstrations is.
+        register(
+            Task.Kind.RANKING,
+            TaskKind(
+                roles=(Role.REVIEWER, Role.ADMIN),
+                page="rankings-task",
+                payload=ranking_task_payload,
+            ),
+        )

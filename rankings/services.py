@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from config.errors import IdempotencyKeyReused, InputError
 from guidelines.selectors import version_current_published
 from guidelines.services import NoPublishedVersion
-from labeling.models import Prompt, Task, TaskExclusion
-from labeling.queue import assignment_finish, assignment_held
+from labeling.models import Prompt, Task
+from labeling.queue import assignment_finish, assignment_held, task_open, task_record_imported
 from labeling.services import version_worked_under
 from labeling.validation import seconds_checked, text_checked
 from rankings.agreement import (
@@ -71,11 +71,12 @@ def comparison_create(
     if gold:
         by_index = ranking_checked(gold, candidate_ids=set(range(len(made))))
         gold_ranking = [[made[i].pk for i in group] for group in by_index]
-    task = Task.objects.create(
-        kind=Task.Kind.RANKING, guideline=prompt.guideline, prompt=prompt, wanted=overlap
+    task = task_open(
+        kind=Task.Kind.RANKING,
+        prompt=prompt,
+        wanted=overlap,
+        excluded_user_ids={c.author_id for c in made if c.author_id},
     )
-    authors = {c.author_id for c in made if c.author_id}
-    TaskExclusion.objects.bulk_create([TaskExclusion(task=task, user_id=a) for a in authors])
     comparison = Comparison.objects.create(
         task=task, prompt=prompt, gold_ranking=gold_ranking, created_by=created_by
     )
@@ -239,14 +240,7 @@ def comparison_import(
     if not MIN_K <= len(replies) <= MAX_K:
         raise InputError("candidates", f"Between {MIN_K} and {MAX_K} replies.")
     groups = ranking_checked([list(g) for g in ranking], candidate_ids=set(range(len(replies))))
-    task = Task.objects.create(
-        kind=Task.Kind.RANKING,
-        guideline=prompt.guideline,
-        prompt=prompt,
-        wanted=1,
-        submitted_count=1,
-        status=Task.Status.DONE,
-    )
+    task = task_record_imported(kind=Task.Kind.RANKING, prompt=prompt)
     comparison = Comparison.objects.create(task=task, prompt=prompt, source=source)
     made = Candidate.objects.bulk_create(
         [
