@@ -1,9 +1,9 @@
 """A training run spread over several local processes: one per GPU, or CPU cores shared.
 
 A Celery worker runs one task in one process, so a run that should use several GPUs is
-handed to `python -m trainer.ml.sft|reward`, started N times with the environment
-`torchrun` would give it (RANK, WORLD_SIZE, MASTER_ADDR, ...), which
-`trainer.ml.loop.Processes` joins. The worker starts them itself, not through torchrun,
+handed to `python -m <module>` (the training method's, see trainer.ml.methods), started N
+times with the environment `torchrun` would give it (RANK, WORLD_SIZE, MASTER_ADDR, ...),
+which `trainer.ml.loop.Processes` joins. The worker starts them itself, not through torchrun,
 so that each child is tied to it: a child asks Linux to kill it when the thread that
 started it dies (see `trainer.ml.cli.die_with_parent`), so a killed worker leaves no
 trainer behind writing into the run's folder while the next worker resumes the run.

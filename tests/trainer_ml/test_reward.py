@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification
 
+from trainer.ml.batching import length_runs, right_padded
 from trainer.ml.chat import tokenizer_train
 from trainer.ml.data import RankedGroup, groups_read
 from trainer.ml.loop import TrainConfig, train
@@ -11,11 +12,9 @@ from trainer.ml.reward import (
     CPU_FORWARD_COST,
     Reward,
     RewardScorer,
-    length_runs,
     llama_scores,
     llama_scores_apply,
 )
-from trainer.ml.sft import right_padded
 
 from .conftest import MARKER, groups_as_rows, jsonl_write, marker_groups
 

@@ -1,5 +1,6 @@
-"""The command line both trainers share. Events go to stdout as JSON lines, so a shell,
-a log collector or the worker that started the process can all follow a run."""
+"""The command line every training method shares (`python -m trainer.ml.<method>`). Events
+go to stdout as JSON lines, so a shell, a log collector or the worker that started the
+process can all follow a run."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 
 import torch.distributed as torch_dist
 
-from trainer.ml.loop import Method, Processes, Suspended, TrainConfig, train
+from trainer.ml.data import conversations_read
+from trainer.ml.loop import Processes, Suspended, TrainConfig, train
+from trainer.ml.methods import TrainingData, TrainingMethod, training_method
 
 # Set by a worker that starts trainers (trainer.processes) to its own process id.
 PARENT_ENV = "TRAINER_PARENT_PID"
@@ -65,9 +68,9 @@ def _boolean(raw: str) -> bool:
     raise ValueError(f"{raw!r} is not a boolean")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, config_type: type[TrainConfig]) -> TrainConfig:
     settings: dict[str, object] = json.loads(args.config) if args.config else {}
-    by_name = {f.name: f for f in fields(TrainConfig)}
+    by_name = {f.name: f for f in fields(config_type)}
     for assignment in args.set or []:
         name, _, raw = assignment.partition("=")
         if name not in by_name:
@@ -76,36 +79,48 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     settings["output_dir"] = args.output_dir
     if args.base_model is not None:
         settings["base_model"] = args.base_model
-    return TrainConfig.from_dict(settings)
+    return config_type.from_dict(settings)
 
 
-def run_from_command_line(
-    kind: str,
-    argv: list[str] | None,
-    *,
-    build: Callable[[TrainConfig, str, str | None], Method],
-) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m trainer.ml.{kind}")
+def arguments_parse(method: TrainingMethod, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m {method.module}")
     parser.add_argument("--train", required=True, help="exported snapshot file (.jsonl[.gz])")
     parser.add_argument("--validation", help="held-out snapshot file")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--base-model", help="local Hugging Face model directory")
     parser.add_argument("--config", help="settings as a JSON object")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="one setting")
-    args = parser.parse_args(argv)
+    if method.wants_demonstrations:
+        parser.add_argument("--demonstrations", help="SFT snapshot file of approved replies")
+    return parser.parse_args(argv)
+
+
+def data_from_args(args: argparse.Namespace) -> TrainingData:
+    demonstrations = getattr(args, "demonstrations", None)
+    return TrainingData(
+        train=Path(args.train),
+        validation=Path(args.validation) if args.validation else None,
+        demonstrations=conversations_read(demonstrations) if demonstrations else None,
+    )
+
+
+def run_from_command_line(name: str, argv: list[str] | None) -> int:
+    """Trains the registered method `name` (see trainer.ml.methods) as the arguments say."""
+    method = training_method(name)
+    args = arguments_parse(method, argv)
     die_with_parent()
     # Before anything slow: until then the signal would kill the process.
     suspend = suspend_requests()
-    config = config_from_args(args)
+    config = config_from_args(args, method.config_type())
     processes = Processes.from_env()
-    method = build(config, args.train, args.validation)
+    trainee = method.build(config, data_from_args(args))
 
     def show(event: dict) -> None:
         print(json.dumps(event), flush=True)
 
     try:
         result = train(
-            method, config, processes=processes, on_event=show, should_suspend=suspend.is_set
+            trainee, config, processes=processes, on_event=show, should_suspend=suspend.is_set
         )
     except Suspended as stopped:
         if processes.main:

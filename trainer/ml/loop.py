@@ -30,28 +30,46 @@ from torch.nn.parallel import DistributedDataParallel
 
 @dataclass
 class TrainConfig:
+    """The loop's settings, which every method shares; a method's own config dataclass
+    (its module's `CONFIG`, see trainer.ml.methods) subclasses this one."""
+
     output_dir: str
     # "" builds the tiny default model; otherwise a local Hugging Face model directory.
     base_model: str = ""
+    # Tokens per example, longer ones cut: a chat turn or two fits, and the cost of
+    # attention stays small on a CPU.
     max_length: int = 256
     # Examples (SFT conversations, reward ranked groups) per micro-batch, summed over all
     # processes: the same setting gives the same steps whatever the process count.
     batch_size: int = 8
+    # Micro-batches per optimizer step: 1, as a batch of 8 fits in memory; raise it for a
+    # larger step than memory holds.
     grad_accum: int = 1
+    # One pass: a small labelled set overfits quickly when seen again and again.
     epochs: float = 1.0
     # When set, overrides epochs.
     max_steps: int = 0
+    # High for fine-tuning, as the tiny default model starts from nothing; lower it for a
+    # pretrained base model.
     lr: float = 5e-4
     # Cosine decay ends at this fraction of lr rather than 0, so late steps still learn.
     min_lr_ratio: float = 0.1
+    # A short warmup keeps Adam's first, badly estimated steps small.
     warmup_ratio: float = 0.05
+    # Light: the runs are short, and decay only guards against weights growing unchecked.
     weight_decay: float = 0.01
+    # Clipping at 1 stops one bad batch from undoing the steps before it.
     max_grad_norm: float = 1.0
+    # Fixed, so the same data and settings train the same model.
     seed: int = 0
+    # Steps between checkpoints: what a crash loses at most, against the time writing
+    # one costs.
     checkpoint_every: int = 50
     # A checkpoint at least this often, whatever the step count: with a large model or
     # slow steps, 50 steps can be an hour, all of it lost to a crash. 0: steps only.
     checkpoint_every_s: float = 300.0
+    # Steps per progress record: often enough for a curve, rarely enough that writing
+    # the run's progress costs nothing next to training.
     log_every: int = 5
     # 0: evaluate once, at the end.
     eval_every: int = 0

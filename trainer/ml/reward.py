@@ -15,8 +15,6 @@ average: a score then reads as better or worse than what people write."""
 
 from __future__ import annotations
 
-import argparse
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,21 +30,31 @@ from transformers import (
 )
 from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
+from trainer.ml.batching import length_buckets, length_runs, right_padded
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
-from trainer.ml.data import RankedGroup, conversations_read, groups_read
+from trainer.ml.data import RankedGroup, groups_read
 from trainer.ml.loop import TrainConfig
+from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
     model_save,
     reward_model_load,
     run_tokenizer,
 )
-from trainer.ml.sft import length_buckets, right_padded
 
 # Stored in the saved config: models whose score layer has no bias (Llama's) keep the
 # shift here, and RewardScorer adds it.
 BIAS_KEY = "reward_bias"
+
+
+@dataclass
+class RewardConfig(TrainConfig):
+    """The reward model trains with the loop's settings alone so far; a setting only it
+    needs (say, a margin in the loss) goes here, its default's reason beside it."""
+
+
+CONFIG = RewardConfig
 
 
 @dataclass(frozen=True)
@@ -135,29 +143,6 @@ def llama_scores(
 CPU_FORWARD_COST = 64
 
 
-def length_runs(lengths: list[int], *, forward_cost: int) -> list[list[int]]:
-    """Indices of `lengths`, shortest first, cut into runs that are forwarded apart, each
-    padded only to its own longest row: the cut with the fewest padded positions plus
-    `forward_cost` per run, found by dynamic programming over the sorted lengths.
-
-    A step's rows are those of its groups (K completions each), whose lengths vary even
-    after length bucketing, so one batch would pad every row to the longest."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    ordered = [lengths[i] for i in order]
-    best = [0] + [math.inf] * len(order)  # best[j]: cost of the j shortest rows
-    start = [0] * (len(order) + 1)  # start[j]: where the last run of that cost begins
-    for j in range(1, len(order) + 1):
-        for i in range(j):
-            cost = best[i] + (j - i) * ordered[j - 1] + forward_cost
-            if cost < best[j]:
-                best[j], start[j] = cost, i
-    runs, j = [], len(order)
-    while j > 0:
-        runs.append(order[start[j] : j])
-        j = start[j]
-    return runs[::-1]
-
-
 def sequences_encode(tokenizer, prompt: list[Message], completion: list[Message], limit: int):
     ids, _ = conversation_encode(tokenizer, [*prompt, *completion])
     # The score is read at the end, so a long prompt loses its beginning, not the reply.
@@ -167,7 +152,7 @@ def sequences_encode(tokenizer, prompt: list[Message], completion: list[Message]
 class Reward:
     def __init__(
         self,
-        config: TrainConfig,
+        config: RewardConfig,
         train: list[RankedGroup],
         validation: list[RankedGroup] | None = None,
         demonstrations: list[list[Message]] | None = None,
@@ -305,21 +290,13 @@ class RewardScorer:
         return float(out.logits[0, 0]) + self.bias
 
 
+def build(config: RewardConfig, data: TrainingData) -> Reward:
+    validation = groups_read(data.validation) if data.validation else None
+    return Reward(config, groups_read(data.train), validation, data.demonstrations)
+
+
 def main(argv: list[str] | None = None) -> int:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--demonstrations", help="SFT snapshot file of approved replies")
-    known, rest = extra.parse_known_args(argv)
-    demonstrations = conversations_read(known.demonstrations) if known.demonstrations else None
-    return run_from_command_line(
-        "reward",
-        rest,
-        build=lambda config, train, validation: Reward(
-            config,
-            groups_read(train),
-            groups_read(validation) if validation else [],
-            demonstrations,
-        ),
-    )
+    return run_from_command_line("reward", argv)
 
 
 if __name__ == "__main__":

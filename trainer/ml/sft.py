@@ -3,9 +3,9 @@
     python -m trainer.ml.sft --train sft-train.jsonl --validation sft-validation.jsonl \\
         --output-dir runs/sft-1 [--base-model DIR] [--set lr=3e-4 --set max_steps=200]
 
-Batches are bucketed by length (see `length_buckets`) so little compute goes to padding,
-and the vocabulary projection runs only at the positions that are trained on: prompts
-and padding cost the transformer body, never the output layer."""
+Batches are bucketed by length (see `trainer.ml.batching.length_buckets`) so little
+compute goes to padding, and the vocabulary projection runs only at the positions that are
+trained on: prompts and padding cost the transformer body, never the output layer."""
 
 from __future__ import annotations
 
@@ -19,16 +19,27 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from trainer.ml.batching import length_buckets, right_padded
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import conversations_read
 from trainer.ml.loop import TrainConfig
+from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
     causal_lm_load,
     model_save,
     run_tokenizer,
 )
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """SFT trains with the loop's settings alone so far; a setting only SFT needs (say,
+    packing) goes here, its default's reason beside it."""
+
+
+CONFIG = SFTConfig
 
 
 @dataclass(frozen=True)
@@ -55,30 +66,6 @@ def encode_all(
     return encoded
 
 
-def length_buckets(
-    lengths: list[int], batch_size: int, rng: random.Random, *, pool: int = 64
-) -> list[list[int]]:
-    """Batches of similar lengths in a random order.
-
-    Examples are shuffled, then sorted by length within pools of `pool` batches and cut
-    into batches there, so each batch pads little while which examples meet in a batch
-    still changes from epoch to epoch."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    batches = []
-    span = batch_size * pool
-    for start in range(0, len(order), span):
-        chunk = sorted(order[start : start + span], key=lambda i: -lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def right_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> torch.Tensor:
-    width = max(len(row) for row in rows)
-    return torch.tensor([row + [pad_id] * (width - len(row)) for row in rows], device=device)
-
-
 class AssistantTokenLoss(nn.Module):
     """Summed cross-entropy of the trained tokens of a right-padded batch."""
 
@@ -101,7 +88,7 @@ class AssistantTokenLoss(nn.Module):
 class SFT:
     def __init__(
         self,
-        config: TrainConfig,
+        config: SFTConfig,
         train: list[list[Message]],
         validation: list[list[Message]] | None = None,
     ):
@@ -162,14 +149,13 @@ class SFT:
         model_save(self.model, self.tokenizer, folder)
 
 
+def build(config: SFTConfig, data: TrainingData) -> SFT:
+    validation = conversations_read(data.validation) if data.validation else None
+    return SFT(config, conversations_read(data.train), validation)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_from_command_line(
-        "sft",
-        argv,
-        build=lambda config, train, validation: SFT(
-            config, conversations_read(train), conversations_read(validation) if validation else []
-        ),
-    )
+    return run_from_command_line("sft", argv)
 
 
 if __name__ == "__main__":

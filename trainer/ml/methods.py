@@ -1,0 +1,131 @@
+"""The training methods, one entry each: what a run of the method trains on, the module
+that trains it and what it reports. One entry is all the platform needs to queue, run and
+schedule runs of a method; nothing else chooses between methods by name.
+
+The registry is plain data and an import path, so the web process, which checks a run
+request against it, never loads torch. A method's module is imported only where a run
+trains, and holds:
+
+- `CONFIG`, its config dataclass (a `trainer.ml.loop.TrainConfig`, plus its own settings),
+- its Method class (`trainer.ml.loop.Method`), which owns its loss and metrics,
+- `build(config, data)`, which makes that Method from a `TrainingData`,
+- `main(argv)`: `python -m <module>` trains from a shell (`trainer.ml.cli`), and is how a
+  worker starts a run in several processes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a Method is built from: exported snapshot files, and approved demonstrations
+    for a method that asks for them (`TrainingMethod.wants_demonstrations`)."""
+
+    train: Path
+    validation: Path | None = None
+    demonstrations: list[list[dict]] | None = None
+
+
+@dataclass(frozen=True)
+class TrainingMethod:
+    # The run's and its model version's `kind`.
+    name: str
+    # Imported only to train: see the module docstring for what it holds.
+    module: str
+    # The snapshot kinds a run trains on, the first being what a fresh export makes.
+    snapshot_kinds: tuple[str, ...]
+    # What its evaluation reports, named for a validation split (a run without one
+    # reports `train_...` in their place).
+    metrics: tuple[str, ...]
+    # What its training steps count besides the loss (totals since the last record).
+    counters: tuple[str, ...]
+    # The Django setting of how much new data of the fresh snapshot kind starts a
+    # scheduled run.
+    retrain_setting: str
+    # Whether it is given approved demonstrations (the reward model centres its scores
+    # on them).
+    wants_demonstrations: bool = False
+
+    def implementation(self) -> ModuleType:
+        """The method's module, which loads torch. Run as `python -m`, the module is
+        `__main__` and is used as it is rather than executed a second time."""
+        main = sys.modules.get("__main__")
+        if getattr(getattr(main, "__spec__", None), "name", None) == self.module:
+            assert main is not None
+            return main
+        return importlib.import_module(self.module)
+
+    def config_type(self) -> type:
+        return self.implementation().CONFIG
+
+    def build(self, config: Any, data: TrainingData) -> Any:
+        """The method's `trainer.ml.loop.Method`, ready for `trainer.ml.loop.train`."""
+        return self.implementation().build(config, data)
+
+
+class UnknownMethod(LookupError):
+    """No training method has this name."""
+
+    def __init__(self, name: object):
+        self.name = name
+        super().__init__(f"No training method {name!r}; known: {', '.join(METHODS)}.")
+
+
+METHODS: dict[str, TrainingMethod] = {}
+
+
+def method_register(method: TrainingMethod) -> TrainingMethod:
+    if method.name in METHODS:
+        raise ValueError(f"Training method {method.name!r} is registered twice.")
+    if not method.snapshot_kinds:
+        raise ValueError(f"Training method {method.name!r} trains on no snapshot kind.")
+    METHODS[method.name] = method
+    return method
+
+
+def training_method(name: str) -> TrainingMethod:
+    # A name from a request may be anything JSON holds, a list included.
+    method = METHODS.get(name) if isinstance(name, str) else None
+    if method is None:
+        raise UnknownMethod(name)
+    return method
+
+
+def training_methods() -> list[TrainingMethod]:
+    """Every method, in the order they were registered."""
+    return list(METHODS.values())
+
+
+method_register(
+    TrainingMethod(
+        name="sft",
+        module="trainer.ml.sft",
+        snapshot_kinds=("sft",),
+        metrics=("validation_loss", "validation_perplexity"),
+        counters=("tokens",),
+        retrain_setting="TRAINING_RETRAIN_MIN_DEMONSTRATIONS",
+    )
+)
+method_register(
+    TrainingMethod(
+        name="reward",
+        module="trainer.ml.reward",
+        snapshot_kinds=("rankings", "preference"),
+        metrics=(
+            "validation_accuracy",
+            "validation_loss",
+            "validation_pairs",
+            "reward_mean",
+            "reward_std",
+        ),
+        counters=("pairs", "sequences", "tokens"),
+        retrain_setting="TRAINING_RETRAIN_MIN_RANKINGS",
+        wants_demonstrations=True,
+    )
+)
