@@ -10,7 +10,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -34,6 +34,13 @@ from trainer.jobs import (
     job_claim,
     job_send,
 )
+from trainer.ml.methods import (
+    TrainingData,
+    TrainingMethod,
+    UnknownMethod,
+    training_method,
+    training_methods,
+)
 from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
 from trainer.training_config import (
     base_model_checked,
@@ -43,11 +50,8 @@ from trainer.training_config import (
 
 logger = logging.getLogger(__name__)
 
-# The snapshot kinds each run kind trains on, the first being what a fresh export makes.
-SNAPSHOT_KINDS = {
-    TrainingRun.Kind.SFT: [DatasetSnapshot.Kind.SFT],
-    TrainingRun.Kind.REWARD: [DatasetSnapshot.Kind.RANKINGS, DatasetSnapshot.Kind.PREFERENCE],
-}
+# The snapshot kinds each method trains on, by method: the registry's, as a mapping.
+SNAPSHOT_KINDS = {method.name: list(method.snapshot_kinds) for method in training_methods()}
 LOG_LINES_KEPT = 500
 # A thousand replies pin their mean score down well; scoring them all only costs time.
 DEMONSTRATIONS_FOR_BIAS = 1000
@@ -62,11 +66,13 @@ def training_run_create(
     created_by=None,
     enqueue: bool = True,
 ) -> TrainingRun:
-    if kind not in TrainingRun.Kind.values:
-        raise InputError("kind", "sft or reward.")
+    try:
+        method = training_method(kind)
+    except UnknownMethod:
+        raise InputError("kind", " or ".join(m.name for m in training_methods()) + ".") from None
     if snapshot is not None:
-        if snapshot.kind not in SNAPSHOT_KINDS[kind]:
-            wanted = " or ".join(SNAPSHOT_KINDS[kind])
+        if snapshot.kind not in method.snapshot_kinds:
+            wanted = " or ".join(method.snapshot_kinds)
             raise InputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
         if snapshot.status != JobStatus.SUCCEEDED:
             raise InputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
@@ -235,9 +241,7 @@ def _hand_back(report: RunReport, step: int | None) -> None:
 
 
 def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) -> ModelVersion:
-    # Imported here: the web process never loads torch for pages that don't train.
-    from trainer.ml.loop import TrainConfig
-
+    method = training_method(run.kind)
     snapshot = _snapshot_for(run, report, should_stop=should_stop, should_suspend=should_suspend)
     data_dir = Path(settings.DATA_DIR)
     train_file = data_dir / snapshot.files["train"]
@@ -246,8 +250,10 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
         if snapshot.counts.get("validation") and "validation" in snapshot.files
         else None
     )
-    names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig.from_dict(
+    # The method's module, and with it torch, is imported only here, where a run trains.
+    config_type = method.config_type()
+    names = {f.name for f in fields(config_type)}
+    config = config_type.from_dict(
         {
             **{k: v for k, v in run.config.items() if k in names},
             "output_dir": str(data_dir / run.output_dir),
@@ -255,19 +261,15 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
         }
     )
     report.log(f"training on snapshot {snapshot.pk} ({snapshot.counts.get('train', 0)} rows)")
-    files = TrainingFiles(
+    data = TrainingData(
         train_file,
         validation_file,
-        approved_conversations() if run.kind == TrainingRun.Kind.REWARD else None,
+        approved_conversations() if method.wants_demonstrations else None,
     )
-    if settings.TRAINING_PROCESSES > 1:
-        model_dir = _train_in_processes(
-            run, config, files, report, should_stop=should_stop, should_suspend=should_suspend
-        )
-    else:
-        model_dir = _train_here(
-            run, config, files, report, should_stop=should_stop, should_suspend=should_suspend
-        )
+    train_with = _train_in_processes if settings.TRAINING_PROCESSES > 1 else _train_here
+    model_dir = train_with(
+        method, config, data, report, should_stop=should_stop, should_suspend=should_suspend
+    )
     # The last evaluation event put the final metrics into the report.
     final = dict(report.metrics)
     with transaction.atomic():
@@ -299,47 +301,32 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
     return version
 
 
-@dataclass(frozen=True)
-class TrainingFiles:
-    train: Path
-    validation: Path | None
-    # Reward runs only: what the trained scores are centred on.
-    demonstrations: list[list[dict]] | None
-
-
 def _train_here(
-    run: TrainingRun, config, files: TrainingFiles, report, *, should_stop, should_suspend
+    method: TrainingMethod,
+    config,
+    data: TrainingData,
+    report: RunReport,
+    *,
+    should_stop,
+    should_suspend,
 ) -> Path:
     """Training in this worker process."""
-    from trainer.ml.data import conversations_read, groups_read
     from trainer.ml.loop import train
-    from trainer.ml.reward import Reward
-    from trainer.ml.sft import SFT
 
-    validation = files.validation
-    if run.kind == TrainingRun.Kind.SFT:
-        method = SFT(
-            config,
-            conversations_read(files.train),
-            conversations_read(validation) if validation else None,
-        )
-    else:
-        method = Reward(
-            config,
-            groups_read(files.train),
-            groups_read(validation) if validation else None,
-            demonstrations=files.demonstrations,
-        )
     trained = train(
-        method, config, on_event=report, should_stop=should_stop, should_suspend=should_suspend
+        method.build(config, data),
+        config,
+        on_event=report,
+        should_stop=should_stop,
+        should_suspend=should_suspend,
     )
     return trained.model_dir
 
 
 def _train_in_processes(
-    run: TrainingRun,
+    method: TrainingMethod,
     config,
-    files: TrainingFiles,
+    data: TrainingData,
     report: RunReport,
     *,
     should_stop,
@@ -357,16 +344,16 @@ def _train_in_processes(
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     settings_json = {k: v for k, v in vars(config).items() if k not in ("output_dir", "base_model")}
-    argv = ["--train", str(files.train), "--output-dir", str(output)]
+    argv = ["--train", str(data.train), "--output-dir", str(output)]
     argv += ["--config", json.dumps(settings_json)]
-    if files.validation:
-        argv += ["--validation", str(files.validation)]
+    if data.validation:
+        argv += ["--validation", str(data.validation)]
     if config.base_model:
         argv += ["--base-model", config.base_model]
-    if files.demonstrations:
+    if data.demonstrations:
         demonstrations = output / "demonstrations.jsonl"
         with demonstrations.open("w", encoding="utf-8") as out:
-            for messages in files.demonstrations:
+            for messages in data.demonstrations:
                 out.write(json.dumps({"messages": messages}) + "\n")
         argv += ["--demonstrations", str(demonstrations)]
 
@@ -378,7 +365,7 @@ def _train_in_processes(
             report(event)
 
     done = train_in_processes(
-        module=f"trainer.ml.{'sft' if run.kind == TrainingRun.Kind.SFT else 'reward'}",
+        module=method.module,
         argv=argv,
         count=count,
         log_dir=output / "processes",
@@ -407,7 +394,7 @@ def _snapshot_for(
         # left unfinished by an earlier attempt.
         report.log(f"snapshot {snapshot.pk} left unfinished by an earlier attempt")
     else:
-        kind = SNAPSHOT_KINDS[run.kind][0]
+        kind = training_method(run.kind).snapshot_kinds[0]
         with transaction.atomic():
             # Made and tied to the run together: a lost attempt leaves no stray snapshot.
             snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)
@@ -445,28 +432,37 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
     return version
 
 
+def _demonstrations_approved_since(since: datetime) -> int:
+    return Demonstration.objects.filter(
+        status=Demonstration.Status.APPROVED, updated_at__gt=since
+    ).count()
+
+
+def _rankings_since(since: datetime) -> int:
+    return Ranking.objects.filter(created_at__gt=since).count()
+
+
+# What the scheduled retraining counts for a method, by the kind of snapshot its fresh
+# export makes: the rows that export would read that arrived since a time.
+ROWS_ARRIVED_SINCE: dict[str, Callable[[datetime], int]] = {
+    DatasetSnapshot.Kind.SFT: _demonstrations_approved_since,
+    DatasetSnapshot.Kind.RANKINGS: _rankings_since,
+}
+
+
 def runs_start_when_enough_data() -> list[TrainingRun]:
-    """The scheduled retraining: a run of each kind whose new data passed its threshold
-    since that kind's last run, unless one is already queued or running."""
+    """The scheduled retraining: a run of each method whose new data passed its threshold
+    (the setting its `retrain_setting` names) since that method's last run, unless one is
+    already queued or running."""
     started = []
-    counts = {
-        TrainingRun.Kind.SFT: (
-            settings.TRAINING_RETRAIN_MIN_DEMONSTRATIONS,
-            lambda since: Demonstration.objects.filter(
-                status=Demonstration.Status.APPROVED, updated_at__gt=since
-            ).count(),
-        ),
-        TrainingRun.Kind.REWARD: (
-            settings.TRAINING_RETRAIN_MIN_RANKINGS,
-            lambda since: Ranking.objects.filter(created_at__gt=since).count(),
-        ),
-    }
-    for kind, (threshold, arrived) in counts.items():
-        runs = TrainingRun.objects.filter(kind=kind)
+    for method in training_methods():
+        threshold = getattr(settings, method.retrain_setting)
+        arrived = ROWS_ARRIVED_SINCE[method.snapshot_kinds[0]]
+        runs = TrainingRun.objects.filter(kind=method.name)
         if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
             continue
         last = runs.order_by("-created_at").first()
         since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
         if arrived(since) >= threshold:
-            started.append(training_run_create(kind=kind))
+            started.append(training_run_create(kind=method.name))
     return started

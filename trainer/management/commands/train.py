@@ -3,17 +3,19 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import InputError
-from trainer.models import DatasetSnapshot, JobStatus, TrainingRun
+from trainer.ml.methods import training_methods
+from trainer.models import DatasetSnapshot, JobStatus
 from trainer.training import run_execute, training_run_create
 
 BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
-    help = "Train an SFT or reward model here, in the foreground, with a progress bar."
+    help = "Train a model here, in the foreground, with a progress bar."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
-        parser.add_argument("--kind", required=True, choices=TrainingRun.Kind.values)
+        methods = [method.name for method in training_methods()]
+        parser.add_argument("--kind", required=True, choices=methods, help="training method")
         parser.add_argument("--snapshot", type=int, help="snapshot id; default: a fresh export")
         parser.add_argument("--base-model", default="", help="model directory or model:<id>")
         parser.add_argument(
