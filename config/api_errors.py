@@ -1,4 +1,7 @@
-"""One place where domain errors become HTTP answers, so every API view agrees on them."""
+"""One place where domain errors become HTTP answers, so every API view agrees on them.
+
+Every refusal an app raises is a `config.errors.PlatformError` that carries its own status,
+code and extra fields, so this module needs to know no app."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
@@ -6,71 +9,25 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.errors import IdempotencyKeyReused, InputError
-from guidelines.services import (
-    GuidelineError,
-    GuidelineNotAcknowledged,
-    NoPublishedVersion,
-    VersionNotEditable,
-)
-from jobs.services import BrokerUnavailable, JobStateError
-from labeling.queue import LeaseExpired, LeaseNotHeld, QueueError
+from config.errors import PlatformError
 
 
-def _not_acknowledged(exc: GuidelineNotAcknowledged) -> Response:
-    version = exc.version
-    slug = version.guideline.slug
-    return Response(
-        {
-            "detail": str(exc),
-            "code": "guideline_not_acknowledged",
-            "guideline": slug,
-            "version": version.number,
-            "read": f"/guidelines/{slug}/",
-            "acknowledge": f"/api/guidelines/{slug}/versions/{version.number}/acknowledge/",
-        },
-        status=status.HTTP_403_FORBIDDEN,
-    )
+def _refusal(exc: PlatformError) -> Response:
+    body: dict[str, object] = {"detail": exc.detail()}
+    if exc.code:
+        body["code"] = exc.code
+    body.update(exc.payload())
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return Response(body, status=exc.status, headers=headers)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, GuidelineNotAcknowledged):
-        return _not_acknowledged(exc)
-    if isinstance(exc, VersionNotEditable | NoPublishedVersion):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, GuidelineError):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, IdempotencyKeyReused):
-        return Response(
-            {"detail": str(exc), "code": "idempotency_key_reused", exc.field: [str(exc)]},
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, InputError):
-        return Response(
-            {"detail": f"{exc.field}: {exc}", exc.field: [str(exc)]},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
-    if isinstance(exc, LeaseExpired):
-        return Response(
-            {"detail": str(exc), "code": "lease_expired"}, status=status.HTTP_409_CONFLICT
-        )
-    if isinstance(exc, LeaseNotHeld):
-        return Response(
-            {"detail": str(exc), "code": "lease_not_held"}, status=status.HTTP_409_CONFLICT
-        )
-    if isinstance(exc, QueueError):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, BrokerUnavailable):
-        # Nothing was queued and no row was left: the client may simply send it again.
-        return Response(
-            {"detail": str(exc), "code": "broker_unavailable"},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "10"},
-        )
-    if isinstance(exc, JobStateError):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, PlatformError):
+        return _refusal(exc)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, IntegrityError) and "immutable" in str(exc):
+        # The database's own guard on published rows (a trigger), reached by a write that
+        # went around the services.
         return Response({"detail": str(exc).splitlines()[0]}, status=status.HTTP_409_CONFLICT)
     return exception_handler(exc, context)

@@ -14,6 +14,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from config.errors import Unavailable
+
 API_PREFIX = "/api/"
 
 
@@ -103,9 +105,7 @@ class ApiJsonErrorsMiddleware:
 
 
 def _job_not_sent_page(request: HttpRequest, exception: Exception) -> HttpResponse | None:
-    from jobs.services import BrokerUnavailable
-
-    if not isinstance(exception, BrokerUnavailable):
+    if not isinstance(exception, Unavailable):
         return None
     return render(
         request,

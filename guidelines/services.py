@@ -6,21 +6,26 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.errors import PlatformError
 from guidelines.markdown import render_markdown
 from guidelines.models import Acknowledgement, Guideline, GuidelineVersion
 from guidelines.selectors import version_current_published
 
 
-class GuidelineError(Exception):
+class GuidelineError(PlatformError):
     """A request the guideline rules refuse; the message is for the person who asked."""
 
 
 class VersionNotEditable(GuidelineError):
-    pass
+    status = 409
 
 
 class GuidelineNotAcknowledged(GuidelineError):
-    """The user must read and acknowledge `version` before working under it."""
+    """The user must read and acknowledge `version` before working under it; the API's
+    answer says where to read it and where to acknowledge it."""
+
+    status = 403
+    code = "guideline_not_acknowledged"
 
     def __init__(self, version: GuidelineVersion):
         self.version = version
@@ -29,8 +34,19 @@ class GuidelineNotAcknowledged(GuidelineError):
             "before taking work under it."
         )
 
+    def payload(self) -> dict[str, object]:
+        slug, number = self.version.guideline.slug, self.version.number
+        return {
+            "guideline": slug,
+            "version": number,
+            "read": f"/guidelines/{slug}/",
+            "acknowledge": f"/api/guidelines/{slug}/versions/{number}/acknowledge/",
+        }
+
 
 class NoPublishedVersion(GuidelineError):
+    status = 409
+
     def __init__(self, guideline: Guideline):
         self.guideline = guideline
         super().__init__(f"Guideline {guideline.slug!r} has no published version yet.")

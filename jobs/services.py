@@ -27,6 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from config.errors import Conflict, Unavailable
 from jobs.models import Job, JobsRecovery, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,15 @@ class JobCancelled(Exception):
     """Raised by a job's work when it stopped at a cancel asked for while it ran."""
 
 
-class JobStateError(ValueError):
-    """A retry or cancel the job's status does not allow (answered with 409)."""
+class JobStateError(Conflict):
+    """A retry or cancel the job's status does not allow."""
 
 
-class BrokerUnavailable(Exception):
-    """The broker refused or did not answer in time: the job was not sent (503)."""
+class BrokerUnavailable(Unavailable):
+    """The broker refused or did not answer in time: the job was not sent, and no row was
+    left, so the client may simply send it again."""
+
+    code = "broker_unavailable"
 
 
 def job_error_text(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.errors import Conflict
 from guidelines.models import Guideline
 from guidelines.selectors import versions_current_with_acknowledgement
 from guidelines.services import GuidelineNotAcknowledged, acknowledgement_require
@@ -36,16 +37,16 @@ from labeling.task_kinds import kind_description
 MAX_ATTEMPTS = 8
 
 
-class QueueError(Exception):
+class QueueError(Conflict):
     """A queue request that cannot be honoured; the message is for the person who asked."""
 
 
 class LeaseNotHeld(QueueError):
-    pass
+    code = "lease_not_held"
 
 
 class LeaseExpired(QueueError):
-    pass
+    code = "lease_expired"
 
 
 def lease_duration() -> timedelta:
