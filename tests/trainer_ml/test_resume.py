@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from trainer.ml.loop import Cancelled, Suspended, TrainConfig, checkpoint_latest, train
+from trainer.ml.checkpoints import checkpoint_latest
+from trainer.ml.loop import Cancelled, Suspended, TrainConfig, train
 from trainer.ml.reward import Reward
 
 from .conftest import marker_groups

@@ -1,8 +1,8 @@
-"""The training loop SFT and the reward model share: AdamW with warmup and cosine decay,
+"""The training loop every method (trainer.ml.methods) shares: AdamW with warmup and cosine decay,
 gradient accumulation and clipping, bf16 autocast on a GPU, checkpoints and resume,
 and data parallelism over several processes (`torchrun`, gloo on CPU, NCCL on GPUs).
 
-A method (SFT or reward) supplies the data plan and the loss; the loop owns everything
+A method (SFT, reward) supplies the data plan and the loss; the loop owns everything
 about steps. Losses are sums divided by the units (tokens, ranked groups) of the whole
 optimizer step across every process, so one process with batch B and N processes with
 B/N each take the same step."""
@@ -13,10 +13,9 @@ import json
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,9 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.nn.utils import clip_grad_norm_
+
+from trainer.ml.checkpoints import CheckpointClock, checkpoint_resumed, checkpoint_save
 
 
 @dataclass
@@ -104,7 +106,7 @@ Event = dict[str, object]
 
 
 class Method(Protocol):
-    """What SFT and reward training supply to the loop."""
+    """What a training method supplies to the loop."""
 
     module: nn.Module
 
@@ -222,97 +224,177 @@ def train(
     device = processes.device()
     module = method.module.to(device)
     optimizer = optimizer_create(module, config)
-    plans: dict[int, list[list[int]]] = {}
-
-    def plan(epoch: int) -> list[list[int]]:
-        if epoch not in plans:
-            batches = method.epoch_plan(epoch, random.Random(config.seed * 100_003 + epoch))
-            # Every process needs at least one example of every micro-batch.
-            plans.clear()
-            plans[epoch] = [b for b in batches if len(b) >= processes.world]
-        return plans[epoch]
-
-    steps_per_epoch = len(plan(0)) // config.grad_accum
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"Too little data: not one step of {config.batch_size} x {config.grad_accum}."
-        )
+    plans = EpochPlans(method, config.seed, processes.world)
+    steps_per_epoch = _steps_per_epoch(plans, config)
     total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
 
-    step, history = _resumed(output, module, optimizer, device)
+    step, history = checkpoint_resumed(output, module, optimizer, device)
     if step:
         emit({"type": "resumed", "step": step, "total_steps": total})
-
-    trained = module
-    if processes.world > 1:
-        trained = DistributedDataParallel(module)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if config.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported()
-        else nullcontext()
-    )
-
-    started = time.monotonic()
-    first_step = step
-    clock = CheckpointClock(config)
-    window: dict[str, float] = {}
+    steps = OptimizerSteps(method, config, processes, module, optimizer, _autocast(config, device))
+    progress = ProgressLog(config, total, first_step=step)
+    clock = CheckpointClock(every=config.checkpoint_every, every_s=config.checkpoint_every_s)
     while step < total:
         if should_stop and should_stop():
             raise Cancelled(f"Stopped at step {step} of {total}.")
         epoch, offset = divmod(step, steps_per_epoch)
-        micro = plan(epoch)[offset * config.grad_accum : (offset + 1) * config.grad_accum]
-        units = sum(method.units(batch) for batch in micro)
+        micro = plans.epoch(epoch)[offset * config.grad_accum : (offset + 1) * config.grad_accum]
         lr = lr_at(step, total, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        module.train()
-        counters = _accumulated(method, trained, micro, units, processes, autocast)
-        # Whether to stop or to checkpoint rides on the sum every step makes anyway, so
-        # every process takes the same decision at the same step.
-        asked = {"suspend": bool(should_suspend and should_suspend()), "time": clock.time_due()}
-        counters, votes = _summed(counters, asked, processes)
-        grad_norm = float(nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        done = steps.take(
+            micro,
+            lr,
+            asked=lambda: {
+                "suspend": bool(should_suspend and should_suspend()),
+                "time": clock.time_due(),
+            },
+        )
         step += 1
 
-        window["loss"] = window.get("loss", 0.0) + counters.pop("loss_sum") / units
-        window["steps"] = window.get("steps", 0) + 1
-        for key, value in counters.items():
-            window[key] = window.get(key, 0.0) + value
-        if step % config.log_every == 0 or step == total:
-            elapsed = time.monotonic() - started
-            record = _record(window, step=step, lr=lr, grad_norm=grad_norm, elapsed=elapsed)
-            window = {}
+        record = progress.record(step, done, lr=lr)
+        if record is not None:
             history.append(record)
-            per_step = elapsed / max(1, step - first_step)
-            emit(
-                {
-                    "type": "progress",
-                    "step": step,
-                    "total_steps": total,
-                    "progress": step / total,
-                    "eta_s": round(per_step * (total - step), 1),
-                    "metrics": record,
-                }
-            )
+            emit(progress.event(step, record))
         if config.eval_every and step % config.eval_every == 0 and step < total:
             history.append(_evaluated(method, processes, step, emit))
         # A run asked to suspend at its last step finishes instead: only saving is left.
-        if step < total and (votes["suspend"] or votes["time"] or clock.step_due(step)):
-            if processes.main:
-                path = checkpoint_save(output, step, module, optimizer, history)
-                emit({"type": "checkpoint", "step": step, "path": str(path)})
-            clock.written()
-            processes.barrier()
-            if votes["suspend"]:
+        if step < total and (done.votes["suspend"] or done.votes["time"] or clock.step_due(step)):
+            _checkpoint(steps, output, step, history, clock, emit)
+            if done.votes["suspend"]:
                 raise Suspended(step)
+    return _finished(method, config, processes, step, history, emit)
 
+
+class EpochPlans:
+    """The micro-batches of each epoch, planned once from a seed of the epoch's own (so a
+    resumed run plans its epoch as the first attempt did) and kept while it lasts."""
+
+    def __init__(self, method: Method, seed: int, world: int):
+        self.method, self.seed, self.world = method, seed, world
+        self.plans: dict[int, list[list[int]]] = {}
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        if epoch not in self.plans:
+            batches = self.method.epoch_plan(epoch, random.Random(self.seed * 100_003 + epoch))
+            # Every process needs at least one example of every micro-batch.
+            self.plans.clear()
+            self.plans[epoch] = [b for b in batches if len(b) >= self.world]
+        return self.plans[epoch]
+
+
+def _steps_per_epoch(plans: EpochPlans, config: TrainConfig) -> int:
+    steps = len(plans.epoch(0)) // config.grad_accum
+    if steps == 0:
+        raise ValueError(
+            f"Too little data: not one step of {config.batch_size} x {config.grad_accum}."
+        )
+    return steps
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> AbstractContextManager:
+    if config.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class StepDone:
+    loss: float  # the step's mean loss over every process
+    counters: dict[str, float]  # the method's, summed over every process
+    votes: dict[str, bool]  # each question asked after the step: true on any process
+    grad_norm: float
+
+
+class OptimizerSteps:
+    """One optimizer step at a time over a step's micro-batches, on every process."""
+
+    def __init__(
+        self,
+        method: Method,
+        config: TrainConfig,
+        processes: Processes,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        autocast: AbstractContextManager,
+    ):
+        self.method, self.config, self.processes = method, config, processes
+        self.module, self.optimizer, self.autocast = module, optimizer, autocast
+        # Wrapped after a resume has loaded the checkpoint: DDP starts every process
+        # from the main one's weights.
+        self.trained = DistributedDataParallel(module) if processes.world > 1 else module
+
+    def take(
+        self, micro: list[list[int]], lr: float, *, asked: Callable[[], dict[str, bool]]
+    ) -> StepDone:
+        units = sum(self.method.units(batch) for batch in micro)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.module.train()
+        counters = _accumulated(
+            self.method, self.trained, micro, units, self.processes, self.autocast
+        )
+        # Whether to stop or to checkpoint rides on the sum every step makes anyway, so
+        # every process takes the same decision at the same step.
+        counters, votes = _summed(counters, asked(), self.processes)
+        grad_norm = clip_grad_norm_(self.module.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = counters.pop("loss_sum") / units
+        return StepDone(loss=loss, counters=counters, votes=votes, grad_norm=float(grad_norm))
+
+
+class ProgressLog:
+    """A record every `log_every` steps and at the last: the mean loss and the counters'
+    totals over the steps since the record before, with the progress event it goes in."""
+
+    def __init__(self, config: TrainConfig, total: int, *, first_step: int):
+        self.every, self.total, self.first_step = config.log_every, total, first_step
+        self.started = time.monotonic()
+        self.elapsed = 0.0
+        self.window: dict[str, float] = {}
+
+    def record(self, step: int, done: StepDone, *, lr: float) -> dict | None:
+        window = self.window
+        window["loss"] = window.get("loss", 0.0) + done.loss
+        window["steps"] = window.get("steps", 0) + 1
+        for key, value in done.counters.items():
+            window[key] = window.get(key, 0.0) + value
+        if step % self.every != 0 and step != self.total:
+            return None
+        self.elapsed = time.monotonic() - self.started
+        self.window = {}
+        return _record(window, step=step, lr=lr, grad_norm=done.grad_norm, elapsed=self.elapsed)
+
+    def event(self, step: int, record: dict) -> Event:
+        per_step = self.elapsed / max(1, step - self.first_step)
+        return {
+            "type": "progress",
+            "step": step,
+            "total_steps": self.total,
+            "progress": step / self.total,
+            "eta_s": round(per_step * (self.total - step), 1),
+            "metrics": record,
+        }
+
+
+def _checkpoint(
+    steps: OptimizerSteps, output: Path, step: int, history: list, clock: CheckpointClock, emit
+) -> None:
+    if steps.processes.main:
+        path = checkpoint_save(output, step, steps.module, steps.optimizer, history)
+        emit({"type": "checkpoint", "step": step, "path": str(path)})
+    clock.written()
+    steps.processes.barrier()
+
+
+def _finished(
+    method: Method, config: TrainConfig, processes: Processes, step: int, history: list, emit
+) -> TrainResult:
+    """The final evaluation, and the model saved with its config and history."""
     if processes.main:
         method.finish()
     final = _evaluated(method, processes, step, emit)
     history.append(final)
-    model_dir = output / "model"
+    model_dir = Path(config.output_dir) / "model"
     if processes.main:
         method.save(model_dir)
         (model_dir / "training.json").write_text(
@@ -320,38 +402,6 @@ def train(
         )
     processes.barrier()
     return TrainResult(steps=step, metrics=final, history=history, model_dir=model_dir)
-
-
-class CheckpointClock:
-    """When the loop writes a checkpoint besides a suspension: every `checkpoint_every`
-    steps, and once `checkpoint_every_s` seconds passed since the last one."""
-
-    def __init__(self, config: TrainConfig):
-        self.every, self.every_s = config.checkpoint_every, config.checkpoint_every_s
-        self.last = time.monotonic()
-
-    def step_due(self, step: int) -> bool:
-        return bool(self.every) and step % self.every == 0
-
-    def time_due(self) -> bool:
-        return bool(self.every_s) and time.monotonic() - self.last >= self.every_s
-
-    def written(self) -> None:
-        self.last = time.monotonic()
-
-
-def _resumed(output: Path, module: nn.Module, optimizer, device) -> tuple[int, list[dict]]:
-    """The step and history of the newest checkpoint, loaded into module and optimizer;
-    (0, []) when there is none."""
-    saved = checkpoint_latest(output)
-    if saved is None:
-        return 0, []
-    state = torch.load(saved / "state.pt", map_location=device, weights_only=False)
-    module.load_state_dict(state["module"])
-    optimizer.load_state_dict(state["optimizer"])
-    # Saved from the CPU generator; map_location may have moved it to a GPU.
-    torch.set_rng_state(state["rng"].cpu())
-    return state["step"], state["history"]
 
 
 def _accumulated(method, trained, micro, units, processes, autocast) -> dict[str, float]:
@@ -402,35 +452,3 @@ def _evaluated(method: Method, processes: Processes, step: int, emit) -> dict:
         emit({"type": "eval", "step": step, "metrics": metrics})
     processes.barrier()
     return {"step": step, "eval": metrics}
-
-
-CHECKPOINTS_KEPT = 2
-
-
-def checkpoint_save(output: Path, step: int, module, optimizer, history) -> Path:
-    """Written under a temporary name and renamed, so a crash mid-write never leaves a
-    checkpoint that looks complete."""
-    folder = output / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step-{step:08d}"
-    partial = folder / f".partial-{step:08d}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    state = {
-        "module": module.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "step": step,
-        "history": history,
-        "rng": torch.get_rng_state(),
-    }
-    torch.save(state, partial / "state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    for old in sorted(folder.glob("step-*"))[:-CHECKPOINTS_KEPT]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def checkpoint_latest(output: Path) -> Path | None:
-    found = sorted((output / "checkpoints").glob("step-*"))
-    return found[-1] if found else None
