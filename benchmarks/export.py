@@ -148,8 +148,8 @@ def measure_export() -> None:
     import django
 
     django.setup()
-    from trainer.exporting import snapshot_export
-    from trainer.models import DatasetSnapshot
+    from dataset_io.exporting import snapshot_export
+    from dataset_io.models import DatasetSnapshot
 
     snapshot = DatasetSnapshot.objects.create(kind="preference")
     started = time.perf_counter()

@@ -14,7 +14,7 @@ folds by hash, each fold is held out once while both sides train on the other th
 every ranked pair is scored once per data order. The table gives the accuracy over all
 folds, its mean over the data orders (seeds) and their range.
 
-Data sets, from ../shared/data, parsed by trainer.imports:
+Data sets, from ../shared/data, parsed by dataset_io.imports:
 - oasst K=4: OpenAssistant prompts with at least four ranked replies, cut to their four
   best. We forward 4 groups (16 sequences) per step; TRL gets each group's C(4, 2) = 6
   pairs and forwards 8 pairs (16 sequences) per step: the same sequences per forward.
@@ -57,8 +57,8 @@ from benchmarks.training_peers import (
     trl_missing,
     trl_turn_attach,
 )
-from trainer.imports import hh_rlhf, oasst
-from trainer.imports.records import PreferenceRecord
+from dataset_io.imports import hh_rlhf, oasst
+from dataset_io.imports.records import PreferenceRecord
 from trainer.ml.chat import conversation_texts, tokenizer_train
 from trainer.ml.data import RankedGroup
 from trainer.ml.loop import TrainConfig, train

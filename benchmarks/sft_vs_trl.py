@@ -10,7 +10,7 @@ bucketing are each trainer's way of wasting less on padding), the padding fracti
 what was fed, and each trained model's loss on the same held-out conversations, as a
 check that both learned alike.
 
-Conversations, from ../shared/data, parsed by trainer.imports: the best-ranked replies to
+Conversations, from ../shared/data, parsed by dataset_io.imports: the best-ranked replies to
 the OpenAssistant first prompts, and the Self-Instruct (alpaca) seed tasks; all
 single-turn, so TRL's prompt-completion format trains on exactly the tokens ours does
 (checked below). TRL's best setting is packing (best-fit decreasing into rows of the max
@@ -47,8 +47,8 @@ from benchmarks.training_peers import (
     trl_missing,
     trl_turn_attach,
 )
-from trainer.imports import alpaca, oasst
-from trainer.imports.records import DemonstrationRecord
+from dataset_io.imports import alpaca, oasst
+from dataset_io.imports.records import DemonstrationRecord
 from trainer.ml.chat import Message, conversation_encode, conversation_texts, tokenizer_train
 from trainer.ml.loop import TrainConfig, train
 from trainer.ml.modeling import causal_lm_load, model_save

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.imports.records import Record
+from dataset_io.imports.records import Record
 from trainer.ml.loop import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "guidelines",
     "labeling",
     "rankings",
+    "dataset_io",
     "trainer",
     "dashboard",
 ]
@@ -258,7 +259,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "kind" and a "status": name each choice set in the schema.
     "ENUM_NAME_OVERRIDES": {
         "TaskKindEnum": "labeling.models.Task.Kind",
-        "SnapshotKindEnum": "trainer.models.DatasetSnapshot.Kind",
+        "SnapshotKindEnum": "dataset_io.models.DatasetSnapshot.Kind",
         "TrainingKindEnum": "trainer.models.TrainingRun.Kind",
         "JobStatusEnum": "jobs.models.JobStatus",
         "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",

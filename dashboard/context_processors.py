@@ -6,7 +6,7 @@ from django.http import HttpRequest
 SECTIONS = [
     ("overview", "Overview", "dashboard-overview"),
     ("people", "People", "dashboard-people"),
-    ("datasets", "Datasets", "dashboard-datasets"),
+    ("datasets", "Datasets", "datasets-index"),
     ("training", "Training", "trainer-training-page"),
     ("playground", "Playground", "trainer-playground-page"),
     ("jobs", "Jobs", "jobs-page"),
@@ -14,7 +14,12 @@ SECTIONS = [
 ]
 
 
+# Where pages with the section tabs live: the dashboard, and the Datasets page at /datasets/
+# (the dataset pages' own address, older than the dashboard).
+SECTION_PATHS = ("/dashboard/", "/datasets/")
+
+
 def dashboard_sections(request: HttpRequest) -> dict[str, object]:
-    if not request.path.startswith("/dashboard/"):
+    if not request.path.startswith(SECTION_PATHS):
         return {}
     return {"dashboard_sections": SECTIONS}

@@ -27,7 +27,7 @@ from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from rankings.agreement import RatedRanking, gold_accuracy, pair_values
 from rankings.models import Comparison, Ranking
 
-# Accounts that imported labels are attributed to (trainer.importing.source_user): they
+# Accounts that imported labels are attributed to (dataset_io.importing.source_user): they
 # stand for a dataset, not a person.
 SOURCE_USER_PREFIX = "source:"
 DAILY = ("demonstrations", "approvals", "rankings")

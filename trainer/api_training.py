@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
+from dataset_io.models import DatasetSnapshot
 from trainer.generation import generation_create
-from trainer.models import DatasetSnapshot, GenerationJob, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 
 

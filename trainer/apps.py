@@ -7,18 +7,8 @@ class TrainerConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs.services import JobKind, job_kind_register
-        from trainer.models import DatasetSnapshot, GenerationJob, ImportJob, TrainingRun
+        from trainer.models import GenerationJob, TrainingRun
 
-        job_kind_register(
-            ImportJob,
-            JobKind("trainer.tasks.import_file", "Import", "trainer-import-page", "job_id"),
-        )
-        job_kind_register(
-            DatasetSnapshot,
-            JobKind(
-                "trainer.tasks.export_snapshot", "Export", "trainer-export-page", "snapshot_id"
-            ),
-        )
         job_kind_register(
             TrainingRun,
             JobKind("trainer.tasks.train_run", "Training run", "trainer-run-page", "run_id"),

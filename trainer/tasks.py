@@ -9,29 +9,8 @@ from django.conf import settings
 
 from jobs.models import JobStatus
 from jobs.services import BrokerUnavailable, job_publish
-from trainer.exporting import snapshot_export, snapshots_export_if_changed
-from trainer.importing import import_run
 from trainer.models import TrainingRun
 from trainer.training import run_execute, runs_start_when_enough_data
-
-
-@shared_task(name="trainer.tasks.import_file", acks_late=True)
-def import_file(job_id: int) -> None:
-    # A job already claimed by another delivery is left alone (import_run returns None).
-    import_run(job_id=job_id)
-
-
-@shared_task(name="trainer.tasks.export_snapshot", acks_late=True)
-def export_snapshot(snapshot_id: int) -> None:
-    snapshot_export(snapshot_id=snapshot_id)
-
-
-@shared_task(name="trainer.tasks.export_when_changed", acks_late=True)
-def export_when_changed() -> list[int]:
-    """Beat runs this on the schedule in the admin (hourly unless changed there)."""
-    made = snapshots_export_if_changed(kinds=settings.EXPORT_SCHEDULED_KINDS)
-    return [snapshot.pk for snapshot in made]
-
 
 # Training runs for hours: its limits are its own (CELERY_TRAINING_TIME_LIMIT), with the
 # soft limit a minute earlier so the run can be marked failed rather than vanish.

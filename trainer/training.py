@@ -20,11 +20,10 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from config.errors import InputError
-from labeling.models import Demonstration
-from rankings.models import Ranking
-from trainer.export_rows import sft_rows
-from trainer.exporting import snapshot_exported
-from trainer.jobs import (
+from dataset_io.export_rows import sft_rows
+from dataset_io.exporting import snapshot_exported
+from dataset_io.models import DatasetSnapshot
+from jobs.services import (
     Heartbeat,
     JobCancelled,
     JobLost,
@@ -34,6 +33,8 @@ from trainer.jobs import (
     job_claim,
     job_send,
 )
+from labeling.models import Demonstration
+from rankings.models import Ranking
 from trainer.ml.methods import (
     TrainingData,
     TrainingMethod,
@@ -41,7 +42,7 @@ from trainer.ml.methods import (
     training_method,
     training_methods,
 )
-from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
+from trainer.models import JobStatus, ModelVersion, TrainingRun
 from trainer.training_config import (
     base_model_checked,
     base_model_path,

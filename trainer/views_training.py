@@ -16,12 +16,14 @@ from rest_framework.serializers import Serializer
 from accounts.permissions import role_required
 from accounts.roles import Role
 from config.errors import InputError
+from config.form_errors import field_errors
+from dataset_io.models import DatasetSnapshot
+from jobs.services import FINISHED
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
-from trainer.models import DatasetSnapshot, GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
 from trainer.training import SNAPSHOT_KINDS, model_promote, training_run_cancel, training_run_create
-from trainer.views import FINISHED, field_errors
 
 admins = role_required(Role.ADMIN)
 

@@ -11,10 +11,10 @@ from django.shortcuts import render
 from accounts.permissions import role_required
 from accounts.roles import Role
 from config.errors import InputError
+from config.form_errors import field_errors
 from trainer.api_playground import ChatInputSerializer
 from trainer.models import ModelVersion
 from trainer.playground import ModelNotReady, playground_answer
-from trainer.views import field_errors
 
 admins = role_required(Role.ADMIN)
 

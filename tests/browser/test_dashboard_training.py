@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD, worker_process
-from tests.trainer.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
+from tests.datasets.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
 from tests.trainer.test_training_worker import wait_for
 from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import GenerationJob, ModelVersion

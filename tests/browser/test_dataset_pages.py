@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from guidelines.services import guideline_create, version_draft_create, version_publish
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD
-from tests.trainer.conftest import FIXTURES
+from tests.datasets.conftest import FIXTURES
 
 pytestmark = pytest.mark.browser
 

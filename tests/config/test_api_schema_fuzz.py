@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import user_create
+from dataset_io.models import DatasetSnapshot, ImportJob
 from guidelines.services import (
     acknowledgement_create,
     guideline_create,
@@ -40,14 +41,7 @@ from labeling.queue import task_next_for_user
 from labeling.services import demonstration_submit, prompt_create
 from rankings.services import comparison_create
 from tests.conftest import PASSWORD
-from trainer.models import (
-    DatasetSnapshot,
-    GenerationJob,
-    ImportJob,
-    JobStatus,
-    ModelVersion,
-    TrainingRun,
-)
+from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),

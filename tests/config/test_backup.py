@@ -17,7 +17,7 @@ from django.db import connection
 
 from config.backups import sha256_of
 from tests.conftest import REPO_ROOT
-from tests.trainer.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
+from tests.datasets.conftest import guideline, oasst, queue_import  # noqa: F401 (fixtures)
 from trainer.models import ModelVersion, TrainingRun
 
 

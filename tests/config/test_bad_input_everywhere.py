@@ -15,9 +15,9 @@ from django.test import override_settings
 from django.urls import path
 
 from config.parsers import BodyTooLarge, CheckedJSONParser
+from dataset_io.models import DatasetSnapshot, ImportJob
 from guidelines.services import guideline_create, version_draft_create, version_publish
 from labeling.models import Prompt
-from trainer.models import DatasetSnapshot, ImportJob
 
 
 def _boom(request: HttpRequest):

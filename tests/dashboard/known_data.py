@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.services import user_create
+from dataset_io.importing import source_user
 from guidelines.services import (
     acknowledgement_create,
     guideline_create,
@@ -38,7 +39,6 @@ from labeling.services import (
 from rankings.models import Comparison, Ranking
 from rankings.services import comparison_create, comparison_import, ranking_submit
 from tests.conftest import PASSWORD
-from trainer.importing import source_user
 
 EIGHT_DAYS = timedelta(days=8)
 

@@ -37,7 +37,7 @@ def test_the_api_lists_the_entries_the_migrations_made(api, carol):
     by_name = {row["name"]: row for row in response.json()}
     assert {EXPORT, RETRAIN, RECOVER, REFRESH} <= set(by_name)
     export = by_name[EXPORT]
-    assert export["task"] == "trainer.tasks.export_when_changed"
+    assert export["task"] == "dataset_io.tasks.export_when_changed"
     assert (export["enabled"], export["kind"], export["every"], export["period"]) == (
         True,
         "interval",
@@ -108,7 +108,7 @@ def test_a_crontab_entry_can_be_turned_off_but_not_given_an_interval(api, carol)
     api.force_authenticate(carol)
     nightly = PeriodicTask.objects.create(
         name="Nightly",
-        task="trainer.tasks.export_when_changed",
+        task="dataset_io.tasks.export_when_changed",
         crontab=CrontabSchedule.objects.create(minute="0", hour="3"),
     )
 
@@ -158,7 +158,7 @@ def test_the_page_shows_each_entry_with_its_cadence_and_last_run(client, carol):
     assert "(3\xa0minutes ago) · 7 runs in all" in html
     export = entry(EXPORT)
     assert f'id="schedule-{export.pk}"' in html
-    assert "trainer.tasks.export_when_changed" in html
+    assert "dataset_io.tasks.export_when_changed" in html
     assert 'data-field="cadence">every hour<' in html
     assert 'data-field="last-run">never' in html
     # Every field has its label.

@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.utils import timezone
 
-from trainer.models import DatasetSnapshot, ImportJob, JobStatus, TrainingRun
+from dataset_io.models import DatasetSnapshot, ImportJob
+from trainer.models import JobStatus, TrainingRun
 
 from .test_job_recovery import prompt_lines
 

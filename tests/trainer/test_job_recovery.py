@@ -11,13 +11,14 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from dataset_io.exporting import snapshot_export
+from dataset_io.importing import import_run
+from dataset_io.models import DatasetSnapshot, ImportedLine, ImportJob
+from jobs.services import job_claim, job_publish
+from jobs.tasks import jobs_recover
 from labeling.models import Prompt
 from tests.conftest import worker_process
-from trainer.exporting import snapshot_export
-from trainer.importing import import_run
-from jobs.services import job_claim, job_publish
-from trainer.models import DatasetSnapshot, GenerationJob, ImportedLine, ImportJob, JobStatus
-from jobs.tasks import jobs_recover
+from trainer.models import GenerationJob, JobStatus
 
 from .test_training_worker import wait_for
 

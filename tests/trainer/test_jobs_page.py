@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from trainer.models import DatasetSnapshot, ImportJob, JobStatus, TrainingRun
+from dataset_io.models import DatasetSnapshot, ImportJob
+from trainer.models import JobStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from dataset_io.models import DatasetSnapshot
 from rankings.models import Candidate, Comparison
 from trainer.generation import generation_run
-from trainer.models import DatasetSnapshot, JobStatus, ModelVersion, TrainingRun
+from trainer.models import JobStatus, ModelVersion, TrainingRun
 from trainer.training import (
     model_promote,
     run_execute,

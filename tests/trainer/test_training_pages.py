@@ -1,14 +1,15 @@
-"""The dashboard's flywheel pages: datasets, training runs, model versions, generation and
-the playground. carol is the admin; alice (labeler), bob (reviewer) and dave (no role)
-must get nothing from any of them."""
+"""The dashboard's flywheel pages: training runs, model versions, generation and the
+playground. carol is the admin; alice (labeler), bob (reviewer) and dave (no role) must
+get nothing from any of them."""
 
 import re
 
 import pytest
 
+from dataset_io.models import DatasetSnapshot
 from guidelines.services import guideline_create, version_draft_create, version_publish
 from labeling.services import prompt_import
-from trainer.models import DatasetSnapshot, GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
 from trainer.training import training_run_create
 
 # A run's history as the trainer writes it: training loss every 2 steps, an evaluation.
@@ -68,7 +69,6 @@ def generation(carol):
 @pytest.fixture
 def pages(run, generation):
     return [
-        "/dashboard/datasets/",
         "/dashboard/training/",
         f"/dashboard/training/runs/{run.pk}/",
         "/dashboard/models/",
@@ -335,26 +335,6 @@ def test_the_generation_page_shows_progress_and_links_the_comparisons_filed(
     assert "2 of 3 prompts" in page
     assert re.findall(r'href="(/rankings/comparisons/\d+/)"', page) == ["/rankings/comparisons/41/"]
     assert 'data-comparison-url="/rankings/comparisons/0/"' in page
-
-
-def test_the_datasets_page_shows_snapshots_with_counts_cards_and_downloads(client, carol):
-    client.force_login(carol)
-    snapshot = DatasetSnapshot.objects.create(
-        kind="rankings",
-        status=JobStatus.SUCCEEDED,
-        counts={"train": 180, "validation": 12},
-        files={"train": "exports/1/train.jsonl", "validation": "exports/1/validation.jsonl"},
-        card="# Rankings snapshot\n\nK-wise rankings from **two** raters.",
-    )
-
-    page = client.get("/dashboard/datasets/").content.decode()
-
-    card = re.search(r'data-snapshot-card="rankings".*?</article>', page, re.S).group(0)
-    assert "<dd>180</dd>" in card and "<dd>12</dd>" in card
-    assert "<strong>two</strong>" in card
-    assert f"/api/exports/{snapshot.pk}/download/?split=train" in card
-    # Starting an export is the dataset pages' own form, posted to from here.
-    assert 'action="/datasets/exports/new/"' in page
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from trainer import exporting
+from dataset_io import exporting
+from dataset_io.models import DatasetSnapshot
 from jobs.services import Attempt, job_execute
-from trainer.models import DatasetSnapshot, JobStatus, TrainingRun
+from trainer.models import JobStatus, TrainingRun
 from trainer.training import run_execute, training_run_create
 
 from .conftest import QUICK

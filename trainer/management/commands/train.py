@@ -3,8 +3,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import InputError
+from dataset_io.models import DatasetSnapshot
 from trainer.ml.methods import training_methods
-from trainer.models import DatasetSnapshot, JobStatus
+from trainer.models import JobStatus
 from trainer.training import run_execute, training_run_create
 
 BAR_WIDTH = 30

@@ -1,0 +1,24 @@
+"""Form errors as the pages show them: one message per field, beside the field."""
+
+from collections.abc import Mapping
+
+
+def field_errors(errors: Mapping) -> dict[str, str]:
+    """DRF's nested errors as one message per form field.
+
+    The pages validate their forms with the API's serializers but name their fields flat
+    (the export form's `min_agreement`, not `filters.min_agreement`); the names of nested
+    fields never collide, so the nesting can be dropped.
+    """
+    flat: dict[str, str] = {}
+    for field, detail in errors.items():
+        if isinstance(detail, Mapping) and all(isinstance(key, int) for key in detail):
+            # A list field reports its bad items by position.
+            flat[field] = " ".join(
+                f"Item {index + 1}: {' '.join(map(str, item))}" for index, item in detail.items()
+            )
+        elif isinstance(detail, Mapping):
+            flat.update(field_errors(detail))
+        else:
+            flat[field] = " ".join(map(str, detail))
+    return flat

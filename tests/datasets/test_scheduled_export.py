@@ -1,0 +1,29 @@
+from django_celery_beat.models import PeriodicTask
+
+from dataset_io.importing import import_run
+from dataset_io.models import DatasetSnapshot
+from dataset_io.tasks import export_when_changed
+from tests.datasets.conftest import FIXTURES
+
+
+def test_the_schedule_is_an_editable_beat_entry(db):
+    entry = PeriodicTask.objects.get(task="dataset_io.tasks.export_when_changed")
+
+    assert entry.enabled
+    assert (entry.interval.every, entry.interval.period) == (1, "hours")
+
+
+def test_a_scheduled_export_runs_only_when_the_data_changed(queue_import, settings):
+    settings.EXPORT_SCHEDULED_KINDS = ["sft"]
+    import_run(job_id=queue_import(FIXTURES / "alpaca-three.jsonl", "alpaca").pk)
+
+    first = export_when_changed()
+    unchanged = export_when_changed()
+    import_run(
+        job_id=queue_import('{"instruction": "Count to two.", "output": "1, 2"}', "alpaca").pk
+    )
+    changed = export_when_changed()
+
+    assert len(first) == 1 and unchanged == [] and len(changed) == 1
+    counts = [sum(s.counts.values()) for s in DatasetSnapshot.objects.order_by("id")]
+    assert counts == [3, 4]
