@@ -51,8 +51,6 @@ from trainer.training_config import (
 
 logger = logging.getLogger(__name__)
 
-# The snapshot kinds each method trains on, by method: the registry's, as a mapping.
-SNAPSHOT_KINDS = {method.name: list(method.snapshot_kinds) for method in training_methods()}
 LOG_LINES_KEPT = 500
 # A thousand replies pin their mean score down well; scoring them all only costs time.
 DEMONSTRATIONS_FOR_BIAS = 1000

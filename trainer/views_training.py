@@ -22,8 +22,9 @@ from jobs.services import FINISHED
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
+from trainer.ml.methods import training_methods
 from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
-from trainer.training import SNAPSHOT_KINDS, model_promote, training_run_cancel, training_run_create
+from trainer.training import model_promote, training_run_cancel, training_run_create
 
 admins = role_required(Role.ADMIN)
 
@@ -118,7 +119,7 @@ def training(request: HttpRequest) -> HttpResponse:
         if run is not None:
             messages.success(request, f"Run {run.pk} is queued.")
             return redirect("trainer-run-page", run_id=run.pk)
-    trainable = {kind for kinds in SNAPSHOT_KINDS.values() for kind in kinds}
+    trainable = {kind for method in training_methods() for kind in method.snapshot_kinds}
     errors = _on_form(errors)
     return render(
         request,
