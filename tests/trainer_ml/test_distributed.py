@@ -59,10 +59,17 @@ def weights(folder) -> dict[str, torch.Tensor]:
 
 
 def assert_same_weights(one, two) -> None:
+    """The same weights up to the order of float sums. AdamW divides each update by the
+    root of its own squared gradients, so an element whose gradient is rounding noise in
+    both runs can still move by up to lr (1e-3) per step either way: single elements are
+    allowed a few steps' worth, while each tensor's mean difference must stay at rounding
+    level (a run with half the batch per step differs by 3e-4 or more in every tensor)."""
     first, second = weights(one), weights(two)
     assert first.keys() == second.keys()
     for name in first:
-        torch.testing.assert_close(second[name], first[name], rtol=0, atol=2e-4, msg=name)
+        difference = (second[name].float() - first[name].float()).abs()
+        assert difference.mean().item() < 1e-6, (name, difference.mean().item())
+        assert difference.max().item() < 3e-3, (name, difference.max().item())
 
 
 def test_two_gloo_processes_train_the_reward_model_like_one(tmp_path):
