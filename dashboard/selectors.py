@@ -58,7 +58,9 @@ def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
         metric__in=DAILY, day__gte=day_list[0]
     ).values_list("metric", "key", "day", "count"):
         # Work done here: imported demonstrations and rankings arrived, nobody did them today.
-        if metric == "approvals" or key == PLATFORM:
+        # A day after `today` is one that began while this ran (a tally made just past
+        # midnight): it belongs to tomorrow's chart.
+        if (metric == "approvals" or key == PLATFORM) and day in per_day[metric]:
             per_day[metric][day] += count
 
     this_week = today - timedelta(days=today.weekday())
