@@ -260,7 +260,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TaskKindEnum": "labeling.models.Task.Kind",
         "SnapshotKindEnum": "dataset_io.models.DatasetSnapshot.Kind",
-        "TrainingKindEnum": "trainer.models.TrainingRun.Kind",
+        "TrainingKindEnum": "trainer.ml.methods.training_method_choices",
         "JobStatusEnum": "jobs.models.JobStatus",
         "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",
     },

@@ -10,12 +10,22 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdminRole
 from dataset_io.models import DatasetSnapshot
 from trainer.generation import generation_create
+from trainer.ml.methods import training_method_choices
 from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 
 
+class TrainingKindField(serializers.ChoiceField):
+    """A registered training method's name. The choices are read from the registry each
+    time a serializer is made (DRF makes its fields anew then), so a method registered
+    after this module was imported is allowed."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=training_method_choices(), **kwargs)
+
+
 class TrainingRunInputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=TrainingRun.Kind.choices)
+    kind = TrainingKindField()
     snapshot = serializers.PrimaryKeyRelatedField(
         queryset=DatasetSnapshot.objects.all(), required=False, allow_null=True
     )
@@ -25,6 +35,7 @@ class TrainingRunInputSerializer(serializers.Serializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
+    kind = TrainingKindField()
 
     class Meta:
         model = ModelVersion
@@ -46,6 +57,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    kind = TrainingKindField()
     model = serializers.SerializerMethodField()
 
     class Meta:

@@ -5,6 +5,8 @@ going; the scales here and there must agree (WIDTH, HEIGHT, PAD and the y range 
 
 from dataclasses import dataclass, field
 
+from trainer.ml.methods import METHODS
+
 WIDTH, HEIGHT, PAD = 600, 180, 8
 
 
@@ -75,8 +77,8 @@ def _place(chart: Chart, x_max: int, fixed: tuple[float, float] | None) -> Chart
 
 
 def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Chart]:
-    """Loss (training, and held-out at each evaluation) by step, and for a reward model
-    its held-out accuracy (an SFT run has no accuracy to show)."""
+    """Loss (training, and held-out at each evaluation) by step, and the held-out accuracy
+    of a method whose evaluation reports one (a reward model's does; SFT has none)."""
     train_loss = [
         (record["step"], float(record["loss"]))
         for record in history
@@ -96,6 +98,7 @@ def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Char
         [Series("eval", "held-out accuracy", _eval_values(history, "_accuracy"))],
     )
     charts = [_place(loss, total_steps, None)]
-    if kind == "reward":
+    method = METHODS.get(kind)
+    if method is not None and any(name.endswith("_accuracy") for name in method.metrics):
         charts.append(_place(accuracy, total_steps, (0.0, 1.0)))
     return charts

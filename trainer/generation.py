@@ -10,10 +10,11 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from config.errors import InputError
+from jobs.services import Attempt, job_execute, job_send
 from labeling.models import Prompt
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
-from jobs.services import Attempt, job_execute, job_send
+from trainer.ml.methods import POLICY, method_kinds_producing
 from trainer.models import GenerationJob, JobStatus, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,16 @@ DEFAULT_PROMPTS = 20
 
 def _model_for(model: ModelVersion | None) -> ModelVersion:
     if model is None:
-        model = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT, promoted=True).first()
+        # Of any method that makes a policy; each method's newest promotion first.
+        model = ModelVersion.objects.filter(
+            kind__in=method_kinds_producing(POLICY), promoted=True
+        ).first()
         if model is None:
             raise InputError("model", "No SFT model is promoted: promote one first.")
-    if model.kind != ModelVersion.Kind.SFT:
-        raise InputError("model", "Candidates are sampled from an SFT model.")
+    if model.produces != POLICY:
+        raise InputError(
+            "model", "Candidates are sampled from an SFT model or another policy model."
+        )
     return model
 
 

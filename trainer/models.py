@@ -1,18 +1,24 @@
 from django.db import models
 
 from jobs.models import Job, JobStatus
+from trainer.ml.methods import METHODS
+
+
+def method_label(kind: str) -> str:
+    """What pages call a run or model version of `kind`: its method's label, or the bare
+    kind for one no method is registered for any more."""
+    method = METHODS.get(kind)
+    return method.label if method else kind
 
 
 class TrainingRun(Job):
-    """One SFT or reward-model training job, from queued to finished."""
-
-    class Kind(models.TextChoices):
-        SFT = "sft", "Supervised fine-tuning"
-        REWARD = "reward", "Reward model"
+    """One training job of a registered method (trainer.ml.methods), from queued to finished."""
 
     Status = JobStatus
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # A registered training method's name: the registry, not `choices`, says which are
+    # allowed, so a new method needs no migration.
+    kind = models.CharField(max_length=16)
     snapshot = models.ForeignKey(
         "datasets.DatasetSnapshot",
         on_delete=models.PROTECT,
@@ -48,6 +54,10 @@ class TrainingRun(Job):
         return f"{self.kind} run {self.pk} ({self.status})"
 
     @property
+    def kind_label(self) -> str:
+        return method_label(self.kind)
+
+    @property
     def output_dir(self) -> str:
         """Under DATA_DIR: checkpoints while it runs, the saved model after. The creation
         time is in the name because a reset database reuses ids, and a new run must never
@@ -58,9 +68,8 @@ class TrainingRun(Job):
 class ModelVersion(models.Model):
     """A trained model kept for good, with everything it was made from."""
 
-    Kind = TrainingRun.Kind
-
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Its run's kind: a registered training method's name.
+    kind = models.CharField(max_length=16)
     run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="model")
     snapshot = models.ForeignKey(
         "datasets.DatasetSnapshot", on_delete=models.PROTECT, null=True, related_name="+"
@@ -92,9 +101,20 @@ class ModelVersion(models.Model):
     def name(self) -> str:
         return f"{self.kind}-{self.pk}"
 
+    @property
+    def kind_label(self) -> str:
+        return method_label(self.kind)
+
+    @property
+    def produces(self) -> str | None:
+        """What it is for, by its method: POLICY (it answers) or REWARD (it scores); None
+        for a kind no method is registered for any more."""
+        method = METHODS.get(self.kind)
+        return method.produces if method else None
+
 
 class GenerationJob(Job):
-    """Sampling K candidates per prompt from an SFT model version and filing each set
+    """Sampling K candidates per prompt from a policy model version (SFT, say) and filing each set
     as a new comparison task: the step that closes the loop."""
 
     model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generations")

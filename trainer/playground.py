@@ -21,8 +21,9 @@ from django.conf import settings
 
 from config.celery import app as celery_app
 from config.errors import InputError
-from labeling.validation import conversation_checked, text_checked
 from jobs.services import job_error_text, task_publish
+from labeling.validation import conversation_checked, text_checked
+from trainer.ml.methods import REWARD
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
 
@@ -75,7 +76,7 @@ def _load(version: ModelVersion) -> Any:
     from trainer.ml.reward import RewardScorer
 
     folder = Path(settings.DATA_DIR) / version.path
-    if version.kind == ModelVersion.Kind.REWARD:
+    if version.produces == REWARD:
         return RewardScorer(folder, max_length=int(version.config.get("max_length", 1024)))
     return Generator(folder)
 
@@ -128,7 +129,7 @@ def playground_answer(
     score of the assistant reply `messages` ends on. Either way with `prompt_tokens`, the
     rendered conversation as token strings. Raises ModelNotReady when the inference
     worker has not answered within ANSWER_WAIT_S."""
-    if version.kind == ModelVersion.Kind.REWARD:
+    if version.produces == REWARD:
         prompt, reply = _reward_input(messages)
         work = {"model_id": version.pk, "prompt": prompt, "reply": reply}
     else:

@@ -22,7 +22,12 @@ from jobs.services import FINISHED
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
-from trainer.ml.methods import training_methods
+from trainer.ml.methods import (
+    POLICY,
+    method_kinds_producing,
+    training_method_choices,
+    training_methods,
+)
 from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 
@@ -126,7 +131,7 @@ def training(request: HttpRequest) -> HttpResponse:
         "trainer/training.html",
         {
             "section": "training",
-            "kinds": TrainingRun.Kind.choices,
+            "kinds": training_method_choices(),
             "snapshots": DatasetSnapshot.objects.filter(
                 status=JobStatus.SUCCEEDED, kind__in=trainable
             ).defer("card")[:50],
@@ -213,7 +218,7 @@ def _metric_columns(versions: list[ModelVersion]) -> list[str]:
 def models(request: HttpRequest) -> HttpResponse:
     versions = list(ModelVersion.objects.select_related("run", "snapshot")[:200])
     tables = []
-    for kind, label in ModelVersion.Kind.choices:
+    for kind, label in training_method_choices():
         of_kind = [v for v in versions if v.kind == kind]
         columns = _metric_columns(of_kind)
         tables.append(
@@ -234,9 +239,7 @@ def models(request: HttpRequest) -> HttpResponse:
 @require_POST
 def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
     version = model_promote(version=get_object_or_404(ModelVersion, pk=model_id))
-    messages.success(
-        request, f"{version.name} is now the promoted {version.get_kind_display().lower()}."
-    )
+    messages.success(request, f"{version.name} is now the promoted {version.kind_label.lower()}.")
     return redirect(_next_or(request, "trainer-models-page"))
 
 
@@ -272,14 +275,15 @@ def generations(request: HttpRequest) -> HttpResponse:
         if job is not None:
             messages.success(request, f"Generation {job.pk} is queued.")
             return redirect("trainer-generation-page", job_id=job.pk)
-    sft_versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.SFT)[:100]
+    # What generation can sample from: versions of any method that makes a policy.
+    policy_versions = ModelVersion.objects.filter(kind__in=method_kinds_producing(POLICY))[:100]
     return render(
         request,
         "trainer/generations.html",
         {
             "section": "training",
-            "versions": sft_versions,
-            "promoted": next((v for v in sft_versions if v.promoted), None),
+            "versions": policy_versions,
+            "promoted": next((v for v in policy_versions if v.promoted), None),
             "jobs": GenerationJob.objects.select_related("model")[:50],
             "form": request.POST,
             "default_prompts": DEFAULT_PROMPTS,

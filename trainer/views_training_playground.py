@@ -13,6 +13,7 @@ from accounts.roles import Role
 from config.errors import InputError
 from config.form_errors import field_errors
 from trainer.api_playground import ChatInputSerializer
+from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 from trainer.playground import ModelNotReady, playground_answer
 
@@ -37,7 +38,7 @@ def _playground_answer(
 ) -> tuple[dict[str, object], list[dict[str, str]], dict[str, str]]:
     """The answer, the conversation to carry on with, and the fields in error."""
     asked = [*conversation, {"role": "user", "content": post.get("message", "")}]
-    if version.kind == ModelVersion.Kind.REWARD:
+    if version.produces == REWARD:
         asked.append({"role": "assistant", "content": post.get("reply", "")})
     data = {
         name: post[name] for name in ("temperature", "top_p", "max_new_tokens") if post.get(name)
@@ -46,13 +47,13 @@ def _playground_answer(
     if not payload.is_valid():
         return {}, conversation, field_errors(payload.errors)
     answer = playground_answer(version=version, **payload.validated_data)
-    if version.kind == ModelVersion.Kind.REWARD:
+    if version.produces == REWARD:
         # The conversation stays as it was: another reply to the same prompt can be scored.
         return answer, conversation, {}
     return answer, [*asked, {"role": "assistant", "content": answer["reply"]}], {}
 
 
-def _message_field(name: str, conversation_length: int, kind: str) -> str:
+def _message_field(name: str, conversation_length: int, produces: str | None) -> str:
     """`messages[i]` names the turn the form typed in, `message` or `reply`, or one before."""
     if name == "messages":
         return "message"
@@ -61,7 +62,7 @@ def _message_field(name: str, conversation_length: int, kind: str) -> str:
     index = int(name.removeprefix("messages[").rstrip("]"))
     if index < conversation_length:
         return "conversation"
-    if kind == ModelVersion.Kind.REWARD and index == conversation_length + 1:
+    if produces == REWARD and index == conversation_length + 1:
         return "reply"
     return "message"
 
@@ -85,8 +86,8 @@ def playground(request: HttpRequest) -> HttpResponse:
                 raise InputError("model", "No model version yet: train one first.")
             answer, conversation, errors = _playground_answer(version, conversation, request.POST)
         except InputError as exc:
-            kind = version.kind if version else ""
-            errors = {_message_field(exc.field, len(conversation), kind): str(exc)}
+            produces = version.produces if version else None
+            errors = {_message_field(exc.field, len(conversation), produces): str(exc)}
         except ModelNotReady as exc:
             # The inference worker goes on loading the model: sending again finds it loaded.
             errors, not_ready = {"model": str(exc)}, True

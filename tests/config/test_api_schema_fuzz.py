@@ -149,7 +149,7 @@ def _world(root) -> KnownObjects:  # type: ignore[no-untyped-def]
         format=ImportJob.Format.PROMPTS, guideline=guideline, file="imports/none.jsonl"
     )
     run = TrainingRun.objects.create(
-        kind=TrainingRun.Kind.SFT,
+        kind="sft",
         status=JobStatus.SUCCEEDED,
         snapshot=snapshot,
         progress=1.0,
@@ -157,7 +157,7 @@ def _world(root) -> KnownObjects:  # type: ignore[no-untyped-def]
         finished_at=now,
     )
     model = ModelVersion.objects.create(
-        kind=ModelVersion.Kind.SFT, run=run, snapshot=snapshot, path="runs/fuzz/model"
+        kind="sft", run=run, snapshot=snapshot, path="runs/fuzz/model"
     )
     generation = GenerationJob.objects.create(model=model, prompts=[prompts[0].pk])
     # The migrations' beat entries are there in a fresh database, gone after a flush.

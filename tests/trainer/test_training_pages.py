@@ -34,7 +34,7 @@ def model_version(kind: str, **fields) -> ModelVersion:
 @pytest.fixture
 def run(carol):
     return TrainingRun.objects.create(
-        kind=TrainingRun.Kind.REWARD,
+        kind="reward",
         status=JobStatus.RUNNING,
         progress=0.5,
         step=4,

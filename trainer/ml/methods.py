@@ -36,6 +36,10 @@ class TrainingData:
 class TrainingMethod:
     # The run's and its model version's `kind`.
     name: str
+    # What pages call it: "Supervised fine-tuning".
+    label: str
+    # What its model versions are for: POLICY or REWARD.
+    produces: str
     # Imported only to train: see the module docstring for what it holds.
     module: str
     # The snapshot kinds a run trains on, the first being what a fresh export makes.
@@ -69,6 +73,13 @@ class TrainingMethod:
         return self.implementation().build(config, data)
 
 
+# A generative model that answers a conversation: generation samples candidates from one.
+POLICY = "policy"
+# A scorer of a reply to a conversation: the playground scores with one.
+REWARD = "reward"
+PRODUCTS = (POLICY, REWARD)
+
+
 class UnknownMethod(LookupError):
     """No training method has this name."""
 
@@ -85,8 +96,18 @@ def method_register(method: TrainingMethod) -> TrainingMethod:
         raise ValueError(f"Training method {method.name!r} is registered twice.")
     if not method.snapshot_kinds:
         raise ValueError(f"Training method {method.name!r} trains on no snapshot kind.")
+    if method.produces not in PRODUCTS:
+        raise ValueError(
+            f"Training method {method.name!r} produces {method.produces!r}, "
+            f"not one of {', '.join(PRODUCTS)}."
+        )
     METHODS[method.name] = method
     return method
+
+
+def method_unregister(name: str) -> None:
+    """Forget a method: for a test's throwaway method."""
+    del METHODS[name]
 
 
 def training_method(name: str) -> TrainingMethod:
@@ -102,9 +123,21 @@ def training_methods() -> list[TrainingMethod]:
     return list(METHODS.values())
 
 
+def training_method_choices() -> list[tuple[str, str]]:
+    """(name, label) of every method: the allowed kinds of a run and of a model version."""
+    return [(method.name, method.label) for method in METHODS.values()]
+
+
+def method_kinds_producing(produces: str) -> list[str]:
+    """The names of the methods whose model versions are `produces` (POLICY or REWARD)."""
+    return [method.name for method in METHODS.values() if method.produces == produces]
+
+
 method_register(
     TrainingMethod(
         name="sft",
+        label="Supervised fine-tuning",
+        produces=POLICY,
         module="trainer.ml.sft",
         snapshot_kinds=("sft",),
         metrics=("validation_loss", "validation_perplexity"),
@@ -115,6 +148,8 @@ method_register(
 method_register(
     TrainingMethod(
         name="reward",
+        label="Reward model",
+        produces=REWARD,
         module="trainer.ml.reward",
         snapshot_kinds=("rankings", "preference"),
         metrics=(
