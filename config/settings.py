@@ -258,7 +258,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Several models have a "kind" and a "status": name each choice set in the schema.
     "ENUM_NAME_OVERRIDES": {
-        "TaskKindEnum": "labeling.models.Task.Kind",
+        "TaskKindEnum": "labeling.task_kinds.task_kind_choices",
         "SnapshotKindEnum": "dataset_io.models.DatasetSnapshot.Kind",
         "TrainingKindEnum": "trainer.ml.methods.training_method_choices",
         "JobStatusEnum": "jobs.models.JobStatus",

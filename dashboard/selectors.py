@@ -24,6 +24,7 @@ from dashboard.rollup import (
 from dashboard.rollup import today as site_today
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
+from labeling.task_kinds import task_kind_choices
 from rankings.agreement import RatedRanking, gold_accuracy, pair_values
 from rankings.models import Comparison, Ranking
 
@@ -101,7 +102,7 @@ def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
     sources = dict(Prompt.Source.choices)
     prompts = totals["prompts"]
     rankings = totals["rankings"]
-    kinds = dict(Task.Kind.choices)
+    kinds = dict(task_kind_choices())
     tasks = []
     for kind, states in sorted(current.get("tasks", {}).items()):
         leased = states.get("leased", 0)

@@ -23,7 +23,7 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
-from labeling.task_kinds import kind_description, kind_refusal
+from labeling.task_kinds import kind_description, kind_refusal, task_kind_choices
 from labeling.validation import MAX_TIME_SPENT_S
 
 MAX_PROMPTS_PER_POST = 1000
@@ -135,8 +135,16 @@ class PromptListCreateView(GenericAPIView):
         return Response(data if many else data[0], status=status.HTTP_201_CREATED)
 
 
+class TaskKindField(serializers.ChoiceField):
+    """A registered task kind. The choices are read from the registry each time a
+    serializer is made (DRF makes its fields anew then), after every app's ready()."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=task_kind_choices(), **kwargs)
+
+
 class TaskNextSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=Task.Kind.choices)
+    kind = TaskKindField()
     guideline = serializers.SlugField(required=False)
 
 

@@ -15,6 +15,7 @@ class LabelingConfig(AppConfig):
         register(
             Task.Kind.DEMONSTRATION,
             TaskKind(
+                label="Write a demonstration",
                 roles=(Role.LABELER, Role.ADMIN),
                 page="labeling-task",
                 payload=demonstration_task_payload,
@@ -23,6 +24,9 @@ class LabelingConfig(AppConfig):
         register(
             Task.Kind.REVIEW,
             TaskKind(
-                roles=(Role.REVIEWER, Role.ADMIN), page="labeling-task", payload=review_task_payload
+                label="Review a demonstration",
+                roles=(Role.REVIEWER, Role.ADMIN),
+                page="labeling-task",
+                payload=review_task_payload,
             ),
         )

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from guidelines.models import Guideline, GuidelineVersion
+from labeling.task_kinds import kind_label
 
 
 class Prompt(models.Model):
@@ -97,20 +98,22 @@ class Prompt(models.Model):
 
 
 class Task(models.Model):
-    """A unit of work handed out by the queue: write a demonstration, review one, or (from
-    the rankings app) rank a comparison. It wants `wanted` independent submissions."""
+    """A unit of work handed out by the queue: write a demonstration, review one, or a kind
+    another app registers (labeling.task_kinds). It wants `wanted` independent submissions."""
 
-    class Kind(models.TextChoices):
-        DEMONSTRATION = "demonstration", "Write a demonstration"
-        REVIEW = "review", "Review a demonstration"
-        RANKING = "ranking", "Rank candidates"
+    class Kind:
+        """Labeling's own kinds; other apps name theirs."""
+
+        DEMONSTRATION = "demonstration"
+        REVIEW = "review"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         DONE = "done", "Done"
         CLOSED = "closed", "Closed"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # A kind registered in labeling.task_kinds: the registry, not `choices`, says which.
+    kind = models.CharField(max_length=16)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="tasks")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="tasks")
@@ -161,6 +164,10 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} task {self.pk}"
+
+    @property
+    def kind_label(self) -> str:
+        return kind_label(self.kind)
 
 
 class Assignment(models.Model):

@@ -7,14 +7,15 @@ class RankingsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.roles import Role
-        from labeling.models import Task
         from labeling.task_kinds import TaskKind, register
+        from rankings.models import RANKING
         from rankings.selectors import ranking_task_payload
 
         # Judging other people's replies is a reviewer's job, as reviewing demonstrations is.
         register(
-            Task.Kind.RANKING,
+            RANKING,
             TaskKind(
+                label="Rank candidates",
                 roles=(Role.REVIEWER, Role.ADMIN),
                 page="rankings-task",
                 payload=ranking_task_payload,

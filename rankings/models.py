@@ -4,6 +4,10 @@ from django.db import models
 from guidelines.models import GuidelineVersion
 from labeling.models import Prompt, Task
 
+# The kind of labeling Task that ranks a comparison's candidates: rankings registers it
+# with labeling's task kinds (rankings/apps.py).
+RANKING = "ranking"
+
 
 class Candidate(models.Model):
     """One model reply to a prompt, to be ranked against its siblings."""
@@ -35,7 +39,7 @@ class Candidate(models.Model):
 class Comparison(models.Model):
     """K = 2..9 candidates for one prompt, ranked by `task.wanted` raters.
 
-    Its queue entry is a labeling Task of kind "ranking"; consensus and agreement are
+    Its queue entry is a labeling Task of kind RANKING; consensus and agreement are
     recomputed and stored here whenever a ranking arrives.
     """
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from config.errors import IdempotencyKeyReused, InputError
 from guidelines.selectors import version_current_published
 from guidelines.services import NoPublishedVersion
-from labeling.models import Prompt, Task
+from labeling.models import Prompt
 from labeling.queue import assignment_finish, assignment_held, task_open, task_record_imported
 from labeling.services import version_worked_under
 from labeling.validation import seconds_checked, text_checked
@@ -21,7 +21,7 @@ from rankings.agreement import (
     unit_values,
 )
 from rankings.consensus import bradley_terry, ranked_pairs, ranking_pairs
-from rankings.models import Candidate, Comparison, Ranking
+from rankings.models import RANKING, Candidate, Comparison, Ranking
 from rankings.validation import (
     MAX_K,
     MIN_K,
@@ -72,7 +72,7 @@ def comparison_create(
         by_index = ranking_checked(gold, candidate_ids=set(range(len(made))))
         gold_ranking = [[made[i].pk for i in group] for group in by_index]
     task = task_open(
-        kind=Task.Kind.RANKING,
+        kind=RANKING,
         prompt=prompt,
         wanted=overlap,
         excluded_user_ids={c.author_id for c in made if c.author_id},
@@ -240,7 +240,7 @@ def comparison_import(
     if not MIN_K <= len(replies) <= MAX_K:
         raise InputError("candidates", f"Between {MIN_K} and {MAX_K} replies.")
     groups = ranking_checked([list(g) for g in ranking], candidate_ids=set(range(len(replies))))
-    task = task_record_imported(kind=Task.Kind.RANKING, prompt=prompt)
+    task = task_record_imported(kind=RANKING, prompt=prompt)
     comparison = Comparison.objects.create(task=task, prompt=prompt, source=source)
     made = Candidate.objects.bulk_create(
         [

@@ -12,7 +12,7 @@ from config.errors import InputError
 from guidelines.selectors import version_last_acknowledged
 from labeling.queue import QueueError, assignment_held
 from labeling.validation import seconds_checked
-from rankings.models import Comparison, Ranking
+from rankings.models import RANKING, Comparison, Ranking
 from rankings.selectors import agreement_report, comparison_candidates_shown, comparison_list
 from rankings.services import ranking_submit
 
@@ -97,7 +97,7 @@ def ranking_task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             error = str(exc)
         else:
             messages.success(request, "Ranking saved. Here is the next one.")
-            return redirect("labeling-next", kind="ranking")
+            return redirect("labeling-next", kind=RANKING)
     labels = "ABCDEFGHI"
     for index, candidate in enumerate(candidates):
         candidate["label"] = labels[index]

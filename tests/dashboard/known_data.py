@@ -36,7 +36,7 @@ from labeling.services import (
     prompt_create,
     review_submit,
 )
-from rankings.models import Comparison, Ranking
+from rankings.models import RANKING, Comparison, Ranking
 from rankings.services import comparison_create, comparison_import, ranking_submit
 from tests.conftest import PASSWORD
 
@@ -56,7 +56,7 @@ class Flywheel:
 def rank(user, comparison: Comparison, order: list[int], seconds: int) -> Ranking:
     """`user` takes the next ranking task, which must be `comparison`'s, and ranks its
     candidates in `order` (indexes into the candidates by id, best first)."""
-    assignment = task_next_for_user(user=user, kind=Task.Kind.RANKING)
+    assignment = task_next_for_user(user=user, kind=RANKING)
     assert assignment is not None and assignment.task_id == comparison.task_id
     ids = sorted(comparison.candidates.values_list("pk", flat=True))
     ranking, _ = ranking_submit(
