@@ -9,12 +9,12 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.services import Heartbeat, job_claim
+from jobs.tasks import jobs_recover
 from rankings.models import Comparison
 from trainer.generation import generation_run
-from jobs.services import Heartbeat, job_claim
 from trainer.ml.generate import Generator
 from trainer.models import GenerationJob, JobStatus, TrainingRun
-from jobs.tasks import jobs_recover
 from trainer.training import RunReport, model_promote, run_execute, training_run_create
 
 from .conftest import QUICK
