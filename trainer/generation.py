@@ -10,12 +10,13 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from config.errors import InputError
+from jobs.models import JobStatus
 from jobs.services import Attempt, job_execute, job_send
 from labeling.models import Prompt
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from trainer.ml.methods import POLICY, method_kinds_producing
-from trainer.models import GenerationJob, JobStatus, ModelVersion
+from trainer.models import GenerationJob, ModelVersion
 
 logger = logging.getLogger(__name__)
 

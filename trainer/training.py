@@ -23,6 +23,7 @@ from config.errors import InputError
 from dataset_io.export_rows import sft_rows
 from dataset_io.exporting import snapshot_exported
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from jobs.services import (
     Heartbeat,
     JobCancelled,
@@ -42,7 +43,7 @@ from trainer.ml.methods import (
     training_method,
     training_methods,
 )
-from trainer.models import JobStatus, ModelVersion, TrainingRun
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training_config import (
     base_model_checked,
     base_model_path,

@@ -18,6 +18,7 @@ from accounts.roles import Role
 from config.errors import InputError
 from config.form_errors import field_errors
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from jobs.services import FINISHED
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
@@ -28,7 +29,7 @@ from trainer.ml.methods import (
     training_method_choices,
     training_methods,
 )
-from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 
 admins = role_required(Role.ADMIN)

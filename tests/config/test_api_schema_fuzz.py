@@ -36,12 +36,13 @@ from guidelines.services import (
     version_draft_create,
     version_publish,
 )
+from jobs.models import JobStatus
 from labeling.models import Task
 from labeling.queue import task_next_for_user
 from labeling.services import demonstration_submit, prompt_create
 from rankings.services import comparison_create
 from tests.conftest import PASSWORD
-from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),

@@ -10,7 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from dataset_io.models import DatasetSnapshot, ImportJob
-from trainer.models import JobStatus, TrainingRun
+from jobs.models import JobStatus
+from trainer.models import TrainingRun
 
 from .test_job_recovery import prompt_lines
 

@@ -14,11 +14,12 @@ from django.utils import timezone
 from dataset_io.exporting import snapshot_export
 from dataset_io.importing import import_run
 from dataset_io.models import DatasetSnapshot, ImportedLine, ImportJob
+from jobs.models import JobStatus
 from jobs.services import job_claim, job_publish
 from jobs.tasks import jobs_recover
 from labeling.models import Prompt
 from tests.conftest import worker_process
-from trainer.models import GenerationJob, JobStatus
+from trainer.models import GenerationJob
 
 from .test_training_worker import wait_for
 

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from dataset_io.models import DatasetSnapshot, ImportJob
-from trainer.models import JobStatus, TrainingRun
+from jobs.models import JobStatus
+from trainer.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from rankings.models import Candidate, Comparison
 from trainer.generation import generation_run
-from trainer.models import JobStatus, ModelVersion, TrainingRun
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training import (
     model_promote,
     run_execute,

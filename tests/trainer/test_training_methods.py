@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from config.errors import InputError
+from jobs.models import JobStatus
 from trainer.api_training import TrainingRunInputSerializer
 from trainer.generation import generation_create
 from trainer.ml.methods import (
@@ -18,7 +19,7 @@ from trainer.ml.methods import (
     training_method_choices,
     training_methods,
 )
-from trainer.models import JobStatus, ModelVersion, TrainingRun
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training import ROWS_ARRIVED_SINCE
 
 METHODS = training_methods()

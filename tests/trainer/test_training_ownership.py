@@ -9,12 +9,13 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.models import JobStatus
 from jobs.services import Heartbeat, job_claim
 from jobs.tasks import jobs_recover
 from rankings.models import Comparison
 from trainer.generation import generation_run
 from trainer.ml.generate import Generator
-from trainer.models import GenerationJob, JobStatus, TrainingRun
+from trainer.models import GenerationJob, TrainingRun
 from trainer.training import RunReport, model_promote, run_execute, training_run_create
 
 from .conftest import QUICK

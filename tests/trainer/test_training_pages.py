@@ -8,8 +8,9 @@ import pytest
 
 from dataset_io.models import DatasetSnapshot
 from guidelines.services import guideline_create, version_draft_create, version_publish
+from jobs.models import JobStatus
 from labeling.services import prompt_import
-from trainer.models import GenerationJob, JobStatus, ModelVersion, TrainingRun
+from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import training_run_create
 
 # A run's history as the trainer writes it: training loss every 2 steps, an evaluation.

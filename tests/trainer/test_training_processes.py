@@ -14,8 +14,9 @@ import torch
 from django.conf import settings as django_settings
 from safetensors.torch import load_file
 
+from jobs.models import JobStatus
 from tests.conftest import process_alive, worker_process
-from trainer.models import JobStatus, TrainingRun
+from trainer.models import TrainingRun
 from trainer.training import run_execute, training_run_create
 
 from .conftest import QUICK

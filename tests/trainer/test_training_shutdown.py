@@ -11,8 +11,9 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
+from jobs.models import JobStatus
 from tests.conftest import worker_process
-from trainer.models import JobStatus, ModelVersion, TrainingRun
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training import run_execute, training_run_create
 
 from .conftest import QUICK

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from dataset_io import exporting
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from jobs.services import Attempt, job_execute
-from trainer.models import JobStatus, TrainingRun
+from trainer.models import TrainingRun
 from trainer.training import run_execute, training_run_create
 
 from .conftest import QUICK

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from jobs.models import JobStatus
 from tests.conftest import worker_process
-from trainer.models import JobStatus, TrainingRun
+from trainer.models import TrainingRun
 from trainer.training import training_run_create
 
 from .conftest import QUICK

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import InputError
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from trainer.ml.methods import training_methods
-from trainer.models import JobStatus
 from trainer.training import run_execute, training_run_create
 
 BAR_WIDTH = 30
