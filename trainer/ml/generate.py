@@ -8,6 +8,7 @@ output line is `{"prompt": [...], "completions": [text, ...]}`."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trainer.ml.chat import Message, conversation_encode
 from trainer.ml.data import jsonl_read
 from trainer.ml.sampling import Sampling
+
+
+def prompt_seed(seed: int, prompt: Sequence[Message]) -> int:
+    """The seed one prompt is sampled with: the run's seed mixed with the prompt itself.
+
+    Reseeding with the run's seed alone gave every prompt the same noise; mixing in the
+    prompt gives each its own, while the same prompt and seed still sample the same
+    replies wherever the prompt sits in a list. A SHA-256 of the messages, not hash(),
+    which Python salts per process."""
+    text = json.dumps([seed, list(prompt)], sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(text.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 2**63
 
 
 class Generator:
@@ -32,7 +45,7 @@ class Generator:
     @torch.no_grad()
     def sample(self, prompt: Sequence[Message], sampling: Sampling) -> list[str]:
         """K replies to one prompt. Temperature 0 means greedy decoding (all K equal)."""
-        torch.manual_seed(sampling.seed)
+        torch.manual_seed(prompt_seed(sampling.seed, prompt))
         ids = torch.tensor([self.prompt_ids(prompt)], device=self.model.device)
         greedy = sampling.temperature == 0.0
         options = {} if greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p}
