@@ -311,8 +311,10 @@ def _train_here(
     should_suspend,
 ) -> Path:
     """Training in this worker process."""
+    from trainer.ml.cpu_threads import threads_apply
     from trainer.ml.loop import train
 
+    report.log(f"CPU threads for training: {threads_apply(config.threads)}")
     trained = train(
         method.build(config, data),
         config,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch.distributed as torch_dist
 
+from trainer.ml.cpu_threads import threads_apply
 from trainer.ml.data import conversations_read
 from trainer.ml.loop import Processes, Suspended, TrainConfig, train
 from trainer.ml.methods import TrainingData, TrainingMethod, training_method
@@ -112,6 +113,9 @@ def run_from_command_line(name: str, argv: list[str] | None) -> int:
     # Before anything slow: until then the signal would kill the process.
     suspend = suspend_requests()
     config = config_from_args(args, method.config_type())
+    threads = threads_apply(config.threads)
+    # To stderr, each process's own log: every process chooses its own count.
+    print(f"CPU threads for training: {threads}", file=sys.stderr, flush=True)
     processes = Processes.from_env()
     trainee = method.build(config, data_from_args(args))
 

@@ -77,6 +77,11 @@ class TrainConfig:
     eval_every: int = 0
     # Autocast to bf16 where the GPU supports it; CPUs train in fp32.
     bf16: bool = True
+    # CPU threads per training process; 0 is automatic: the process's share of the cores
+    # (trainer.ml.cpu_threads), as torch's default of a thread per core in every process
+    # oversubscribes a machine that runs several, or other work. OMP_NUM_THREADS, when
+    # set, also wins over automatic.
+    threads: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
