@@ -179,19 +179,27 @@ def dataset_card(snapshot: DatasetSnapshot, stats: Stats) -> str:
         "|---|---|",
         *(f"| {category} | {n:,} |" for category, n in sorted(stats.categories.items())),
     ]
-    agreement = _mean_agreement(snapshot)
-    if agreement is not None:
-        lines += ["", f"Mean pairwise agreement of raters over its comparisons: {agreement:.3f}."]
+    if snapshot.kind != DatasetSnapshot.Kind.SFT:
+        lines += ["", _agreement_sentence(snapshot)]
     return "\n".join(lines) + "\n"
 
 
+def _agreement_sentence(snapshot: DatasetSnapshot) -> str:
+    agreement = _mean_agreement(snapshot)
+    if agreement is None:
+        return "No comparison has two raters yet, so there is no agreement to report."
+    return f"Mean pairwise agreement of raters over its comparisons: {agreement:.3f}."
+
+
 def _mean_agreement(snapshot: DatasetSnapshot) -> float | None:
-    if snapshot.kind == DatasetSnapshot.Kind.SFT:
-        return None
+    """The mean over the comparisons with two raters or more; None when there are none.
+    A comparison with one rater (every imported one) has no agreement to average: its
+    stored value is null, which SQLite's cast read as 0."""
     # Averaged by the database: reading every comparison's JSON into Python cost more than
     # writing the whole export.
     agreement = Cast(KT("agreement__pairwise_agreement"), FloatField())
-    return comparisons_filtered(snapshot.filters).aggregate(mean=Avg(agreement))["mean"]
+    rated_twice = comparisons_filtered(snapshot.filters).filter(ranking_count__gte=2)
+    return rated_twice.aggregate(mean=Avg(agreement))["mean"]
 
 
 def snapshot_export(*, snapshot_id: int) -> DatasetSnapshot | None:

@@ -14,6 +14,9 @@ from dataset_io.exporting import snapshot_export, snapshot_exported
 from dataset_io.importing import import_run
 from dataset_io.models import DatasetSnapshot
 from jobs.services import JobCancelled, job_claim
+from rankings.consensus import ranking_pairs
+from rankings.models import Comparison, Ranking
+from rankings.services import consensus_refresh
 from tests.datasets.conftest import shared_file
 
 ROLES = {"system", "user", "assistant"}
@@ -228,3 +231,49 @@ def test_the_postgresql_fast_path_writes_the_same_bytes_as_the_python_one(oasst,
 
     assert fast.counts == slow.counts
     assert fast.sha256 == slow.sha256
+
+
+def three_hh_comparisons(queue_import) -> list:
+    """Three imported pairs, each ranked by its one import rater."""
+    rows = [
+        {
+            "chosen": f"\n\nHuman: Q{i}\n\nAssistant: good {i}",
+            "rejected": f"\n\nHuman: Q{i}\n\nAssistant: bad {i}",
+        }
+        for i in range(3)
+    ]
+    job = import_run(job_id=queue_import("".join(json.dumps(r) + "\n" for r in rows), "hh-rlhf").pk)
+    assert job.status == "succeeded"
+    return list(Comparison.objects.order_by("id"))
+
+
+def test_a_card_of_single_rater_comparisons_reports_no_agreement(queue_import):
+    three_hh_comparisons(queue_import)
+
+    card = export("preference").card
+
+    assert "No comparison has two raters yet, so there is no agreement to report." in card
+    assert "Mean pairwise agreement" not in card
+
+
+def test_the_cards_agreement_averages_only_comparisons_with_two_raters(queue_import, alice):
+
+    agreed, disagreed, _alone = three_hh_comparisons(queue_import)
+    for comparison, same in ((agreed, True), (disagreed, False)):
+        first = comparison.rankings.get()
+        ranking = first.ranking if same else first.ranking[::-1]
+        Ranking.objects.create(
+            comparison=comparison,
+            rater=alice,
+            guideline_version=first.guideline_version,
+            ranking=ranking,
+            pairs=ranking_pairs(ranking),
+            shown_order=[],
+        )
+        consensus_refresh(comparison=comparison)
+
+    card = export("preference").card
+
+    # 1 and 0 averaged; the one-rater comparison left out (counted as 0 it gave 0.333).
+    assert "Mean pairwise agreement of raters over its comparisons: 0.500." in card
+    assert "No comparison has two raters" not in card
