@@ -1,6 +1,8 @@
 """Starting from a model directory on disk, as a deployment with a real checkpoint does.
 The checkpoints here are small ones the tests save themselves."""
 
+import math
+
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
@@ -16,7 +18,7 @@ from transformers import (
 from trainer.ml.chat import IM_START, tokenizer_train
 from trainer.ml.loop import TrainConfig, train
 from trainer.ml.modeling import attends_only_backwards
-from trainer.ml.reward import Reward
+from trainer.ml.reward import Reward, RewardScorer
 from trainer.ml.sft import SFT
 
 from .conftest import WORDS, colour_conversations, marker_groups
@@ -123,3 +125,38 @@ def test_an_encoder_checkpoint_is_trained_with_its_attention_mask(tmp_path, smal
     assert result.metrics["eval"]["validation_accuracy"] > 0.8
     loaded = AutoModelForSequenceClassification.from_pretrained(result.model_dir)
     assert type(loaded).__name__ == "BertForSequenceClassification"
+
+
+def test_an_encoder_with_few_positions_trains_and_scores_within_them(tmp_path, small_threads):
+    # A BERT-like base knows 48 positions; the run asks for the default 256. Training,
+    # evaluation and scoring all use 48, saved with the model, and a reply longer than the
+    # encoder can read loses its beginning instead of failing the scorer.
+    groups = marker_groups(32, seed=21)
+    texts = [m["content"] for g in groups for c in g.completions for m in c]
+    tokenizer = tokenizer_train(texts, vocab_size=400)
+    base = tmp_path / "bert"
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=48,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertForMaskedLM(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    run = TrainConfig(
+        output_dir=str(tmp_path / "rm"), base_model=str(base), batch_size=8, checkpoint_every=0
+    )
+    assert run.max_length > 48
+
+    method = Reward(run, groups)
+    assert method.max_length == 48
+    result = train(method, run)
+
+    scorer = RewardScorer(result.model_dir)
+    assert scorer.max_length == 48
+    long_reply = " ".join(WORDS * 20)
+    assert len(scorer.tokenizer(long_reply)["input_ids"]) > 48
+    assert math.isfinite(scorer.score([{"role": "user", "content": "the river"}], long_reply))

@@ -46,6 +46,17 @@ from trainer.ml.modeling import (
 # Stored in the saved config: models whose score layer has no bias (Llama's) keep the
 # shift here, and RewardScorer adds it.
 BIAS_KEY = "reward_bias"
+# Saved in the model's config beside the bias: the one length the model was trained and
+# evaluated at, which scoring uses too (a scorer guessing its own would read scores the
+# evaluation never saw, or overrun an encoder's position embeddings).
+MAX_LENGTH_KEY = "reward_max_length"
+
+
+def length_limit(model: PreTrainedModel, wanted: int) -> int:
+    """`wanted`, or less where the model has fewer positions: an encoder such as BERT has
+    512 and fails on anything longer."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    return min(wanted, positions) if positions else wanted
 
 
 @dataclass
@@ -166,6 +177,8 @@ class Reward:
         self.model = reward_model_load(
             config.base_model, self.tokenizer, max_length=config.max_length
         )
+        self.max_length = length_limit(self.model, config.max_length)
+        setattr(self.model.config, MAX_LENGTH_KEY, self.max_length)
         self.module = ScalarRewards(self.model, causal=attends_only_backwards(self.model))
         self.train_set = [self._encode(g) for g in train]
         self.validation_set = [self._encode(g) for g in validation or []]
@@ -177,7 +190,7 @@ class Reward:
             raise ValueError("No ranking with two completions in different places.")
 
     def _encode(self, group: RankedGroup) -> EncodedGroup:
-        limit = self.config.max_length
+        limit = self.max_length
         sequences = [
             sequences_encode(self.tokenizer, group.prompt, c, limit) for c in group.completions
         ]
@@ -247,7 +260,7 @@ class Reward:
 
     def finish(self) -> None:
         """Shift scores so approved demonstrations average 0."""
-        limit = self.config.max_length
+        limit = self.max_length
         sequences = [
             conversation_encode(self.tokenizer, conversation)[0][-limit:]
             for conversation in self.demonstrations
@@ -276,11 +289,14 @@ class Reward:
 class RewardScorer:
     """Scores replies with a saved reward model, the demonstration shift included."""
 
-    def __init__(self, folder: str | Path, *, max_length: int = 1024):
+    def __init__(self, folder: str | Path, *, max_length: int | None = None):
+        """`max_length` None: the length the model was trained at, saved with it (for a
+        model saved before that was kept, 1024); never more than the model's positions."""
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         self.bias = float(getattr(self.model.config, BIAS_KEY, 0.0))
-        self.max_length = max_length
+        saved = getattr(self.model.config, MAX_LENGTH_KEY, None)
+        self.max_length = length_limit(self.model, max_length or saved or 1024)
 
     @torch.no_grad()
     def score(self, prompt: list[Message], reply: str) -> float:
