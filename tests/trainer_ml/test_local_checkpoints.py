@@ -93,21 +93,25 @@ def test_a_reward_model_starts_from_a_saved_sft_model(tmp_path):
     assert result.metrics["eval"]["train_pairs"] == 32 * 3
 
 
-def test_an_encoder_checkpoint_is_trained_with_its_attention_mask(tmp_path, small_threads):
-    groups = marker_groups(96, seed=12)
+def bert_base(folder, groups, **config) -> str:
+    """A small BERT-like checkpoint with a tokenizer trained on the groups' words."""
     texts = [m["content"] for g in groups for c in g.completions for m in c]
     tokenizer = tokenizer_train(texts, vocab_size=400)
-    base = tmp_path / "bert"
-    config = BertConfig(
+    shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, **config}
+    bert = BertConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
         num_attention_heads=2,
         pad_token_id=tokenizer.pad_token_id,
+        **shape,
     )
-    BertForMaskedLM(config).save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    BertForMaskedLM(bert).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_an_encoder_checkpoint_is_trained_with_its_attention_mask(tmp_path, small_threads):
+    groups = marker_groups(96, seed=12)
+    base = bert_base(tmp_path / "bert", groups)
     run = TrainConfig(
         output_dir=str(tmp_path / "rm"),
         base_model=str(base),
@@ -132,22 +136,9 @@ def test_an_encoder_with_few_positions_trains_and_scores_within_them(tmp_path, s
     # evaluation and scoring all use 48, saved with the model, and a reply longer than the
     # encoder can read loses its beginning instead of failing the scorer.
     groups = marker_groups(32, seed=21)
-    texts = [m["content"] for g in groups for c in g.completions for m in c]
-    tokenizer = tokenizer_train(texts, vocab_size=400)
-    base = tmp_path / "bert"
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=48,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    BertForMaskedLM(config).save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    base = bert_base(tmp_path / "bert", groups, num_hidden_layers=1, max_position_embeddings=48)
     run = TrainConfig(
-        output_dir=str(tmp_path / "rm"), base_model=str(base), batch_size=8, checkpoint_every=0
+        output_dir=str(tmp_path / "rm"), base_model=base, batch_size=8, checkpoint_every=0
     )
     assert run.max_length > 48
 
