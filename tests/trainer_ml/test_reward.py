@@ -142,3 +142,14 @@ def test_preference_pairs_and_rankings_read_from_snapshot_files(tmp_path):
     read = groups_read(mixed)
     assert len(read) == 1  # the all-tied ranking teaches nothing and is left out
     assert read[0].ranking == [[0], [1]]
+
+
+def test_scores_come_back_in_the_order_given_though_chunks_are_cut_by_length(tmp_path):
+    method = Reward(reward_config(tmp_path, batch_size=2), marker_groups(16, seed=4))
+    lengths = [40, 3, 25, 7, 60, 3, 18, 33, 9, 50, 12, 1]  # chunks of 8: two, mixed lengths
+    sequences = [[5 + (i * 7 + j) % 90 for j in range(n)] for i, n in enumerate(lengths)]
+
+    together = method.scores(sequences)
+    alone = torch.cat([method.scores([s]) for s in sequences])
+
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)

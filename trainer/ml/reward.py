@@ -249,14 +249,20 @@ class Reward:
 
     @torch.no_grad()
     def scores(self, sequences: list[list[int]]) -> torch.Tensor:
+        """Scores in the order given. Chunks are cut from the sequences sorted by length, so
+        each pads to a length near its own rows' rather than to the longest of a random mix."""
         self.module.eval()
         chunk = self.config.batch_size * 4
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         found = [
-            self.module([self._batch(sequences[i : i + chunk])])
-            for i in range(0, len(sequences), chunk)
+            self.module([self._batch([sequences[i] for i in order[start : start + chunk]])])
+            for start in range(0, len(order), chunk)
         ]
         self.module.train()
-        return torch.cat(found) + float(getattr(self.model.config, BIAS_KEY, 0.0))
+        by_length = torch.cat(found)
+        scores = torch.empty_like(by_length)
+        scores[torch.tensor(order, device=by_length.device)] = by_length
+        return scores + float(getattr(self.model.config, BIAS_KEY, 0.0))
 
     def finish(self) -> None:
         """Shift scores so approved demonstrations average 0."""
