@@ -85,6 +85,12 @@ def test_two_gloo_processes_train_the_reward_model_like_one(tmp_path):
     pair_losses = [e["metrics"]["loss"] for e in pair if e["type"] == "progress"]
     assert pair_losses == [pytest.approx(x, rel=1e-4) for x in losses]
     assert_same_weights(tmp_path / "one", tmp_path / "two")
+    # The demonstration shift, scored half on each process in the pair, is the same.
+    one, two = (
+        json.loads((tmp_path / d / "model" / "config.json").read_text()) for d in ["one", "two"]
+    )
+    assert one["reward_bias"] != 0.0
+    assert two["reward_bias"] == pytest.approx(one["reward_bias"], abs=1e-4)
 
 
 def test_two_gloo_processes_train_sft_like_one(tmp_path):

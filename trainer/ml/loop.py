@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import clip_grad_norm_
 
 from trainer.ml.checkpoints import CheckpointClock, checkpoint_resumed, checkpoint_save
+from trainer.ml.defaults import FROM_SCRATCH_LR, settings_with_base_defaults
 
 
 @dataclass
@@ -51,9 +52,9 @@ class TrainConfig:
     epochs: float = 1.0
     # When set, overrides epochs.
     max_steps: int = 0
-    # High for fine-tuning, as the tiny default model starts from nothing; lower it for a
-    # pretrained base model.
-    lr: float = 5e-4
+    # High, as the tiny default model starts from nothing. from_dict gives a pretrained
+    # base its own, lower default (trainer.ml.defaults).
+    lr: float = FROM_SCRATCH_LR
     # Cosine decay ends at this fraction of lr rather than 0, so late steps still learn.
     min_lr_ratio: float = 0.1
     # A short warmup keeps Adam's first, badly estimated steps small.
@@ -85,6 +86,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        """The config of a run: the worker's and the command line's both come through here,
+        so both fill the defaults that follow the base model (a value given wins)."""
+        data = settings_with_base_defaults(data)
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -124,8 +128,10 @@ class Method(Protocol):
     def loss_sum(self, module: nn.Module, shard: list[int]) -> tuple[torch.Tensor, dict]:
         """The summed loss of this process's part of a micro-batch, and counters to log."""
 
-    def finish(self) -> None:
-        """Called once after the last step, before the final evaluation."""
+    def finish(self, processes: Processes) -> None:
+        """Called on every process once after the last step, before the final evaluation:
+        work here may be shared out by `processes.rank` and combined with `processes.sum`
+        (on the method's own module, not the wrapped one: no other collective may run)."""
 
     def evaluate(self) -> dict[str, float]: ...
 
@@ -395,8 +401,7 @@ def _finished(
     method: Method, config: TrainConfig, processes: Processes, step: int, history: list, emit
 ) -> TrainResult:
     """The final evaluation, and the model saved with its config and history."""
-    if processes.main:
-        method.finish()
+    method.finish(processes)
     final = _evaluated(method, processes, step, emit)
     history.append(final)
     model_dir = Path(config.output_dir) / "model"

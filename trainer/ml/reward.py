@@ -34,7 +34,7 @@ from trainer.ml.batching import length_buckets, length_runs, right_padded
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import RankedGroup, groups_read
-from trainer.ml.loop import TrainConfig
+from trainer.ml.loop import Processes, TrainConfig
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
@@ -264,15 +264,18 @@ class Reward:
         scores[torch.tensor(order, device=by_length.device)] = by_length
         return scores + float(getattr(self.model.config, BIAS_KEY, 0.0))
 
-    def finish(self) -> None:
-        """Shift scores so approved demonstrations average 0."""
+    def finish(self, processes: Processes) -> None:
+        """Shift scores so approved demonstrations average 0. Each process scores its share
+        of them; the sums meet in one all-reduce, so every process saves the same bias."""
         limit = self.max_length
         sequences = [
             conversation_encode(self.tokenizer, conversation)[0][-limit:]
-            for conversation in self.demonstrations
+            for conversation in self.demonstrations[processes.rank :: processes.world]
         ]
         setattr(self.model.config, BIAS_KEY, 0.0)
-        setattr(self.model.config, BIAS_KEY, -float(self.scores(sequences).mean()))
+        mine = float(self.scores(sequences).sum()) if sequences else 0.0
+        total, count = processes.sum([mine, float(len(sequences))])
+        setattr(self.model.config, BIAS_KEY, -total / count if count else 0.0)
 
     def evaluate(self) -> dict[str, float]:
         groups = self.validation_set or self.train_set

@@ -23,7 +23,7 @@ from trainer.ml.batching import length_buckets, right_padded
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import conversations_read
-from trainer.ml.loop import TrainConfig
+from trainer.ml.loop import Processes, TrainConfig
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
@@ -128,7 +128,7 @@ class SFT:
                     cols.append(col)
         return ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device)
 
-    def finish(self) -> None:
+    def finish(self, processes: Processes) -> None:
         pass
 
     @torch.no_grad()
