@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trainer.ml.cli import PARENT_ENV, SUSPEND_SIGNAL
+from trainer.ml.cpu_threads import usable_cores
 from trainer.ml.loop import Cancelled, Suspended
 
 # A child asked to stop gets this long to exit before it is killed.
@@ -64,7 +65,9 @@ def child_env(rank: int, world: int, port: int) -> dict[str, str]:
         PARENT_ENV: str(os.getpid()),
     }
     # Without this each of N CPU processes would start a thread per core: N times too many.
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // world)))
+    # The cores this process may run on (a container or taskset may allow fewer than
+    # the machine has), shared among the processes.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // world)))
     return env
 
 

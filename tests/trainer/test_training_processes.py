@@ -136,3 +136,14 @@ def test_cancelling_a_run_in_processes_stops_them_and_keeps_no_model(api, carol,
 
     assert run.status == JobStatus.CANCELLED, run.error
     assert run.step < 500 and not hasattr(run, "model")
+
+
+def test_each_started_process_gets_its_share_of_the_cores_it_may_run_on(monkeypatch):
+    from trainer.processes import child_env
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert child_env(0, 2, 1234)["OMP_NUM_THREADS"] == "3"
+    assert child_env(1, 8, 1234)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # the user's own count wins
+    assert child_env(0, 2, 1234)["OMP_NUM_THREADS"] == "5"

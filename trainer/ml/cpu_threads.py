@@ -26,7 +26,7 @@ def threads_chosen(configured: int = 0) -> int:
     if explicit:
         return explicit
     processes = _positive(os.environ.get(LOCAL_PROCESSES_ENV, "")) or 1
-    return max(1, _usable_cores() // processes)
+    return max(1, usable_cores() // processes)
 
 
 def threads_apply(configured: int = 0) -> int:
@@ -36,7 +36,7 @@ def threads_apply(configured: int = 0) -> int:
     return count
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     # The affinity mask, not os.cpu_count(): a container or taskset may allow fewer.
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
