@@ -23,6 +23,12 @@ from jobs.services import FINISHED
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
+from trainer.ml.defaults import (
+    FROM_SCRATCH_LR,
+    LARGE_PARAMETERS,
+    LARGE_PRETRAINED_LR,
+    PRETRAINED_LR,
+)
 from trainer.ml.methods import (
     POLICY,
     method_kinds_producing,
@@ -34,11 +40,26 @@ from trainer.training import model_promote, training_run_cancel, training_run_cr
 
 admins = role_required(Role.ADMIN)
 
+
+def _rate(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def lr_defaults_hint() -> str:
+    """How an unset learning rate follows the base (trainer.ml.defaults), in words."""
+    return (
+        f"Peak learning rate; unless set, {_rate(FROM_SCRATCH_LR)} for the built-in tiny "
+        f"model (trained from scratch), {_rate(PRETRAINED_LR)} for a pretrained base "
+        f"(a model version or directory), {_rate(LARGE_PRETRAINED_LR)} for one over "
+        f"{LARGE_PARAMETERS // 1_000_000_000}B parameters."
+    )
+
+
 # The settings the run form offers, as (name, label, hint); the API takes a few more.
 RUN_SETTINGS = [
     ("max_steps", "Steps", "Optimizer steps; when set, epochs are ignored."),
     ("epochs", "Epochs", "Passes over the training data; default 1."),
-    ("lr", "Learning rate", "Peak learning rate; default 5e-4."),
+    ("lr", "Learning rate", lr_defaults_hint()),
     ("batch_size", "Batch size", "Conversations (SFT) or ranked groups (reward) per step."),
     ("max_length", "Maximum length", "Tokens per sequence; default 256."),
     ("log_every", "Log every", "Steps between the points of the loss curve; default 5."),

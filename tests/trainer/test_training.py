@@ -46,6 +46,25 @@ def test_a_reward_run_on_a_fresh_export_becomes_a_model_version(oasst):
     assert "resumed" not in run.logs and "saved as model version" in run.logs
 
 
+@pytest.mark.django_db
+def test_a_pretrained_base_gets_the_pretrained_lr_unless_the_run_sets_one(oasst):
+    scratch = trained("sft")
+    base = f"model:{scratch.model.pk}"
+
+    pretrained = trained("sft", base_model=base)
+    given = training_run_create(
+        kind="sft", base_model=base, config={**QUICK, "lr": 1e-4}, enqueue=False
+    )
+    given = run_execute(run_id=given.pk)
+
+    assert scratch.model.config["lr"] == 5e-4
+    # The version keeps the rate it trained at; the run, what was asked.
+    assert pretrained.status == JobStatus.SUCCEEDED, pretrained.error
+    assert pretrained.model.config["lr"] == 5e-5 and "lr" not in pretrained.config
+    assert given.model.config["lr"] == 1e-4
+    assert max(h["lr"] for h in pretrained.history if "lr" in h) <= 5e-5
+
+
 # Committing: on SQLite an open test transaction would make the run's heartbeat wait out
 # the busy timeout (30 s).
 @pytest.mark.django_db(transaction=True)

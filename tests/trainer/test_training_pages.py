@@ -145,6 +145,17 @@ def test_the_run_form_with_bad_input_shows_the_error_at_its_field_and_creates_no
             assert f'value="{value}"' in answer.content.decode()
 
 
+def test_the_run_form_says_which_learning_rate_each_base_gets_by_default(client, carol):
+    client.force_login(carol)
+
+    page = client.get("/dashboard/training/").content.decode()
+
+    hint = re.search(r'<p class="hint" id="lr-hint">(.*?)</p>', page, re.S).group(1)
+    assert 'aria-describedby="lr-hint"' in page
+    assert "5e-4 for the built-in tiny model (trained from scratch)" in hint
+    assert "5e-5 for a pretrained base" in hint and "2e-5 for one over 1B parameters" in hint
+
+
 def test_a_reward_run_needs_a_rankings_or_preference_snapshot(client, carol):
     client.force_login(carol)
     sft = DatasetSnapshot.objects.create(kind="sft", status=JobStatus.SUCCEEDED)
