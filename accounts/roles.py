@@ -1,4 +1,4 @@
-"""The three roles of the platform, kept as Django auth groups.
+"""The roles of the platform, kept as Django auth groups.
 
 A superuser holds every role. Everything that asks "may this user do X" goes through
 `user_roles` / `user_has_role`, so the rule lives in one place.
@@ -12,6 +12,9 @@ class Role(models.TextChoices):
     LABELER = "labeler", "Labeler"
     REVIEWER = "reviewer", "Reviewer"
     ADMIN = "admin", "Admin"
+    # A program calling the models through /v1 (an evaluation harness, another service):
+    # with this role alone an account reaches /v1 and nothing else.
+    INFERENCE = "inference", "Inference"
 
 
 ALL_ROLES: tuple[str, ...] = tuple(Role.values)
@@ -20,7 +23,8 @@ _CACHE_ATTR = "_platform_roles"
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
-    """The user's roles in a stable order (labeler, reviewer, admin), cached on the object."""
+    """The user's roles in a stable order (labeler, reviewer, admin, inference), cached
+    on the object."""
     if not user.is_authenticated or not user.is_active:
         return []
     cached = getattr(user, _CACHE_ATTR, None)
@@ -43,3 +47,8 @@ def user_has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
 def forget_cached_roles(user: AbstractBaseUser) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+
+
+def user_is_inference_only(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """An account for programs calling /v1: it holds the inference role and no other."""
+    return user_roles(user) == [Role.INFERENCE]

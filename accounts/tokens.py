@@ -12,9 +12,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from accounts.models import ApiToken
+from accounts.roles import user_is_inference_only
 
 # Writing last_used_at on every request would make each API call a write; once a minute
 # is enough to tell a token in use from a forgotten one.
@@ -46,18 +47,28 @@ def tokens_revoke_of_user(*, user: AbstractBaseUser) -> int:
     return deleted
 
 
+def token_user(key: str) -> tuple[AbstractBaseUser, ApiToken]:
+    """The user a plain token belongs to; AuthenticationFailed when it is unknown,
+    expired, or its user is deactivated."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
+    if token is None:
+        raise AuthenticationFailed("Invalid token.")
+    now = timezone.now()
+    if token.expires_at <= now:
+        raise AuthenticationFailed("Token expired: ask for a new one at /api/auth/token/.")
+    if not token.user.is_active:
+        raise AuthenticationFailed("User inactive or deleted.")
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token
+
+
 class HashedTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <token>`, looked up by its hash; expired tokens are refused."""
+    """`Authorization: Token <token>`, looked up by its hash; expired tokens are refused,
+    and so are accounts that may only call the models at /v1/."""
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
-        token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
-        if token is None:
-            raise AuthenticationFailed("Invalid token.")
-        now = timezone.now()
-        if token.expires_at <= now:
-            raise AuthenticationFailed("Token expired: ask for a new one at /api/auth/token/.")
-        if not token.user.is_active:
-            raise AuthenticationFailed("User inactive or deleted.")
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+        user, token = token_user(key)
+        if user_is_inference_only(user):
+            raise PermissionDenied("This account may only call the models at /v1/.")
+        return user, token

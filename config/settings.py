@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "rankings",
     "dataset_io",
     "trainer",
+    "serving",
     "dashboard",
 ]
 
@@ -372,6 +373,17 @@ TRAINING_RETRAIN_MIN_RANKINGS = env_int("TRAINING_RETRAIN_MIN_RANKINGS", 200, mi
 PORT = env_int("PORT", 8000, minimum=1)
 HOST = env_str("HOST", "127.0.0.1")
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
+
+# The models answer /v1 (OpenAI's chat completions) in an inference process of their own
+# (serving.wsgi, one process of many threads), never in a web worker: the web process
+# forwards /v1 requests to it. serving.wsgi sets SERVING_IN_PROCESS for itself.
+INFERENCE_PORT = env_int("INFERENCE_PORT", PORT + 1, minimum=1)
+INFERENCE_URL = env_str("INFERENCE_URL", f"http://127.0.0.1:{INFERENCE_PORT}")
+SERVING_IN_PROCESS = env_bool("SERVING_IN_PROCESS", False)
+# Loaded models the inference process keeps, least recently used unloaded first.
+SERVING_MODELS_KEPT = env_int("SERVING_MODELS_KEPT", 2, minimum=1)
+# Sequences decoded together in one step, across requests.
+SERVING_MAX_BATCH = env_int("SERVING_MAX_BATCH", 64, minimum=1)
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("dataset_io.urls")),
     path("", include("trainer.urls")),
+    path("", include("serving.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -14,3 +14,7 @@ SECURE_HSTS_SECONDS = 0
 
 # Hashing a password properly takes a large share of a second; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The /v1 views run the models in the test process, behind the live server, instead of
+# forwarding to an inference process (tests/serving/test_forwarding.py checks that path).
+SERVING_IN_PROCESS = True

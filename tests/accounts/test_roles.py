@@ -41,7 +41,7 @@ def test_anonymous_sees_the_login_page(client):
         ("bob", ["reviewer"]),
         ("carol", ["admin"]),
         ("dave", []),
-        ("root", ["labeler", "reviewer", "admin"]),
+        ("root", ["labeler", "reviewer", "admin", "inference"]),
     ],
 )
 def test_me_tells_each_user_their_roles(api, request, persona, roles):

@@ -23,6 +23,7 @@ APPS = [
     "jobs",
     "dataset_io",
     "trainer",
+    "serving",
     "dashboard",
 ]
 # config is the ground floor (settings, errors, parsers, the broker), except these

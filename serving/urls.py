@@ -1,0 +1,8 @@
+from django.urls import path
+
+from serving import views
+
+urlpatterns = [
+    path("v1/models", views.models_list, name="serving-models"),
+    path("v1/chat/completions", views.chat_completions, name="serving-chat-completions"),
+]

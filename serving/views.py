@@ -1,0 +1,74 @@
+"""/v1: OpenAI's models and chat completions API over the platform's model versions.
+
+The same views answer in both processes. In the inference process (SERVING_IN_PROCESS)
+they run the models; in the web process they forward the request to the inference
+process, so that no web worker ever holds a model or waits on one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from serving.access import caller_checked
+from serving.completions import answer_events, answer_whole, ask_parsed, ask_start
+from serving.errors import MethodNotAllowed, ServingError
+from serving.forwarding import forwarded
+from serving.selectors import servable_models
+
+View = Callable[[HttpRequest], HttpResponse]
+
+
+def _served(method: str) -> Callable[[View], View]:
+    """Forwarded, or answered here after the method and the caller are checked; every
+    refusal in OpenAI's error shape."""
+
+    def decorator(view: View) -> View:
+        @csrf_exempt
+        def wrapped(request: HttpRequest) -> HttpResponse:
+            if not settings.SERVING_IN_PROCESS:
+                return forwarded(request)
+            try:
+                if request.method != method:
+                    raise MethodNotAllowed(f"Use {method} on {request.path}.")
+                caller_checked(request)
+                return view(request)
+            except ServingError as exc:
+                return exc.response()
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return wrapped
+
+    return decorator
+
+
+@_served("GET")
+def models_list(request: HttpRequest) -> HttpResponse:
+    data = [
+        {
+            "id": version.name,
+            "object": "model",
+            "created": int(version.created_at.timestamp()),
+            "owned_by": "platform",
+        }
+        for version in servable_models()
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+@_served("POST")
+def chat_completions(request: HttpRequest) -> HttpResponse:
+    ask = ask_parsed(request.body)
+    started = ask_start(ask)
+    if not ask.stream:
+        return JsonResponse(answer_whole(started))
+    response = StreamingHttpResponse(
+        answer_events(started, include_usage=ask.include_usage), content_type="text/event-stream"
+    )
+    # Each event should leave as soon as it is written, through any proxy on the way.
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,63 @@
+"""Who may call /v1: admins and the inference role, with an API token; an inference-only
+account reaches nothing else."""
+
+import json
+import urllib.request
+from urllib.error import HTTPError
+
+import openai
+import pytest
+
+from accounts.tokens import token_issue
+
+from .conftest import QUESTION, client_for
+
+
+def status_of(url: str, headers: dict[str, str]) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+            return answer.status, json.load(answer)
+    except HTTPError as refused:
+        return refused.code, json.load(refused)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-token", "Basic abc"])
+def test_without_a_valid_token_v1_answers_401(live_server, sft, header):
+    headers = {"Authorization": header} if header else {}
+
+    status, body = status_of(f"{live_server.url}/v1/models", headers)
+
+    assert status == 401
+    assert body["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize("persona", ["alice", "bob", "dave"])
+def test_a_token_without_the_role_gets_403(live_server, sft, request, persona):
+    client = client_for(live_server.url, request.getfixturevalue(persona))
+
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=sft.name, messages=QUESTION, max_tokens=2)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.models.list()
+
+
+def test_an_inference_account_lists_the_models_but_gets_nothing_else(live_server, sft, iris):
+    assert [m.id for m in client_for(live_server.url, iris).models.list().data] == [sft.name]
+    _row, token = token_issue(user=iris)
+
+    for path in ["/api/me/", "/api/guidelines/", "/api/tasks/next/", "/api/models/"]:
+        status, _body = status_of(f"{live_server.url}{path}", {"Authorization": f"Token {token}"})
+        assert status == 403, path
+
+
+def test_the_inference_role_is_one_an_admin_can_give(api, carol):
+    api.force_authenticate(carol)
+    account = {"username": "harness", "password": "a-long-harness-password-7"}
+
+    created = api.post("/api/users/", {**account, "roles": ["inference"]}, format="json")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["roles"] == ["inference"]
+    # Its program gets a token the usual way.
+    api.force_authenticate(None)
+    assert api.post("/api/auth/token/", account, format="json").status_code == 200

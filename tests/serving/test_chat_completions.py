@@ -1,0 +1,102 @@
+"""/v1 through OpenAI's own client against the live server: the models listed, replies
+whole, their options (n, seed, stop, max_tokens) and usage."""
+
+import openai
+import pytest
+
+from .conftest import QUESTION, client_for, version_of
+
+
+def test_the_models_list_has_every_generative_version_and_no_reward_model(
+    openai_admin, sft, tiny_model_dir
+):
+    version_of("reward", tiny_model_dir)
+
+    listed = openai_admin.models.list()
+
+    assert [model.id for model in listed.data] == [sft.name]
+    assert listed.data[0].object == "model"
+
+
+def test_a_reply_runs_to_max_tokens_and_counts_its_tokens(openai_admin, sft):
+    reply = openai_admin.chat.completions.create(
+        model=sft.name, messages=QUESTION, max_tokens=5, temperature=0
+    )
+
+    assert reply.object == "chat.completion"
+    assert reply.model == sft.name
+    assert reply.id.startswith("chatcmpl-")
+    [choice] = reply.choices
+    assert choice.message.role == "assistant"
+    assert choice.finish_reason == "length"
+    assert reply.usage.completion_tokens == 5
+    assert reply.usage.prompt_tokens > 5
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + 5
+
+
+def test_the_same_seed_gives_the_same_n_replies(openai_admin, sft):
+    def ask(seed: int):
+        reply = openai_admin.chat.completions.create(
+            model="promoted", messages=QUESTION, max_tokens=8, n=3, seed=seed, temperature=1.0
+        )
+        return [choice.message.content for choice in reply.choices]
+
+    first = ask(7)
+
+    assert len(first) == 3
+    assert len(set(first)) > 1  # each of the n samples its own reply
+    assert ask(7) == first
+    assert ask(8) != first
+
+
+def test_a_stop_string_cuts_the_reply_before_it(openai_admin, sft):
+    def ask(**options):
+        return openai_admin.chat.completions.create(
+            model=sft.name, messages=QUESTION, max_tokens=12, temperature=0, **options
+        ).choices[0]
+
+    whole = ask().message.content
+    stop = whole[4:6]
+    assert stop
+
+    cut = ask(stop=[stop, "never in it"])
+
+    assert cut.finish_reason == "stop"
+    assert cut.message.content == whole[: whole.index(stop)]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"temperature": 5},
+        {"n": 0},
+        {"max_tokens": "many"},
+        {"stop": [""]},
+        {"messages": [{"role": "assistant", "content": "Hi"}]},
+    ],
+)
+def test_bad_input_is_a_400_in_openais_shape(openai_admin, sft, options):
+    request = {"model": sft.name, "messages": QUESTION, **options}
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_admin.chat.completions.create(**request)
+
+    assert refused.value.status_code == 400
+    assert refused.value.body["type"] == "invalid_request_error"
+
+
+def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):
+    reward = version_of("reward", tiny_model_dir)
+
+    for name in ["sft-999", "no-such-model", reward.name]:
+        with pytest.raises(openai.NotFoundError) as refused:
+            openai_admin.chat.completions.create(model=name, messages=QUESTION)
+        assert refused.value.body["code"] == "model_not_found"
+
+
+def test_the_inference_role_may_call_v1(live_server, sft, iris):
+    reply = client_for(live_server.url, iris).chat.completions.create(
+        model=sft.name, messages=QUESTION, max_tokens=2
+    )
+
+    assert reply.choices[0].finish_reason in ("stop", "length")
