@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "labeling",
     "rankings",
     "dataset_io",
+    "sources",
     "trainer",
     "serving",
     "dashboard",

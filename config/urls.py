@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("rankings.urls")),
     path("", include("jobs.urls")),
+    path("", include("sources.urls")),
     path("", include("dataset_io.urls")),
     path("", include("trainer.urls")),
     path("", include("serving.urls")),

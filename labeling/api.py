@@ -13,6 +13,7 @@ from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer
 from accounts.roles import Role, user_has_role
 from config.errors import InputError
 from guidelines.models import Guideline
+from labeling.drafts import draft_offered
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
 from labeling.selectors import demonstrations_of_author, prompt_list
@@ -151,6 +152,7 @@ class TaskNextSerializer(serializers.Serializer):
 def task_payload(assignment: Assignment) -> dict[str, object]:
     task = assignment.task
     prompt = task.prompt
+    offered = draft_offered(prompt=prompt)
     payload: dict[str, object] = {
         "id": task.pk,
         "kind": task.kind,
@@ -160,8 +162,8 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
             "messages": prompt.messages,
             "category": prompt.category,
             "sensitive_category": prompt.sensitive_category,
-            "draft": {"model": prompt.draft_model, "content": prompt.draft_text}
-            if prompt.draft_text
+            "draft": {"id": offered.id, "model": offered.model, "content": offered.text}
+            if offered
             else None,
         },
         "lease_expires_at": assignment.expires_at,
@@ -244,6 +246,17 @@ class TaskDraftView(APIView):
 MAX_ID = 2**63 - 1
 
 
+def _draft_claim_valid(draft: object) -> bool:
+    """true/false, the offered draft's {"id"}, or its {"model", "content"}."""
+    if draft is None or isinstance(draft, bool):
+        return True
+    if not isinstance(draft, dict):
+        return False
+    if draft.get("id") is not None:
+        return type(draft["id"]) is int
+    return isinstance(draft.get("content", ""), str)
+
+
 class DemonstrationInputSerializer(serializers.Serializer):
     task = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     prompt = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
@@ -253,17 +266,15 @@ class DemonstrationInputSerializer(serializers.Serializer):
     )
     draft = serializers.JSONField(
         required=False,
-        help_text='true (or the prompt\'s {"model", "content"}): started from its model draft',
+        help_text='true, or the draft offered ({"id"} or {"model", "content"}): started from it',
     )
 
     def validate(self, attrs):  # type: ignore[no-untyped-def]
         if "task" not in attrs and "prompt" not in attrs:
             raise serializers.ValidationError({"task": "Give the task id (or the prompt id)."})
         draft = attrs.get("draft")
-        if draft not in (None, True, False) and not (
-            isinstance(draft, dict) and isinstance(draft.get("content", ""), str)
-        ):
-            raise serializers.ValidationError({"draft": 'true, or {"model", "content"}.'})
+        if not _draft_claim_valid(draft):
+            raise serializers.ValidationError({"draft": 'true, {"id"} or {"model", "content"}.'})
         return attrs
 
 
@@ -290,8 +301,10 @@ class DemonstrationOutputSerializer(serializers.ModelSerializer):
             "revision",
             "time_spent_s",
             "guideline_version",
+            "draft",
             "draft_model",
             "draft_edit_distance",
+            "draft_char_distance",
             "created_at",
             "reviews",
         ]
@@ -331,6 +344,7 @@ class DemonstrationCreateView(APIView):
             idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
             started_from_draft=bool(draft),
             claimed_draft_text=draft.get("content") if isinstance(draft, dict) else None,
+            claimed_draft_id=draft.get("id") if isinstance(draft, dict) else None,
         )
         return Response(
             DemonstrationOutputSerializer(demonstration).data,

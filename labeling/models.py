@@ -97,6 +97,31 @@ class Prompt(models.Model):
         return first_user[:60]
 
 
+class Draft(models.Model):
+    """A model's reply to a prompt, offered to labelers to start their demonstration from.
+
+    Where it came from is kept by name (a model version's, or `source:<name>` for a model
+    source): the apps that make drafts sit above labeling, and a draft outlives them.
+    """
+
+    class Origin(models.TextChoices):
+        MODEL = "model", "A model version of the platform"
+        SOURCE = "source", "A model source (an OpenAI-compatible server)"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="drafts")
+    text = models.TextField()
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    origin_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "-created_at"], name="draft_newest_per_prompt")]
+
+    def __str__(self) -> str:
+        return f"draft {self.pk} from {self.origin_name} for prompt {self.prompt_id}"
+
+
 class Task(models.Model):
     """A unit of work handed out by the queue: write a demonstration, review one, or a kind
     another app registers (labeling.task_kinds). It wants `wanted` independent submissions."""
@@ -223,9 +248,16 @@ class Demonstration(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
     revision = models.PositiveSmallIntegerField(default=1)
     time_spent_s = models.PositiveIntegerField(default=0)
+    # The model draft the labeler started from, if any: which one, its name and text as
+    # offered, and how far the submitted reply moved from it (Levenshtein over words in
+    # draft_edit_distance, over characters in draft_char_distance).
+    draft = models.ForeignKey(
+        Draft, on_delete=models.SET_NULL, null=True, blank=True, related_name="demonstrations"
+    )
     draft_model = models.CharField(max_length=200, blank=True)
     draft_text = models.TextField(blank=True)
     draft_edit_distance = models.PositiveIntegerField(null=True, blank=True)
+    draft_char_distance = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, blank=True)
     # "platform" for demonstrations written here, else the import format they came from.
     source = models.CharField(max_length=32, default="platform", db_index=True)

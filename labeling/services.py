@@ -1,6 +1,5 @@
 """Writes for labeling: prompts, demonstrations, reviews. The queue is in labeling/queue.py."""
 
-import difflib
 import hashlib
 import json
 
@@ -14,6 +13,7 @@ from config.errors import IdempotencyKeyReused, InputError
 from guidelines.models import Guideline, GuidelineVersion
 from guidelines.selectors import version_current_published, version_last_acknowledged
 from guidelines.services import NoPublishedVersion, acknowledgement_require
+from labeling.drafts import draft_started_from, edit_distances
 from labeling.models import Assignment, Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import (
     QueueError,
@@ -134,20 +134,6 @@ def prompt_import(
     return prompt, True
 
 
-def word_edit_distance(before: str, after: str) -> int:
-    """Words inserted, deleted or replaced to turn `before` into `after`.
-
-    Word level, through difflib, because a character-level Levenshtein over two 32,000
-    character texts is a billion steps; how much of a model draft a labeler rewrote is
-    a question about words anyway.
-    """
-    a, b = before.split(), after.split()
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    return sum(
-        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
-    )
-
-
 def version_worked_under(user: AbstractBaseUser, guideline: Guideline) -> GuidelineVersion:
     """The newest version the user had read: what they were following while they wrote."""
     version = version_last_acknowledged(user=user, guideline=guideline)
@@ -175,13 +161,15 @@ def demonstration_submit(
     idempotency_key: str = "",
     started_from_draft: bool = False,
     claimed_draft_text: str | None = None,
+    claimed_draft_id: int | None = None,
 ) -> tuple[Demonstration, bool]:
     """Submit the ideal reply for a leased demonstration task.
 
     Returns (demonstration, created). The same Idempotency-Key again, for the same task,
     returns the first record, so a double click or a retried request makes one
-    demonstration. `started_from_draft` records the prompt's own model draft (never a
-    text the client sends) with how much the labeler changed it.
+    demonstration. `started_from_draft` records the model draft offered on the prompt (or
+    the prompt's draft `claimed_draft_id`; never a text the client sends) with how much
+    the labeler changed it.
     """
     text = text_checked(content, field="content")
     time_spent_s = seconds_checked(time_spent_s)
@@ -195,6 +183,7 @@ def demonstration_submit(
                 idempotency_key=idempotency_key[:100],
                 started_from_draft=started_from_draft,
                 claimed_draft_text=claimed_draft_text,
+                claimed_draft_id=claimed_draft_id,
             )
     except IntegrityError:
         # Two requests with one key raced past the check: the first one's record stands.
@@ -223,7 +212,15 @@ def _demonstration_for_key(author, key: str, task_id: int, text: str) -> Demonst
 
 
 def _demonstration_submit(
-    *, author, task_id, text, time_spent_s, idempotency_key, started_from_draft, claimed_draft_text
+    *,
+    author,
+    task_id,
+    text,
+    time_spent_s,
+    idempotency_key,
+    started_from_draft,
+    claimed_draft_text,
+    claimed_draft_id,
 ):  # type: ignore[no-untyped-def]
     earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
     if earlier is not None:
@@ -240,15 +237,14 @@ def _demonstration_submit(
     task = assignment.task
     if task.kind != Task.Kind.DEMONSTRATION:
         raise InputError("task", f"Task {task_id} is a {task.kind} task, not a demonstration task.")
-    prompt = task.prompt
-    if started_from_draft and not prompt.draft_text:
-        raise InputError("draft", "This prompt has no model draft to start from.")
-    if started_from_draft and claimed_draft_text not in (None, prompt.draft_text):
-        raise InputError(
-            "draft", 'That is not this prompt\'s model draft: send "draft": true to record it.'
+    draft = (
+        draft_started_from(
+            prompt=task.prompt, draft_id=claimed_draft_id, claimed_text=claimed_draft_text
         )
-    draft_model = prompt.draft_model if started_from_draft else ""
-    draft_text = prompt.draft_text if started_from_draft else ""
+        if started_from_draft
+        else None
+    )
+    char_distance, word_distance = edit_distances(draft.text, text) if draft else (None, None)
     demonstration = Demonstration.objects.create(
         prompt_id=task.prompt_id,
         task=task,
@@ -256,9 +252,11 @@ def _demonstration_submit(
         guideline_version=version_worked_under(author, task.guideline),
         content=text,
         time_spent_s=time_spent_s,
-        draft_model=draft_model,
-        draft_text=draft_text,
-        draft_edit_distance=word_edit_distance(draft_text, text) if started_from_draft else None,
+        draft_id=draft.id if draft else None,
+        draft_model=draft.model if draft else "",
+        draft_text=draft.text if draft else "",
+        draft_edit_distance=word_distance,
+        draft_char_distance=char_distance,
         idempotency_key=idempotency_key,
     )
     assignment_finish(assignment=assignment)

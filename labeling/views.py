@@ -15,6 +15,7 @@ from config.errors import InputError
 from guidelines.models import Guideline
 from guidelines.selectors import version_last_acknowledged
 from guidelines.services import GuidelineNotAcknowledged
+from labeling.drafts import draft_offered
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import QueueError, assignment_held, task_next_for_user, task_skip
 from labeling.selectors import demonstrations_of_author, labeler_totals
@@ -94,6 +95,7 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
             "time_spent_s": request.POST.get("time_spent_s", "0"),
             "started_from_draft": request.POST.get("started_from_draft", "0"),
+            "model_draft": draft_offered(prompt=task.prompt),
             "errors": errors,
             "verdicts": Review.Verdict.choices,
             "reasons": Review.Reason.choices,
@@ -112,6 +114,7 @@ def _submit(request: HttpRequest, task: Task) -> HttpResponse:
             time_spent_s=time_spent,
             idempotency_key=request.POST.get("idempotency_key", ""),
             started_from_draft=request.POST.get("started_from_draft") == "1",
+            claimed_draft_id=_draft_id(request.POST.get("draft_id", "")),
         )
         messages.success(request, "Submitted. Here is your next task.")
     else:
@@ -125,6 +128,15 @@ def _submit(request: HttpRequest, task: Task) -> HttpResponse:
         )
         messages.success(request, "Review saved. Here is the next one.")
     return redirect("labeling-next", kind=task.kind)
+
+
+def _draft_id(raw: str) -> int | None:
+    """The draft the page offered (a prompt's own draft has none)."""
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise InputError("draft", "Not a draft id.")
+    return int(raw)
 
 
 @require_POST

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from dataset_io.models import DatasetSnapshot
+from sources.models import ModelSource
 from trainer.generation import generation_create
 from trainer.ml.methods import training_method_choices
 from trainer.models import GenerationJob, ModelVersion, TrainingRun
@@ -163,9 +164,25 @@ class ModelPromoteView(APIView):
         return Response(ModelVersionSerializer(version).data)
 
 
+class GenerationSourceSerializer(serializers.Serializer):
+    source = serializers.PrimaryKeyRelatedField(queryset=ModelSource.objects.all())
+    k = serializers.IntegerField(min_value=1, max_value=9)
+
+
 class GenerationInputSerializer(serializers.Serializer):
     model = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
+    source = serializers.PrimaryKeyRelatedField(
+        queryset=ModelSource.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="A model source instead of a model: all K candidates from it",
+    )
+    sources = GenerationSourceSerializer(
+        many=True,
+        required=False,
+        help_text='Mixed with the model\'s K: [{"source": id, "k": n}]',
     )
     prompts = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, allow_null=True
@@ -190,6 +207,7 @@ class GenerationSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "model",
+            "sources",
             "prompts",
             "k",
             "temperature",
@@ -198,6 +216,7 @@ class GenerationSerializer(serializers.ModelSerializer):
             "overlap",
             "progress",
             "comparisons",
+            "failures",
             "error",
             "created_at",
             "started_at",
@@ -218,6 +237,8 @@ class GenerationsView(APIView):
         data = payload.validated_data
         job = generation_create(
             model=data.get("model"),
+            source=data.get("source"),
+            sources=data.get("sources"),
             prompt_ids=data.get("prompts"),
             filters=data.get("filters"),
             k=data["k"],

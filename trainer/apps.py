@@ -7,7 +7,7 @@ class TrainerConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs.services import JobKind, job_kind_register
-        from trainer.models import GenerationJob, TrainingRun
+        from trainer.models import DraftJob, GenerationJob, TrainingRun
 
         job_kind_register(
             TrainingRun,
@@ -21,4 +21,8 @@ class TrainerConfig(AppConfig):
                 "trainer-generation-page",
                 "job_id",
             ),
+        )
+        job_kind_register(
+            DraftJob,
+            JobKind("trainer.tasks.generate_drafts", "Drafts", "trainer-drafts-page", "job_id"),
         )

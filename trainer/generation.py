@@ -1,8 +1,10 @@
-"""Sampling new candidates from an SFT model version and filing them for ranking."""
+"""Sampling new candidates from an SFT model version, model sources or both, and filing
+each prompt's set for ranking."""
 
 from __future__ import annotations
 
 import logging
+import random
 
 from django.conf import settings
 from django.db import transaction
@@ -15,8 +17,10 @@ from jobs.services import Attempt, job_execute, job_send
 from labeling.models import Prompt
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
+from sources.models import ModelSource
 from trainer.ml.methods import POLICY, method_kinds_producing
 from trainer.models import GenerationJob, ModelVersion
+from trainer.source_sampling import SourceFailed, SourceSampling
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +44,15 @@ def _model_for(model: ModelVersion | None) -> ModelVersion:
 
 
 def prompts_chosen(
-    *, model: ModelVersion, prompt_ids: list[int] | None, filters: dict | None
+    *,
+    prompt_ids: list[int] | None,
+    filters: dict | None,
+    already: Exists,
+    nothing_left: str,
 ) -> list[int]:
     """The prompts asked for by id, or the first `limit` prompts (optionally of one
-    guideline or category) that have no candidate from this model yet."""
+    guideline or category) for which `already` is false: those with nothing from this
+    model yet."""
     if prompt_ids is not None:
         if not prompt_ids or len(prompt_ids) > MAX_PROMPTS:
             raise InputError("prompts", f"Between 1 and {MAX_PROMPTS} prompt ids.")
@@ -56,22 +65,22 @@ def prompts_chosen(
     limit = filters.get("limit", DEFAULT_PROMPTS)
     if type(limit) is not int or not 1 <= limit <= MAX_PROMPTS:
         raise InputError("filters.limit", f"Between 1 and {MAX_PROMPTS}.")
-    prompts = Prompt.objects.exclude(
-        Exists(Candidate.objects.filter(prompt=OuterRef("pk"), model_name=model.name))
-    )
+    prompts = Prompt.objects.exclude(already)
     if filters.get("guideline"):
         prompts = prompts.filter(guideline__slug=filters["guideline"])
     if filters.get("category"):
         prompts = prompts.filter(category=filters["category"])
     chosen = list(prompts.order_by("pk").values_list("pk", flat=True)[:limit])
     if not chosen:
-        raise InputError("filters", "No prompt matches that has no candidate from it.")
+        raise InputError("filters", nothing_left)
     return chosen
 
 
 def generation_create(
     *,
     model: ModelVersion | None = None,
+    source: ModelSource | None = None,
+    sources: list[dict] | None = None,
     prompt_ids: list[int] | None = None,
     filters: dict | None = None,
     k: int = 4,
@@ -81,24 +90,47 @@ def generation_create(
     overlap: int = 3,
     created_by=None,
 ) -> GenerationJob:
+    """K candidates per prompt from a model version (the promoted one unless named), or
+    from a model source (`source`, K from it alone), or a mix: `model` (or the promoted
+    one) with K, plus each of `sources` ({"source": ModelSource, "k": n}) with its own n."""
     from trainer.ml.sampling import Sampling
 
-    model = _model_for(model)
-    if type(k) is not int or not 2 <= k <= 9:
-        raise InputError("k", "Between 2 and 9 candidates per prompt.")
+    if source is not None and (model is not None or sources):
+        raise InputError(
+            "source", 'Give "source" alone; mix a model and sources with "model" and "sources".'
+        )
+    entries = [{"source": source, "k": k}] if source is not None else list(sources or [])
+    for entry in entries:
+        if type(entry.get("k")) is not int or not 1 <= entry["k"] <= 9:
+            raise InputError("sources.k", "Between 1 and 9 candidates from each source.")
+    # Our own model answers too unless only sources were named.
+    model = _model_for(model) if model is not None or not entries else None
+    model_k = k if model is not None else 0
+    total = model_k + sum(e["k"] for e in entries)
+    if type(k) is not int or not 2 <= total <= 9:
+        raise InputError("k", "Between 2 and 9 candidates per prompt, all models together.")
     try:
-        Sampling(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+        Sampling(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     except ValueError as exc:
         field = str(exc).split(" ", 1)[0]
         raise InputError(field, str(exc)) from exc
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
-    chosen = prompts_chosen(model=model, prompt_ids=prompt_ids, filters=filters)
+    names = ([model.name] if model is not None else []) + [e["source"].label for e in entries]
+    chosen = prompts_chosen(
+        prompt_ids=prompt_ids,
+        filters=filters,
+        already=Exists(Candidate.objects.filter(prompt=OuterRef("pk"), model_name__in=names)),
+        nothing_left="No prompt matches that has no candidate from it.",
+    )
     with transaction.atomic():
         job = GenerationJob.objects.create(
             model=model,
             prompts=chosen,
-            k=k,
+            k=model_k,
+            sources=[
+                {"source": e["source"].pk, "name": e["source"].name, "k": e["k"]} for e in entries
+            ],
             temperature=temperature,
             top_p=top_p,
             max_new_tokens=max_new_tokens,
@@ -114,52 +146,118 @@ def generation_run(*, job_id: int) -> GenerationJob | None:
     return job_execute(GenerationJob, job_id, _generate)
 
 
+def job_seed(job_id: int, prompt_id: int) -> int:
+    """Seeded per job and prompt: a retried job samples the same replies again."""
+    return job_id * 100_003 + prompt_id
+
+
+def _seed(job: GenerationJob, prompt_id: int) -> int:
+    return job_seed(job.pk, prompt_id)
+
+
+def finish_listing_failures(
+    attempt: Attempt, *, tried: bool, succeeded: bool, failures: dict[str, str], nothing: str
+) -> None:
+    """The end of a job that goes prompt by prompt and records each prompt's failure:
+    cancelled if asked; failed when it tried prompts and none worked (`nothing`, with the
+    first failure); else succeeded, with whatever failed listed on the job."""
+    if attempt.rows().filter(cancel_requested=True).exists():
+        attempt.finish(status=JobStatus.CANCELLED)
+    elif tried and not succeeded:
+        first = next(iter(failures.values()), "")
+        attempt.finish(status=JobStatus.FAILED, error=f"{nothing}: {first}")
+    else:
+        attempt.finish(status=JobStatus.SUCCEEDED)
+
+
 def _generate(attempt: Attempt) -> None:
-    from trainer.ml.generate import Generator, Sampling
+    from trainer.ml.generate import Generator
 
     job = GenerationJob.objects.select_related("model").get(pk=attempt.pk)
     rows = attempt.rows()
-    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")
-    filed = dict(job.filed)
+    use_model = job.model is not None and job.k > 0
+    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}") if use_model else None
+    filed, failures = dict(job.filed), dict(job.failures)
     prompts = Prompt.objects.in_bulk(job.prompts)
-    for prompt_id in job.prompts:
-        if attempt.should_stop():
-            break
-        if str(prompt_id) in filed or prompt_id not in prompts:
-            continue
-        prompt = prompts[prompt_id]
-        # Seeded per job and prompt: a retried job samples the same replies again.
-        sampling = Sampling(
-            k=job.k,
-            temperature=job.temperature,
-            top_p=job.top_p,
-            max_new_tokens=job.max_new_tokens,
-            seed=job.pk * 100_003 + prompt_id,
-        )
+    todo = [p for p in job.prompts if str(p) not in filed and p in prompts]
+    with SourceSampling(
+        job.sources,
+        {p: prompts[p].messages for p in todo},
+        seed_of=lambda p: _seed(job, p),
+        temperature=job.temperature,
+        top_p=job.top_p,
+        max_tokens=job.max_new_tokens,
+    ) as from_sources:
+        for prompt_id in todo:
+            if attempt.should_stop():
+                break
+            try:
+                replies = _model_replies(job, generator, prompts[prompt_id]) if use_model else []
+                replies += from_sources.replies(prompt_id)
+            except SourceFailed as exc:
+                logger.warning("generation %s: prompt %s: %s", job.pk, prompt_id, exc)
+                failures[str(prompt_id)] = str(exc)
+                if not rows.update(failures=failures, heartbeat_at=timezone.now()):
+                    raise attempt.lost() from None
+                continue
+            with transaction.atomic():
+                failures.pop(str(prompt_id), None)
+                filed[str(prompt_id)] = _file(job, prompts[prompt_id], replies)
+                if not rows.update(filed=filed, failures=failures, heartbeat_at=timezone.now()):
+                    # Rolls this prompt's comparison back: the job's new holder files it.
+                    raise attempt.lost()
+    finish_listing_failures(
+        attempt,
+        tried=bool(todo),
+        succeeded=bool(filed),
+        failures=failures,
+        nothing="Nothing was filed",
+    )
+
+
+def _model_replies(job: GenerationJob, generator, prompt: Prompt) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    from trainer.ml.generate import Sampling
+
+    sampling = Sampling(
+        k=job.k,
+        temperature=job.temperature,
+        top_p=job.top_p,
+        max_new_tokens=job.max_new_tokens,
+        seed=_seed(job, prompt.pk),
+    )
+    return [(r, job.model.name) for r in generator.sample(prompt.messages, sampling)]
+
+
+def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) -> int:
+    """One comparison of the prompt's different replies, in an order of their own, so no
+    position says which model wrote what; 0 when fewer than two differ."""
+    seed = _seed(job, prompt.pk)
+    unique: dict[str, str] = {}
+    for text, name in replies:
         # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
-        sampled = (r.replace("\x00", "") for r in generator.sample(prompt.messages, sampling))
-        replies = [r for r in dict.fromkeys(sampled) if r]
-        settings_used = {"temperature": job.temperature, "top_p": job.top_p, "seed": sampling.seed}
-        with transaction.atomic():
-            comparison_id = 0  # fewer than two different replies: nothing to rank
-            if len(replies) >= 2:
-                try:
-                    comparison = comparison_create(
-                        prompt=prompt,
-                        candidates=[
-                            {"content": r, "model": job.model.name, "sampling": settings_used}
-                            for r in replies
-                        ],
-                        overlap=job.overlap,
-                        created_by=job.created_by,
-                        source=Candidate.Source.GENERATED,
-                    )
-                    comparison_id = comparison.pk
-                except InputError as exc:
-                    logger.warning("prompt %s: replies not filed: %s", prompt_id, exc)
-            filed[str(prompt_id)] = comparison_id
-            if not rows.update(filed=filed, heartbeat_at=timezone.now()):
-                # Rolls this prompt's comparison back: the job's new holder files it.
-                raise attempt.lost()
-    cancelled = rows.filter(cancel_requested=True).exists()
-    attempt.finish(status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED)
+        text = text.replace("\x00", "")
+        if text and text not in unique:
+            unique[text] = name
+    if len(unique) < 2:
+        return 0
+    candidates = [
+        {
+            "content": text,
+            "model": name,
+            "sampling": {"temperature": job.temperature, "top_p": job.top_p, "seed": seed},
+        }
+        for text, name in unique.items()
+    ]
+    random.Random(seed).shuffle(candidates)
+    try:
+        comparison = comparison_create(
+            prompt=prompt,
+            candidates=candidates,
+            overlap=job.overlap,
+            created_by=job.created_by,
+            source=Candidate.Source.GENERATED,
+        )
+    except InputError as exc:
+        logger.warning("prompt %s: replies not filed: %s", prompt.pk, exc)
+        return 0
+    return comparison.pk

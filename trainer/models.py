@@ -117,19 +117,68 @@ class GenerationJob(Job):
     """Sampling K candidates per prompt from a policy model version (SFT, say) and filing each set
     as a new comparison task: the step that closes the loop."""
 
-    model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generations")
+    # Null when every candidate comes from model sources.
+    model = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="generations",
+    )
     prompts = models.JSONField(default=list, help_text="Prompt ids, in order")
+    # Replies per prompt from `model` (0 without one).
     k = models.PositiveSmallIntegerField(default=4)
+    # The model sources sampled beside it: [{"source": id, "name": "...", "k": n}]; the
+    # name stays readable after a source is deleted.
+    sources = models.JSONField(default=list, blank=True)
     temperature = models.FloatField(default=0.8)
     top_p = models.FloatField(default=0.95)
     max_new_tokens = models.PositiveIntegerField(default=128)
     overlap = models.PositiveSmallIntegerField(default=3)
     # Prompt id -> comparison id: a retried job skips the prompts already filed.
     filed = models.JSONField(default=dict, blank=True)
+    # Prompt id -> why nothing was filed for it (a source that failed for it).
+    failures = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"generation {self.pk} ({self.status})"
 
     @property
     def progress(self) -> float:
-        return len(self.filed) / len(self.prompts) if self.prompts else 0.0
+        done = len(self.filed) + len(set(self.failures) - set(self.filed))
+        return done / len(self.prompts) if self.prompts else 0.0
+
+
+class DraftJob(Job):
+    """A model draft for each of a list of prompts, from a model version of the platform
+    or from a model source, stored as labeling Drafts for labelers to start from."""
+
+    model = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="draft_jobs"
+    )
+    source = models.ForeignKey(
+        "sources.ModelSource",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="draft_jobs",
+    )
+    # What the drafts are labelled with: the version's name, or source:<name>, kept when
+    # the source is deleted.
+    origin_name = models.CharField(max_length=200)
+    prompts = models.JSONField(default=list, help_text="Prompt ids, in order")
+    temperature = models.FloatField(default=0.7)
+    top_p = models.FloatField(default=0.95)
+    max_new_tokens = models.PositiveIntegerField(default=256)
+    # Prompt id -> draft id: a retried job skips the prompts that have theirs.
+    made = models.JSONField(default=dict, blank=True)
+    # Prompt id -> what went wrong for it ("Type: message"); tried again on a retry.
+    failures = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"drafts {self.pk} from {self.origin_name} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        done = len(self.made) + len(set(self.failures) - set(self.made))
+        return done / len(self.prompts) if self.prompts else 0.0

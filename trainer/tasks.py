@@ -64,6 +64,14 @@ def generate_candidates(job_id: int) -> str | None:
     return job.status if job else None
 
 
+@shared_task(name="trainer.tasks.generate_drafts", acks_late=True, **TRAINING_LIMITS)
+def generate_drafts(job_id: int) -> str | None:
+    from trainer.drafts import drafts_run
+
+    job = drafts_run(job_id=job_id)
+    return job.status if job else None
+
+
 # On the `inference` queue. A web request waits for the answer, so a redelivery after a
 # lost worker would answer nobody: acknowledged on receipt, not late.
 @shared_task(name="trainer.tasks.playground_compute", acks_late=False)

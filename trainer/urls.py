@@ -1,8 +1,10 @@
 from django.urls import path
 
 from trainer import (
+    api_drafts,
     api_playground,
     api_training,
+    views_drafts,
     views_training,
     views_training_playground,
 )
@@ -37,6 +39,8 @@ urlpatterns = [
         api_training.GenerationDetailView.as_view(),
         name="trainer-generation",
     ),
+    path("api/drafts/", api_drafts.DraftsView.as_view(), name="trainer-drafts"),
+    path("api/drafts/<id:job_id>/", api_drafts.DraftJobView.as_view(), name="trainer-draft-job"),
     # The dashboard's training pages; the API's names above already take trainer-run,
     # trainer-models and the like, so each page's name ends in -page.
     path("dashboard/training/", views_training.training, name="trainer-training-page"),
@@ -62,6 +66,7 @@ urlpatterns = [
         views_training.generation_page,
         name="trainer-generation-page",
     ),
+    path("dashboard/drafts/<id:job_id>/", views_drafts.drafts_page, name="trainer-drafts-page"),
     path(
         "dashboard/playground/",
         views_training_playground.playground,

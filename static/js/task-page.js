@@ -57,9 +57,10 @@ if (page) {
   });
 
   // Starting from the model's draft: the server records which draft and how much changed.
+  // The draft itself stays on the page beside the reply being written from it.
   document.querySelector("[data-use-draft]")?.addEventListener("click", () => {
     if (editor.value.trim() && !confirm("Replace your text with the model draft?")) return;
-    editor.value = document.getElementById("model-draft").content.textContent;
+    editor.value = document.getElementById("model-draft-text").content.textContent;
     document.getElementById("started_from_draft").value = "1";
     editor.dispatchEvent(new Event("input"));
     editor.focus();

@@ -21,6 +21,7 @@ APPS = [
     "labeling",
     "rankings",
     "jobs",
+    "sources",
     "dataset_io",
     "trainer",
     "serving",

@@ -58,6 +58,7 @@ def test_a_model_draft_is_kept_with_how_much_the_labeler_changed(
     )
 
     assert task["prompt"]["draft"] == {
+        "id": None,  # the prompt's own draft, not a Draft row
         "model": "sft-v3",
         "content": "The capital of France is Lyon.",
     }

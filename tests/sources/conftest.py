@@ -1,0 +1,52 @@
+"""What the model source tests start from: a tiny SFT model version trained by the test,
+the platform's own OpenAI-compatible /v1 behind a live server as the real server to talk
+to, and sources pointing at it."""
+
+import pytest
+
+from accounts.tokens import token_issue
+from sources.models import ModelSource
+from tests.datasets.conftest import (  # noqa: F401 (fixtures)
+    _own_exports_dir,
+    guideline,
+    oasst,
+    queue_import,
+)
+from trainer.models import ModelVersion
+from trainer.training import run_execute, training_run_create
+
+# A few training steps on short sequences: a model that answers, made in seconds.
+QUICK = {"max_steps": 4, "batch_size": 4, "max_length": 64, "log_every": 2, "checkpoint_every": 0}
+# A key no answer, log or error may ever show.
+SECRET = "sk-test-never-shown-0123456789"
+
+
+@pytest.fixture
+def sft_version(oasst) -> ModelVersion:  # noqa: F811 (the fixture imported above)
+    run = run_execute(run_id=training_run_create(kind="sft", config=QUICK, enqueue=False).pk)
+    assert run.status == "succeeded", run.error
+    return run.model
+
+
+@pytest.fixture
+def v1(live_server, carol) -> tuple[str, str]:
+    """The platform's own /v1 and a token that may call it."""
+    _, token = token_issue(user=carol)
+    return f"{live_server.url}/v1", token
+
+
+@pytest.fixture
+def own_source(v1, sft_version, carol) -> ModelSource:
+    """A source whose server is the platform's /v1 answering with the tiny model."""
+    base_url, token = v1
+    return ModelSource.objects.create(
+        name="ourselves", base_url=base_url, model=sft_version.name, api_key=token
+    )
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    from tests.conftest import free_port
+
+    return free_port()

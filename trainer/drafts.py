@@ -1,0 +1,163 @@
+"""Model drafts for labelers: one reply per prompt from a model version of the platform
+(sampled in the worker) or from a model source (over HTTP, `max_concurrency` requests at
+once), each stored as a labeling Draft. A prompt that fails is recorded on the job with
+why; the job still finishes with the drafts that worked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from config.errors import InputError
+from jobs.services import Attempt, job_error_text, job_execute, job_send
+from labeling.drafts import draft_create
+from labeling.models import Draft, Prompt
+from sources.client import in_flight
+from sources.models import ModelSource
+from sources.services import source_client
+from trainer.generation import finish_listing_failures, job_seed, prompts_chosen
+from trainer.ml.methods import POLICY
+from trainer.models import DraftJob, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+# What a prompt's outcome is, once its sampling ended: its text, or the error.
+Outcome = tuple[int, str | None, Exception | None]
+
+
+def drafts_create(
+    *,
+    model: ModelVersion | None = None,
+    source: ModelSource | None = None,
+    prompt_ids: list[int] | None = None,
+    filters: dict | None = None,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    max_new_tokens: int = 256,
+    created_by=None,
+) -> DraftJob:
+    if (model is None) == (source is None):
+        raise InputError("source", 'Give "source" (a model source) or "model" (a model version).')
+    if model is not None and model.produces != POLICY:
+        raise InputError("model", "Drafts come from an SFT model or another policy model.")
+    if isinstance(temperature, bool) or not 0.0 <= temperature <= 2.0:
+        raise InputError("temperature", "Between 0 and 2.")
+    if isinstance(top_p, bool) or not 0.0 < top_p <= 1.0:
+        raise InputError("top_p", "Above 0, at most 1.")
+    if type(max_new_tokens) is not int or not 1 <= max_new_tokens <= 4096:
+        raise InputError("max_new_tokens", "Between 1 and 4096.")
+    origin_name = model.name if model is not None else source.label  # type: ignore[union-attr]
+    chosen = prompts_chosen(
+        prompt_ids=prompt_ids,
+        filters=filters,
+        already=Exists(Draft.objects.filter(prompt=OuterRef("pk"), origin_name=origin_name)),
+        nothing_left="No prompt matches that has no draft from it.",
+    )
+    with transaction.atomic():
+        job = DraftJob.objects.create(
+            model=model,
+            source=source,
+            origin_name=origin_name,
+            prompts=chosen,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            created_by=created_by,
+        )
+        job_send(job)
+    return job
+
+
+def drafts_run(*, job_id: int) -> DraftJob | None:
+    """Draft every prompt without one yet; None when another worker holds the job."""
+    return job_execute(DraftJob, job_id, _draft)
+
+
+def _draft(attempt: Attempt) -> None:
+    job = DraftJob.objects.select_related("model", "source").get(pk=attempt.pk)
+    if job.model is None and job.source is None:
+        raise InputError("source", f"The source {job.origin_name} was deleted.")
+    rows = attempt.rows()
+    made, failures = dict(job.made), dict(job.failures)
+    prompts = Prompt.objects.in_bulk(job.prompts)
+    todo = [p for p in job.prompts if str(p) not in made and p in prompts]
+    sample = _model_drafts if job.model is not None else _source_drafts
+    origin = Draft.Origin.MODEL if job.model is not None else Draft.Origin.SOURCE
+    for prompt_id, text, error in sample(job, prompts, todo, attempt.should_stop):
+        with transaction.atomic():
+            if error is None:
+                try:
+                    draft = draft_create(
+                        prompt=prompts[prompt_id],
+                        text=text or "",
+                        origin=origin,
+                        origin_name=job.origin_name,
+                    )
+                except InputError as exc:  # an empty reply, or one over the length limit
+                    error = exc
+                else:
+                    made[str(prompt_id)] = draft.pk
+                    failures.pop(str(prompt_id), None)
+            if error is not None:
+                logger.warning("drafts %s: prompt %s: %s", job.pk, prompt_id, error)
+                failures[str(prompt_id)] = job_error_text(error)
+            if not rows.update(made=made, failures=failures, heartbeat_at=timezone.now()):
+                raise attempt.lost()
+    finish_listing_failures(
+        attempt,
+        tried=bool(todo),
+        succeeded=bool(made),
+        failures=failures,
+        nothing="No draft was made",
+    )
+
+
+def _model_drafts(
+    job: DraftJob, prompts: dict[int, Prompt], todo: list[int], should_stop: Callable[[], bool]
+) -> Iterator[Outcome]:
+    from trainer.ml.generate import Generator, Sampling
+
+    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")  # type: ignore[union-attr]
+    for prompt_id in todo:
+        if should_stop():
+            return
+        sampling = Sampling(
+            k=1,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            max_new_tokens=job.max_new_tokens,
+            seed=job_seed(job.pk, prompt_id),
+        )
+        try:
+            yield prompt_id, generator.sample(prompts[prompt_id].messages, sampling)[0], None
+        except Exception as exc:  # one prompt's failure is recorded, the rest go on
+            yield prompt_id, None, exc
+
+
+def _source_drafts(
+    job: DraftJob, prompts: dict[int, Prompt], todo: list[int], should_stop: Callable[[], bool]
+) -> Iterator[Outcome]:
+    source = job.source
+    client = source_client(source)  # type: ignore[arg-type]
+
+    def ask(prompt_id: int) -> str:
+        return client.replies(
+            prompts[prompt_id].messages,
+            k=1,
+            seed=job_seed(job.pk, prompt_id),
+            temperature=job.temperature,
+            top_p=job.top_p,
+            max_tokens=job.max_new_tokens,
+        )[0]
+
+    yield from in_flight(
+        ask,
+        todo,
+        at_once=source.max_concurrency,  # type: ignore[union-attr]
+        should_stop=should_stop,
+    )
