@@ -5,6 +5,7 @@ understood, so a typo in a deployment stops start-up instead of silently falling
 to a default.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_paths(name: str) -> list[Path]:
+    """Paths separated by ":" (as PATH is), or a JSON array of strings for paths that
+    hold a colon themselves; each expanded and made absolute. Unset: none."""
+    value = _raw(name)
+    if value is None:
+        return []
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} starts with [ but is not JSON") from None
+        if not all(isinstance(item, str) for item in items):
+            raise ImproperlyConfigured(f"{name} must be a JSON array of strings")
+    else:
+        items = value.split(os.pathsep)
+    return [Path(item.strip()).expanduser().resolve() for item in items if item.strip()]
 
 
 def env_path(name: str, default: Path) -> Path:

@@ -21,6 +21,7 @@ from config.env import (
     env_optional_float,
     env_optional_str,
     env_path,
+    env_paths,
     env_str,
 )
 
@@ -364,6 +365,9 @@ if TRAINING_STALE_AFTER_S <= TRAINING_HEARTBEAT_S:
 # Processes one training run is spread over (DDP): one per GPU of the worker's machine.
 # Above 1 the worker starts them (trainer.processes) and follows rank 0's progress.
 TRAINING_PROCESSES = env_int("TRAINING_PROCESSES", 1, minimum=1)
+# Local model directories (pretrained checkpoints on the training hosts) the run form offers
+# as bases, ":"-separated or a JSON array. A run may still name any other directory.
+MODEL_DIRS = env_paths("MODEL_DIRS")
 # The scheduled retraining starts a run when this many approved demonstrations (SFT) or
 # rankings (reward model) arrived since the kind's last run.
 TRAINING_RETRAIN_MIN_DEMONSTRATIONS = env_int("TRAINING_RETRAIN_MIN_DEMONSTRATIONS", 200, minimum=1)

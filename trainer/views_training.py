@@ -35,6 +35,7 @@ from trainer.ml.methods import (
     training_method_choices,
     training_methods,
 )
+from trainer.model_dirs import local_bases
 from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 
@@ -124,6 +125,7 @@ def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
     base_model = {
         "builtin": "",
         "model": f"model:{post.get('base_version', '')}",
+        "dir": post.get("base_dir", ""),
         "path": post.get("base_path", "").strip(),
     }.get(base, "")
     data: dict[str, object] = {"kind": post.get("kind", ""), "base_model": base_model}
@@ -158,6 +160,9 @@ def training(request: HttpRequest) -> HttpResponse:
                 status=JobStatus.SUCCEEDED, kind__in=trainable
             ).defer("card")[:50],
             "versions": ModelVersion.objects.all()[:100],
+            "local_bases": [
+                {"base": base, "rate": _rate(base.lr)} for base in local_bases() if base.usable
+            ],
             "run_settings": [
                 {
                     "name": name,

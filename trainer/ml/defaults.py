@@ -34,6 +34,23 @@ POSITION_KEYS = ("max_position_embeddings", "n_positions")
 ROTARY_KEYS = ("rope_parameters", "rope_theta", "rope_scaling", "rotary_dim", "rotary_pct")
 # Activations of gated feed-forward blocks (Llama, Qwen, Mistral): three matrices, not two.
 GATED_ACTIVATIONS = {"silu", "swiglu", "swish"}
+# Model families that read in both directions. A reward model from one scores at the
+# pooled first position, where a decoder scores at the last token.
+ENCODER_TYPES = {
+    "albert",
+    "bert",
+    "camembert",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "modernbert",
+    "mpnet",
+    "roberta",
+    "xlm-roberta",
+}
+DECODER = "decoder"
+ENCODER = "encoder"
 
 
 def base_defaults(base_model: str) -> dict[str, float]:
@@ -60,15 +77,9 @@ def parameters_estimated(model_dir: Path) -> int | None:
     """A transformer's parameter count from its config.json: embeddings plus, per layer,
     the attention projections and the feed-forward block. Biases and norms are left out
     (about 1% of a real model). None when the file is missing or does not say the sizes."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    config = _config_read(model_dir)
+    if config is None:
         return None
-    if not isinstance(config, dict):
-        return None
-    # Multimodal configs keep the language model's sizes one level down.
-    if isinstance(config.get("text_config"), dict):
-        config = config["text_config"]
     hidden = _first_number(config, HIDDEN_KEYS)
     layers = _first_number(config, LAYER_KEYS)
     vocabulary = _first_number(config, ("vocab_size",))
@@ -90,6 +101,30 @@ def parameters_estimated(model_dir: Path) -> int | None:
     # An untied output layer is a second vocabulary-by-hidden matrix.
     output = 0 if config.get("tie_word_embeddings", True) else embeddings
     return embeddings + output + layers * (attention + mlp)
+
+
+def architecture(model_dir: Path) -> str | None:
+    """DECODER or ENCODER as the base's config.json says, None when it does not say."""
+    config = _config_read(model_dir)
+    if config is None:
+        return None
+    if str(config.get("model_type", "")).lower() in ENCODER_TYPES:
+        return ENCODER
+    return DECODER if config.get("model_type") else None
+
+
+def _config_read(model_dir: Path) -> dict | None:
+    """The model's config.json as a dict, a multimodal model's language part, or None."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    # Multimodal configs keep the language model's sizes one level down.
+    if isinstance(config.get("text_config"), dict):
+        return config["text_config"]
+    return config
 
 
 def _first_number(config: dict, keys: tuple[str, ...]) -> int:
