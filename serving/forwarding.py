@@ -40,6 +40,10 @@ def forwarded(request: HttpRequest) -> HttpResponse:
     base = urlsplit(settings.INFERENCE_URL).path.rstrip("/")
     path = base + request.get_full_path()
     headers = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
+    # The host and scheme the client used: the inference process checks them against the
+    # same ALLOWED_HOSTS and HTTPS settings as this one.
+    headers["Host"] = request.get_host()
+    headers["X-Forwarded-Proto"] = request.scheme
     connection = _connection()
     try:
         method = request.method or "GET"

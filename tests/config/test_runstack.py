@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,29 +92,45 @@ class Stack:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def wait_for_health(url: str, stack: subprocess.Popen) -> dict:
+def first_answer(url: str, stack: subprocess.Popen, *, ready: Callable[[int], bool]) -> dict:
+    """The first answer from `url` whose status is `ready`, with its JSON body."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         assert stack.poll() is None, "runstack exited before serving"
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return {"http_status": response.status, **json.load(response)}
+            with urllib.request.urlopen(url, timeout=30) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as refused:
+            status, body = refused.code, refused.read()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
+            status, body = None, b""
+        if status is not None and ready(status):
+            return {"http_status": status, **json.loads(body)}
+        time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {START_TIMEOUT_S}s")
+
+
+def wait_for_health(url: str, stack: subprocess.Popen) -> dict:
+    return first_answer(url, stack, ready=lambda status: status < 400)
+
+
+def v1_answer(url: str, stack: subprocess.Popen) -> dict:
+    """/v1 on the web port answers 503 while the serving process is still starting."""
+    return first_answer(url, stack, ready=lambda status: status != 503)
 
 
 def stack_env(child_env: dict[str, str]) -> dict[str, str]:
     return {
         **child_env,
         "PORT": str(free_port()),
+        "INFERENCE_PORT": str(free_port()),
         "DEBUG": "true",
         "WEB_CONCURRENCY": "1",
         "CELERY_WORKER_CONCURRENCY": "1",
     }
 
 
-STACK = ("web", "worker", "training", "inference", "beat")
+STACK = ("web", "serving", "worker", "training", "inference", "beat")
 READY = ("beat: Starting", "worker@", "training@", "inference@", "ready.")
 
 
@@ -122,7 +139,9 @@ def stack_children(stack_pid: int) -> dict[str, int]:
     found = {}
     for pid in children_of(stack_pid):
         argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-        if "gunicorn" in argv:
+        if "serving.wsgi:application" in argv:
+            found["serving"] = pid
+        elif "gunicorn" in argv:
             found["web"] = pid
         elif "beat" in argv:
             found["beat"] = pid
@@ -138,6 +157,7 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env):
     try:
         health = wait_for_health(f"http://127.0.0.1:{env['PORT']}/healthz", stack.process)
         stack.wait_for_output(*READY)
+        v1 = v1_answer(f"http://127.0.0.1:{env['PORT']}/v1/models", stack.process)
         children = stack_children(stack.process.pid)
         os.killpg(stack.process.pid, signal.SIGINT)
         code = stack.wait()
@@ -146,10 +166,13 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env):
 
     assert health["http_status"] == 200
     assert health["status"] == "ok"
+    # Through the web port, answered by the serving process: it asks for a token.
+    assert v1["http_status"] == 401
+    assert v1["error"]["code"] == "invalid_api_key"
     assert sorted(children) == sorted(STACK)
     assert code == 0, stack.output
     assert "Ctrl-C stops all." in stack.output
-    assert "Stopped web, worker, training, inference, beat." in stack.output
+    assert "Stopped web, serving, worker, training, inference, beat." in stack.output
     assert not [pid for pid in children.values() if is_alive(pid)]
 
 
@@ -198,6 +221,7 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
     assert list(stack) == list(STACK)
     assert {name: option(name, "--queues") for name in STACK} == {
         "web": None,
+        "serving": None,
         "worker": "default",
         "training": "training",
         "inference": "inference",
@@ -205,9 +229,13 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
     }
     assert option("training", "--pool") == "solo"
     assert option("inference", "--concurrency") == "1"
+    assert option("serving", "--workers") == "1"
+    assert option("serving", "--worker-class") == "gthread"
+    assert option("serving", "--bind") == f"{settings.HOST}:{settings.INFERENCE_PORT}"
     assert option("worker", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
     assert {name: supervised.stop_grace_s for name, supervised in stack.items()} == {
         "web": 20,
+        "serving": 20,
         "worker": 20,
         "training": 7,
         "inference": 20,

@@ -1,6 +1,7 @@
 """Run the platform's processes together in the foreground, restarting any that exits.
 
-web (gunicorn), one Celery worker per queue (`default`, `training`, `inference`) and Celery
+web (gunicorn), serving (the inference process answering /v1, gunicorn with threads), one
+Celery worker per queue (`default`, `training`, `inference`) and Celery
 beat. A process that exits is started again after a pause that doubles from 1 s up to
 60 s while it keeps failing, and goes back to 1 s once it stayed up a while, so a crash
 loop neither spins nor leaves the platform half running for long. Ctrl-C (or SIGTERM)
@@ -141,6 +142,26 @@ def stack_commands() -> dict[str, list[str]]:
             "--graceful-timeout",
             "10",
         ],
+        # /v1: one process, so each model is loaded once and its requests share batches;
+        # many threads, since each request mostly waits for the model's next step.
+        "serving": [
+            python,
+            "-m",
+            "gunicorn",
+            "serving.wsgi:application",
+            "--bind",
+            f"{settings.HOST}:{settings.INFERENCE_PORT}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "32",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ],
         # Imports, exports, rollups, beat's entries and the recovery check: never
         # behind a training run.
         "worker": celery_worker_command(
@@ -151,7 +172,7 @@ def stack_commands() -> dict[str, list[str]]:
         # One run at a time, in the worker's own process, so the run sees the worker's
         # warm shutdown and checkpoints before it stops.
         "training": celery_worker_command(queues=["training"], hostname="training@%h", solo=True),
-        # One process that keeps a model loaded between requests.
+        # One process that keeps a model loaded between requests (the playground's).
         "inference": celery_worker_command(
             queues=["inference"], hostname="inference@%h", concurrency=1
         ),
@@ -180,7 +201,9 @@ def supervised_stack(*, log: Callable[[str], None]) -> list[SupervisedProcess]:
 
 
 class Command(BaseCommand):
-    help = "Run web, the Celery workers and Celery beat in the foreground; Ctrl-C stops all."
+    help = (
+        "Run web, serving, the Celery workers and Celery beat in the foreground; Ctrl-C stops all."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         self._stopping = False

@@ -1,0 +1,97 @@
+"""/v1 on the web port: the web process forwards each request to the inference process
+(serving.wsgi under gunicorn, as runstack starts it) and passes the answer back."""
+
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+from django.test import override_settings
+
+from tests.conftest import REPO_ROOT, free_port
+
+from .conftest import QUESTION, client_for
+
+START_TIMEOUT_S = 90
+
+
+def wait_until_answering(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the inference process exited"
+        try:
+            urllib.request.urlopen(url, timeout=5)
+        except urllib.error.HTTPError:
+            return  # a 401: it answers
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {START_TIMEOUT_S}s")
+
+
+@pytest.fixture
+def inference_url(child_env):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "serving.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+        ],
+        cwd=REPO_ROOT,
+        env={**child_env, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{url}/v1/models", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_web_process_passes_requests_and_streams_through(
+    live_server, sft, carol, inference_url
+):
+    client = client_for(live_server.url, carol)
+    with override_settings(SERVING_IN_PROCESS=False, INFERENCE_URL=inference_url):
+        listed = [model.id for model in client.models.list().data]
+        whole = client.chat.completions.create(
+            model=sft.name, messages=QUESTION, max_tokens=6, seed=5
+        )
+        streamed = ""
+        for chunk in client.chat.completions.create(
+            model=sft.name, messages=QUESTION, max_tokens=6, seed=5, stream=True
+        ):
+            streamed += "".join(choice.delta.content or "" for choice in chunk.choices)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="sft-999", messages=QUESTION)
+
+    assert listed == [sft.name]
+    assert whole.usage.completion_tokens == 6
+    assert streamed == whole.choices[0].message.content
+
+
+def test_an_inference_process_that_does_not_answer_is_a_503(live_server, sft, carol):
+    client = client_for(live_server.url, carol)
+    nobody = f"http://127.0.0.1:{free_port()}"
+
+    with (
+        override_settings(SERVING_IN_PROCESS=False, INFERENCE_URL=nobody),
+        pytest.raises(openai.InternalServerError) as refused,
+    ):
+        client.models.list()
+
+    assert refused.value.status_code == 503
+    assert refused.value.body["code"] == "inference_unavailable"
