@@ -3,6 +3,7 @@ model it starts from, checked before anything is queued (400 naming the field ot
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +30,42 @@ SETTABLE = {
     "log_every": (int, 1, 100_000),
     "eval_every": (int, 0, 1_000_000),
     "bf16": (bool, None, None),
+    # LoRA (trainer.ml.lora); 0 fine-tunes every weight.
+    "lora_r": (int, 0, 4096),
+}
+# Settings whose values a range does not describe, each with its own check.
+LORA_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
+
+
+def _lora_alpha(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InputError("config.lora_alpha", "A number above 0 (unset: twice lora_r).")
+    return float(value)
+
+
+def _lora_dropout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise InputError("config.lora_dropout", "A number from 0 up to, not including, 1.")
+    return float(value)
+
+
+def _lora_target_modules(value: object) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(name, str) and LORA_NAME.fullmatch(name) for name in value)
+    ):
+        raise InputError(
+            "config.lora_target_modules",
+            'A list of layer names, such as ["q_proj", "v_proj"] (unset: the base\'s own).',
+        )
+    return list(value)
+
+
+CHECKED_APART = {
+    "lora_alpha": _lora_alpha,
+    "lora_dropout": _lora_dropout,
+    "lora_target_modules": _lora_target_modules,
 }
 
 
@@ -39,10 +76,12 @@ def config_checked(config: object) -> dict:
         raise InputError("config", "An object of settings.")
     checked = {}
     for name, value in config.items():
+        if name in CHECKED_APART:
+            checked[name] = CHECKED_APART[name](value)
+            continue
         if name not in SETTABLE:
-            raise InputError(
-                f"config.{name}", f"Not a setting; known: {', '.join(sorted(SETTABLE))}."
-            )
+            known = ", ".join(sorted([*SETTABLE, *CHECKED_APART]))
+            raise InputError(f"config.{name}", f"Not a setting; known: {known}.")
         kind, low, high = SETTABLE[name]
         if kind is bool:
             if not isinstance(value, bool):

@@ -27,6 +27,7 @@ from trainer.ml.defaults import (
     FROM_SCRATCH_LR,
     LARGE_PARAMETERS,
     LARGE_PRETRAINED_LR,
+    LORA_LR,
     PRETRAINED_LR,
 )
 from trainer.ml.methods import (
@@ -52,7 +53,8 @@ def lr_defaults_hint() -> str:
         f"Peak learning rate; unless set, {_rate(FROM_SCRATCH_LR)} for the built-in tiny "
         f"model (trained from scratch), {_rate(PRETRAINED_LR)} for a pretrained base "
         f"(a model version or directory), {_rate(LARGE_PRETRAINED_LR)} for one over "
-        f"{LARGE_PARAMETERS // 1_000_000_000}B parameters."
+        f"{LARGE_PARAMETERS // 1_000_000_000}B parameters; {_rate(LORA_LR)} for LoRA on a "
+        "pretrained base."
     )
 
 
@@ -66,6 +68,19 @@ RUN_SETTINGS = [
     ("log_every", "Log every", "Steps between the points of the loss curve; default 5."),
     ("eval_every", "Evaluate every", "Steps between held-out evaluations; 0: at the end only."),
 ]
+# LoRA (trainer.ml.lora), in a fieldset of its own: rank 0 leaves it off.
+LORA_SETTINGS = [
+    ("lora_r", "LoRA rank", "0 or empty: fine-tune every weight; 8 or 16 trains small adapters."),
+    ("lora_alpha", "LoRA alpha", "Adapter scale alpha / rank; default twice the rank."),
+    ("lora_dropout", "LoRA dropout", "Dropout on the adapters' input, from 0 to below 1; 0.05."),
+]
+# Comma-separated layer names, the one setting of the form that is not a number.
+LORA_TARGETS = (
+    "lora_target_modules",
+    "LoRA layers",
+    "Comma-separated, such as q_proj,v_proj; empty: the base's attention and feed-forward "
+    "projections.",
+)
 # Bookkeeping more than quality: left out of the side-by-side table of model metrics.
 QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
 GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap")
@@ -114,13 +129,16 @@ def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
     """The run form as the API's input, and the fields that are not even numbers."""
     errors: dict[str, str] = {}
     config: dict[str, object] = {}
-    for name, _, _ in RUN_SETTINGS:
+    for name, _, _ in RUN_SETTINGS + LORA_SETTINGS:
         text = post.get(name, "").strip()
         if text:
             try:
                 config[name] = _number(text)
             except ValueError:
                 errors[name] = "A number."
+    targets = [t.strip() for t in post.get(LORA_TARGETS[0], "").split(",") if t.strip()]
+    if targets:
+        config[LORA_TARGETS[0]] = targets
     base = post.get("base", "builtin")
     base_model = {
         "builtin": "",
@@ -133,6 +151,21 @@ def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
     if post.get("snapshot"):
         data["snapshot"] = post["snapshot"]
     return data, errors
+
+
+def _form_fields(
+    post: QueryDict, settings: list[tuple[str, str, str]], errors: Mapping[str, str]
+) -> list[dict[str, object]]:
+    return [
+        {
+            "name": name,
+            "label": label,
+            "hint": hint,
+            "value": post.get(name, ""),
+            "error": errors.get(name),
+        }
+        for name, label, hint in settings
+    ]
 
 
 @admins
@@ -163,16 +196,9 @@ def training(request: HttpRequest) -> HttpResponse:
             "local_bases": [
                 {"base": base, "rate": _rate(base.lr)} for base in local_bases() if base.usable
             ],
-            "run_settings": [
-                {
-                    "name": name,
-                    "label": label,
-                    "hint": hint,
-                    "value": request.POST.get(name, ""),
-                    "error": errors.get(name),
-                }
-                for name, label, hint in RUN_SETTINGS
-            ],
+            "run_settings": _form_fields(request.POST, RUN_SETTINGS, errors),
+            "lora_settings": _form_fields(request.POST, LORA_SETTINGS, errors),
+            "lora_targets": _form_fields(request.POST, [LORA_TARGETS], errors)[0],
             "runs": TrainingRun.objects.select_related("model")
             .defer("history", "logs", "config")
             .order_by("-created_at")[:50],

@@ -55,10 +55,21 @@ def suspend_requests() -> threading.Event:
 
 
 def _typed(config_field, raw: str) -> object:
-    kind = {"int": int, "float": float, "bool": _boolean, "str": str}.get(str(config_field.type))
+    kind = {
+        "int": int,
+        "float": float,
+        "bool": _boolean,
+        "str": str,
+        "tuple[str, ...]": _names,
+    }.get(str(config_field.type))
     if kind is None:
         raise argparse.ArgumentTypeError(f"{config_field.name} cannot be set from the command line")
     return kind(raw)
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    """Comma-separated: lora_target_modules=q_proj,v_proj."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
 def _boolean(raw: str) -> bool:

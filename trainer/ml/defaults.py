@@ -21,6 +21,10 @@ PRETRAINED_LR = 5e-5
 # Larger models are fine-tuned more gently: their updates add up over many more weights,
 # and a too-large step undoes pretraining (the loss jumps, then climbs back slowly).
 LARGE_PRETRAINED_LR = 2e-5
+# LoRA adapters start at zero and hold few weights, so they move the model only with
+# steps an order of magnitude above full fine-tuning's; 2e-4 is the rate LoRA and QLoRA
+# were tuned with, for models from 100M to 65B parameters.
+LORA_LR = 2e-4
 # Where "larger" starts. The estimate below is rough (within tens of percent), which is
 # enough to tell a 0.5B model from a 7B one.
 LARGE_PARAMETERS = 1_000_000_000
@@ -69,8 +73,12 @@ def base_defaults(base_model: str) -> dict[str, float]:
 
 def settings_with_base_defaults(settings: dict) -> dict:
     """`settings` with the base's defaults filled in where not given: a value the user
-    set always wins."""
-    return {**base_defaults(str(settings.get("base_model") or "")), **settings}
+    set always wins. A LoRA run (lora_r > 0) on a pretrained base gets LORA_LR."""
+    base_model = str(settings.get("base_model") or "")
+    defaults = base_defaults(base_model)
+    if base_model and settings.get("lora_r"):
+        defaults["lr"] = LORA_LR
+    return {**defaults, **settings}
 
 
 def parameters_estimated(model_dir: Path) -> int | None:

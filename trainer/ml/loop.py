@@ -83,6 +83,15 @@ class TrainConfig:
     # oversubscribes a machine that runs several, or other work. OMP_NUM_THREADS, when
     # set, also wins over automatic.
     threads: int = 0
+    # LoRA (trainer.ml.lora): the adapters' rank; 0 fine-tunes every weight.
+    lora_r: int = 0
+    # The adapters' scale is alpha / r; 0 means 2r, the usual choice, which keeps the
+    # scale the same whatever the rank.
+    lora_alpha: float = 0.0
+    # Light: the runs are short and the adapters small.
+    lora_dropout: float = 0.05
+    # Names of the layers to adapt; empty: those of the base's architecture.
+    lora_target_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

@@ -35,10 +35,10 @@ from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import RankedGroup, groups_read
 from trainer.ml.loop import Processes, TrainConfig
+from trainer.ml.lora import lora_applied, trained_save
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
-    model_save,
     reward_model_load,
     run_tokenizer,
 )
@@ -179,6 +179,7 @@ class Reward:
         )
         self.max_length = length_limit(self.model, config.max_length)
         setattr(self.model.config, MAX_LENGTH_KEY, self.max_length)
+        self.adapted = lora_applied(self.model, config, self.tokenizer, scores=True)
         self.module = ScalarRewards(self.model, causal=attends_only_backwards(self.model))
         self.train_set = [self._encode(g) for g in train]
         self.validation_set = [self._encode(g) for g in validation or []]
@@ -292,7 +293,7 @@ class Reward:
         }
 
     def save(self, folder: Path) -> None:
-        model_save(self.model, self.tokenizer, folder)
+        trained_save(self.model, self.adapted, self.tokenizer, folder)
 
 
 class RewardScorer:

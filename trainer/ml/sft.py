@@ -24,11 +24,11 @@ from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import conversations_read
 from trainer.ml.loop import Processes, TrainConfig
+from trainer.ml.lora import lora_applied, trained_save
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
     causal_lm_load,
-    model_save,
     run_tokenizer,
 )
 
@@ -98,6 +98,7 @@ class SFT:
         )
         torch.manual_seed(config.seed)
         self.model = causal_lm_load(config.base_model, self.tokenizer, max_length=config.max_length)
+        self.adapted = lora_applied(self.model, config, self.tokenizer)
         self.module = AssistantTokenLoss(self.model, causal=attends_only_backwards(self.model))
         self.train_set = encode_all(self.tokenizer, train, config.max_length)
         self.validation_set = encode_all(self.tokenizer, validation or [], config.max_length)
@@ -146,7 +147,7 @@ class SFT:
         return {f"{split}_loss": loss, f"{split}_perplexity": math.exp(min(loss, 50.0))}
 
     def save(self, folder: Path) -> None:
-        model_save(self.model, self.tokenizer, folder)
+        trained_save(self.model, self.adapted, self.tokenizer, folder)
 
 
 def build(config: SFTConfig, data: TrainingData) -> SFT:

@@ -1,0 +1,83 @@
+"""The LoRA settings of a run, from the API and from the run form: checked before anything
+is queued, and kept in the run's config as given."""
+
+import pytest
+
+from trainer.models import TrainingRun
+
+from .test_training_pages import field_error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("config", "field", "message"),
+    [
+        ({"lora_r": -1}, "config.lora_r", "Between 0 and"),
+        ({"lora_r": 2.5}, "config.lora_r", "A whole number"),
+        ({"lora_r": 8, "lora_alpha": 0}, "config.lora_alpha", "above 0"),
+        ({"lora_r": 8, "lora_alpha": "big"}, "config.lora_alpha", "above 0"),
+        ({"lora_r": 8, "lora_dropout": 1.0}, "config.lora_dropout", "not including, 1"),
+        ({"lora_r": 8, "lora_dropout": -0.1}, "config.lora_dropout", "from 0"),
+        ({"lora_r": 8, "lora_target_modules": "q_proj"}, "config.lora_target_modules", "list"),
+        ({"lora_r": 8, "lora_target_modules": []}, "config.lora_target_modules", "list"),
+        ({"lora_r": 8, "lora_target_modules": ["q proj"]}, "config.lora_target_modules", "list"),
+    ],
+)
+def test_bad_lora_settings_get_a_400_naming_the_setting(api, carol, config, field, message):
+    api.force_authenticate(carol)
+
+    answer = api.post("/api/training-runs/", {"kind": "sft", "config": config}, format="json")
+
+    assert answer.status_code == 400, answer.data
+    assert message in str(answer.data[field])
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_lora_settings_are_kept_as_given(api, carol, django_capture_on_commit_callbacks):
+    api.force_authenticate(carol)
+    config = {
+        "lora_r": 8,
+        "lora_alpha": 32,
+        "lora_dropout": 0,
+        "lora_target_modules": ["q_proj", "v_proj"],
+    }
+
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = api.post("/api/training-runs/", {"kind": "sft", "config": config}, format="json")
+
+    assert answer.status_code == 202, answer.data
+    assert TrainingRun.objects.get().config == {
+        "lora_r": 8,
+        "lora_alpha": 32.0,
+        "lora_dropout": 0.0,
+        "lora_target_modules": ["q_proj", "v_proj"],
+    }
+
+
+@pytest.mark.django_db
+def test_the_run_form_shows_the_lora_fields_and_queues_what_they_say(
+    client, carol, django_capture_on_commit_callbacks
+):
+    client.force_login(carol)
+
+    page = client.get("/dashboard/training/").content.decode()
+    for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
+        assert f'name="{name}"' in page
+    assert "2e-4 for LoRA on a pretrained base" in page
+
+    bad = client.post("/dashboard/training/", {"kind": "sft", "lora_r": "4", "lora_dropout": "1"})
+    assert bad.status_code == 400
+    assert "not including, 1" in field_error(bad, "lora_dropout")
+    assert not TrainingRun.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = client.post(
+            "/dashboard/training/",
+            {"kind": "sft", "lora_r": "4", "lora_target_modules": "q_proj, v_proj"},
+        )
+    assert answer.status_code == 302
+    assert TrainingRun.objects.get().config == {
+        "lora_r": 4,
+        "lora_target_modules": ["q_proj", "v_proj"],
+    }

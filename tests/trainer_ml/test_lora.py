@@ -1,0 +1,207 @@
+"""LoRA runs (lora_r > 0) on small Llama and Qwen2 checkpoints the tests save themselves:
+only the adapters, the chat tokens' rows and a reward model's head learn, the adapter
+reloads into its base, and the merged copy is a plain model the platform loads."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from trainer.ml.chat import TURN_TOKENS, tokenizer_train
+from trainer.ml.cli import arguments_parse, config_from_args
+from trainer.ml.defaults import FROM_SCRATCH_LR, LORA_LR
+from trainer.ml.generate import Generator, Sampling
+from trainer.ml.loop import Cancelled, TrainConfig, train
+from trainer.ml.lora import ADAPTER_DIR, LORA_KEY
+from trainer.ml.methods import training_method
+from trainer.ml.reward import Reward, RewardScorer
+from trainer.ml.sft import SFT
+
+from .conftest import WORDS, colour_conversations, marker_groups
+
+SHAPE = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+)
+ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+FEED_FORWARD = ("gate_proj", "up_proj", "down_proj")
+
+
+def small_checkpoint(folder, architecture: str) -> str:
+    """A Llama or Qwen2 of a few thousand weights, untied output layer, with a tokenizer
+    of the test data's words."""
+    texts = [" ".join(WORDS)] * 3 + [m["content"] for c in colour_conversations(12) for m in c]
+    tokenizer = tokenizer_train(texts, vocab_size=300)
+    config_type, model_type = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[architecture]
+    config = config_type(
+        # A spare row, as real checkpoints round their vocabularies up: Qwen2's tokenizer
+        # class adds a token of its own when it loads ours.
+        vocab_size=len(tokenizer) + 1,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **SHAPE,
+    )
+    torch.manual_seed(0)
+    model_type(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def lora_config(tmp_path, base: str, **overrides) -> TrainConfig:
+    settings = dict(
+        output_dir=str(tmp_path / "run"),
+        base_model=base,
+        batch_size=4,
+        max_steps=6,
+        lr=1e-2,
+        checkpoint_every=0,
+        log_every=3,
+        lora_r=4,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def changed_weights(trained: dict, base: dict) -> set[str]:
+    assert trained.keys() == base.keys()
+    return {name for name, tensor in trained.items() if not torch.equal(tensor, base[name])}
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+def test_sft_with_lora_trains_the_adapters_alone_and_saves_them_beside_a_merged_copy(
+    tmp_path, small_threads, architecture
+):
+    base = small_checkpoint(tmp_path / "base", architecture)
+    config = lora_config(tmp_path, base)
+
+    method = SFT(config, colour_conversations(8))
+    trainable = {n for n, p in method.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or "trainable_tokens" in n for n in trainable)
+    result = train(method, config)
+
+    base_model = AutoModelForCausalLM.from_pretrained(base)
+    merged = AutoModelForCausalLM.from_pretrained(result.model_dir)
+    changed = changed_weights(merged.state_dict(), base_model.state_dict())
+    # Every projection of every layer (attention and feed-forward), and the input and
+    # output rows of the chat tokens; norms and the rest of the embeddings as they were.
+    projections = {
+        f"model.layers.{layer}.{block}.{name}.weight"
+        for layer in range(2)
+        for block, names in (("self_attn", ATTENTION), ("mlp", FEED_FORWARD))
+        for name in names
+    }
+    assert changed == projections | {"model.embed_tokens.weight", "lm_head.weight"}
+    rows = method.tokenizer.convert_tokens_to_ids(TURN_TOKENS)
+    other = torch.ones(merged.config.vocab_size, dtype=torch.bool)
+    other[rows] = False
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        assert torch.equal(merged.state_dict()[name][other], base_model.state_dict()[name][other])
+
+    saved = json.loads((result.model_dir / "config.json").read_text())[LORA_KEY]
+    assert saved["base_model"] == base and saved["r"] == 4 and saved["alpha"] == 8.0
+    assert set(saved["target_modules"]) == set(ATTENTION + FEED_FORWARD)
+    assert json.loads((result.model_dir / "training.json").read_text())["config"]["lora_r"] == 4
+
+    adapter = result.model_dir / ADAPTER_DIR
+    assert (adapter / "adapter_config.json").is_file()
+    reloaded = PeftModel.from_pretrained(base_model, adapter).eval()
+    ids = torch.tensor([method.train_set[0].ids])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            reloaded(input_ids=ids).logits, merged.eval()(input_ids=ids).logits, atol=1e-5, rtol=0
+        )
+
+    replies = Generator(result.model_dir).sample(
+        colour_conversations(1)[0][:2], Sampling(k=1, temperature=0.0, max_new_tokens=8)
+    )
+    assert len(replies) == 1 and isinstance(replies[0], str)
+
+
+def test_a_reward_model_with_lora_trains_its_score_head_in_full(tmp_path, small_threads):
+    base = small_checkpoint(tmp_path / "base", "llama")
+    config = lora_config(tmp_path, base, lora_target_modules=["q_proj", "v_proj"], lora_alpha=4)
+
+    method = Reward(config, marker_groups(16, seed=5))
+    fresh_head = method.model.score.original_module.weight.detach().clone()
+    result = train(method, config)
+
+    body = AutoModelForCausalLM.from_pretrained(base).model.state_dict()
+    merged = AutoModelForSequenceClassification.from_pretrained(result.model_dir)
+    trained = {k.removeprefix("model."): v for k, v in merged.state_dict().items()}
+    assert not torch.equal(trained.pop("score.weight"), fresh_head)
+    targeted = {
+        f"layers.{layer}.self_attn.{name}.weight"
+        for layer in range(2)
+        for name in ("q_proj", "v_proj")
+    }
+    assert changed_weights(trained, body) == targeted | {"embed_tokens.weight"}
+
+    saved = json.loads((result.model_dir / "config.json").read_text())
+    assert saved[LORA_KEY]["alpha"] == 4.0 and saved[LORA_KEY]["target_modules"] == [
+        "q_proj",
+        "v_proj",
+    ]
+    # The merged copy scores as the model did in training, the demonstration shift included.
+    scorer = RewardScorer(result.model_dir)
+    group = method.train_set[0]
+    expected = method.scores(group.sequences[:1])
+    first = marker_groups(16, seed=5)[0]
+    reply = first.completions[0][0]["content"]
+    assert scorer.score(first.prompt, reply) == pytest.approx(float(expected[0]), abs=1e-4)
+
+
+def test_a_lora_run_resumed_from_its_checkpoint_ends_as_an_unbroken_one(tmp_path, small_threads):
+    base = small_checkpoint(tmp_path / "base", "llama")
+    conversations = colour_conversations(8)
+    unbroken_config = lora_config(tmp_path / "unbroken", base, checkpoint_every=3)
+    unbroken = SFT(unbroken_config, conversations)
+    train(unbroken, unbroken_config)
+
+    config = lora_config(tmp_path / "broken", base, checkpoint_every=3)
+    asked = []
+
+    def stop_before_step_five() -> bool:
+        asked.append(1)
+        return len(asked) == 5
+
+    with pytest.raises(Cancelled):
+        train(SFT(config, conversations), config, should_stop=stop_before_step_five)
+    resumed = SFT(config, conversations)
+    result = train(resumed, config)
+
+    assert result.steps == 6
+    expected = AutoModelForCausalLM.from_pretrained(Path(unbroken_config.output_dir) / "model")
+    got = AutoModelForCausalLM.from_pretrained(result.model_dir).state_dict()
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_lora_run_on_a_pretrained_base_defaults_to_the_lora_rate_from_the_shell_too(tmp_path):
+    base = small_checkpoint(tmp_path / "base", "llama")
+    method = training_method("sft")
+    argv = ["--train", "t.jsonl", "--output-dir", str(tmp_path / "run"), "--base-model", base]
+    lora = ["--set", "lora_r=8", "--set", "lora_target_modules=q_proj, v_proj"]
+
+    config = config_from_args(arguments_parse(method, [*argv, *lora]), method.config_type())
+
+    assert config.lr == LORA_LR and config.lora_r == 8
+    assert config.lora_target_modules == ("q_proj", "v_proj")
+    # From scratch there is nothing to keep: the tiny model's own rate.
+    assert TrainConfig.from_dict({"output_dir": "x", "lora_r": 8}).lr == FROM_SCRATCH_LR
