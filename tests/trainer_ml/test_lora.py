@@ -18,6 +18,7 @@ from transformers import (
 )
 
 from trainer.ml.chat import TURN_TOKENS, tokenizer_train
+from trainer.ml.checkpoints import checkpoint_latest
 from trainer.ml.cli import arguments_parse, config_from_args
 from trainer.ml.defaults import FROM_SCRATCH_LR, LORA_LR
 from trainer.ml.generate import Generator, Sampling
@@ -183,6 +184,10 @@ def test_a_lora_run_resumed_from_its_checkpoint_ends_as_an_unbroken_one(tmp_path
 
     with pytest.raises(Cancelled):
         train(SFT(config, conversations), config, should_stop=stop_before_step_five)
+    # The checkpoint holds what trains; the frozen base is loaded again from its folder.
+    checkpoint = checkpoint_latest(Path(config.output_dir)) / "state.pt"
+    saved = torch.load(checkpoint, weights_only=False)["module"]
+    assert saved and all("lora_" in name or "trainable_tokens" in name for name in saved)
     resumed = SFT(config, conversations)
     result = train(resumed, config)
 

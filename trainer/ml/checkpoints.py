@@ -23,7 +23,7 @@ def checkpoint_save(output: Path, step: int, module, optimizer, history) -> Path
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     state = {
-        "module": module.state_dict(),
+        "module": _trained_state(module),
         "optimizer": optimizer.state_dict(),
         "step": step,
         "history": history,
@@ -51,11 +51,29 @@ def checkpoint_resumed(
     if saved is None:
         return 0, []
     state = torch.load(saved / "state.pt", map_location=device, weights_only=False)
-    module.load_state_dict(state["module"])
+    missing, unexpected = module.load_state_dict(state["module"], strict=False)
+    untrained = set(_frozen(module))
+    if unexpected or not set(missing) <= untrained:
+        raise RuntimeError(
+            f"Checkpoint {saved} does not fit the model: missing {sorted(set(missing) - untrained)}"
+            f", unexpected {sorted(unexpected)}."
+        )
     optimizer.load_state_dict(state["optimizer"])
     # Saved from the CPU generator; map_location may have moved it to a GPU.
     torch.set_rng_state(state["rng"].cpu())
     return state["step"], state["history"]
+
+
+def _frozen(module: nn.Module) -> list[str]:
+    return [name for name, parameter in module.named_parameters() if not parameter.requires_grad]
+
+
+def _trained_state(module: nn.Module) -> dict:
+    """The module's state less its frozen weights: a LoRA run's base, many times the size of
+    its adapters, is left out, as the run that resumes loads the same base (from the same
+    directory, or built from the same seed) before it reads the checkpoint."""
+    frozen = set(_frozen(module))
+    return {name: value for name, value in module.state_dict().items() if name not in frozen}
 
 
 class CheckpointClock:
