@@ -38,3 +38,32 @@ def celery_worker_command(
     if quiet_cluster:
         command += ["--without-gossip", "--without-mingle"]
     return command
+
+
+# Threads of the inference process: each request mostly waits for its model's next step.
+SERVING_THREADS = 32
+
+
+def serving_command(
+    *, bind: str, threads: int = SERVING_THREADS, loglevel: str = "info"
+) -> list[str]:
+    """The inference process answering /v1: one gunicorn process, so each model is loaded
+    once and every request for it shares its batches, with many threads."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "serving.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        "1",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        loglevel,
+        "--graceful-timeout",
+        "10",
+    ]

@@ -2,7 +2,6 @@
 (serving.wsgi under gunicorn, as runstack starts it) and passes the answer back."""
 
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +10,7 @@ import openai
 import pytest
 from django.test import override_settings
 
+from config.processes import serving_command
 from tests.conftest import REPO_ROOT, free_port
 
 from .conftest import QUESTION, client_for
@@ -35,20 +35,7 @@ def wait_until_answering(url: str, process: subprocess.Popen) -> None:
 def inference_url(child_env):
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "serving.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "8",
-        ],
+        serving_command(bind=f"127.0.0.1:{port}", threads=8, loglevel="warning"),
         cwd=REPO_ROOT,
         env={**child_env, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"},
     )

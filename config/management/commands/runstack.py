@@ -19,7 +19,7 @@ from types import FrameType
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.processes import celery_worker_command
+from config.processes import celery_worker_command, serving_command
 
 STOP_GRACE_S = 20.0
 FIRST_BACKOFF_S = 1.0
@@ -142,25 +142,11 @@ def stack_commands() -> dict[str, list[str]]:
             "--graceful-timeout",
             "10",
         ],
-        # /v1: one process, so each model is loaded once and its requests share batches;
-        # many threads, since each request mostly waits for the model's next step.
+        # /v1, in a process of its own (config.processes.serving_command).
         "serving": [
-            python,
-            "-m",
-            "gunicorn",
-            "serving.wsgi:application",
-            "--bind",
-            f"{settings.HOST}:{settings.INFERENCE_PORT}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "32",
+            *serving_command(bind=f"{settings.HOST}:{settings.INFERENCE_PORT}"),
             "--access-logfile",
             "-",
-            "--graceful-timeout",
-            "10",
         ],
         # Imports, exports, rollups, beat's entries and the recovery check: never
         # behind a training run.
