@@ -1,10 +1,16 @@
 """The LoRA settings of a run, from the API and from the run form: checked before anything
 is queued, and kept in the run's config as given."""
 
+import json
+from pathlib import Path
+
 import pytest
 
+from jobs.models import JobStatus
 from trainer.models import TrainingRun
+from trainer.training import run_execute, training_run_create
 
+from .conftest import QUICK
 from .test_training_pages import field_error
 
 
@@ -81,3 +87,19 @@ def test_the_run_form_shows_the_lora_fields_and_queues_what_they_say(
         "lora_r": 4,
         "lora_target_modules": ["q_proj", "v_proj"],
     }
+
+
+@pytest.mark.django_db
+def test_a_lora_run_from_the_worker_keeps_its_adapter_beside_the_merged_model(oasst, settings):
+    run = training_run_create(
+        kind="reward", config={**QUICK, "lora_r": 4, "lora_dropout": 0}, enqueue=False
+    )
+
+    run = run_execute(run_id=run.pk)
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    folder = Path(settings.DATA_DIR) / run.model.path
+    assert (folder / "adapter" / "adapter_config.json").is_file()
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["lora"]["r"] == 4 and "reward_bias" in saved
+    assert run.model.config["lora_r"] == 4 and run.model.config["lora_dropout"] == 0.0
