@@ -5,6 +5,8 @@ to, and sources pointing at it."""
 import pytest
 
 from accounts.tokens import token_issue
+from labeling.models import Prompt
+from labeling.services import prompt_create
 from sources.models import ModelSource
 from tests.datasets.conftest import (  # noqa: F401 (fixtures)
     _own_exports_dir,
@@ -50,3 +52,27 @@ def closed_port() -> int:
     from tests.conftest import free_port
 
     return free_port()
+
+
+@pytest.fixture
+def training_queue_emptied():
+    """For a test that queued a job through the API and ran it itself: its message must
+    not reach a later test's worker, against that test's rows."""
+    yield
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("training")
+
+
+def prompts_for_labelers(under, count: int, *, text: str = "Question") -> list[Prompt]:
+    """Prompts with a demonstration task each, under the published guideline `under`."""
+    return [
+        prompt_create(
+            author=None,
+            guideline=under,
+            messages=[{"role": "user", "content": f"{text} {i}: how do I boil an egg?"}],
+            require_acknowledgement=False,
+        )
+        for i in range(count)
+    ]

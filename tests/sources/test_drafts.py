@@ -1,0 +1,103 @@
+"""Model drafts: a drafts job asks a model source (the platform's own /v1 over real HTTP)
+or a model version for a reply to each prompt, stores each as a Draft, and records a
+prompt that failed without failing the others."""
+
+import pytest
+
+from jobs.models import JobStatus
+from jobs.services import job_requeue
+from labeling.models import Draft
+from tests.conftest import worker_process
+from tests.trainer.test_job_recovery import job_finished
+from trainer.drafts import drafts_create, drafts_run
+from trainer.models import DraftJob
+
+from .conftest import prompts_for_labelers
+
+# Far more tokens than the tiny model's 512 positions: the server refuses it with a 400.
+TOO_LONG = " ".join(f"word{i} zq{i * 7}" for i in range(900))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_drafts_each_prompt_through_a_source_and_lists_the_one_that_failed(
+    api, carol, own_source, guideline, child_env, training_queue_emptied
+):
+    short = prompts_for_labelers(guideline, 3)
+    long = prompts_for_labelers(guideline, 1, text=TOO_LONG)[0]
+    api.force_authenticate(carol)
+
+    with worker_process(child_env, queue="training"):
+        answer = api.post(
+            "/api/drafts/",
+            {"source": own_source.pk, "prompts": [p.pk for p in [*short, long]]},
+            format="json",
+        )
+        assert answer.status_code == 202, answer.json()
+        job = job_finished(DraftJob, answer.json()["id"], timeout=120)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert set(job.made) == {str(p.pk) for p in short}
+    assert list(job.failures) == [str(long.pk)]
+    assert "HTTP 400" in job.failures[str(long.pk)] and "tokens" in job.failures[str(long.pk)]
+    drafts = Draft.objects.filter(prompt__in=short)
+    assert drafts.count() == 3 and not Draft.objects.filter(prompt=long).exists()
+    assert {d.origin for d in drafts} == {Draft.Origin.SOURCE}
+    assert {d.origin_name for d in drafts} == {"source:ourselves"}
+    assert all(d.text.strip() for d in drafts)
+    shown = api.get(f"/api/drafts/{job.pk}/")
+    assert shown.json()["progress"] == 1.0 and shown.json()["origin_name"] == "source:ourselves"
+    assert own_source.api_key not in shown.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_source_that_refuses_every_prompt_fails_the_job_and_a_retry_after_the_fix_works(
+    api, carol, own_source, guideline, training_queue_emptied
+):
+    prompts = prompts_for_labelers(guideline, 2)
+    api.force_authenticate(carol)
+    model = own_source.model
+    api.patch(f"/api/model-sources/{own_source.pk}/", {"model": "sft-999999"}, format="json")
+    job = drafts_create(
+        source=own_source.__class__.objects.get(), prompt_ids=[p.pk for p in prompts]
+    )
+
+    job = drafts_run(job_id=job.pk)
+
+    assert job.status == JobStatus.FAILED and job.made == {}
+    assert job.error.startswith("No draft was made: SourceError: HTTP 404")
+    assert set(job.failures) == {str(p.pk) for p in prompts}
+    assert all("HTTP 404" in why for why in job.failures.values())
+    api.patch(f"/api/model-sources/{own_source.pk}/", {"model": model}, format="json")
+    job = drafts_run(job_id=job_requeue(job).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.failures == {} and len(job.made) == 2
+    assert Draft.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_model_version_drafts_in_the_worker_and_bad_requests_are_refused(
+    api, carol, sft_version, guideline
+):
+    prompts = prompts_for_labelers(guideline, 2)
+    api.force_authenticate(carol)
+    for payload, field in [
+        ({"prompts": [prompts[0].pk]}, "source"),
+        ({"model": sft_version.pk, "source": 10**6}, "source"),
+        ({"model": sft_version.pk, "prompts": [10**9]}, "prompts"),
+        ({"model": sft_version.pk, "temperature": 3}, "temperature"),
+    ]:
+        answer = api.post("/api/drafts/", payload, format="json")
+        assert answer.status_code == 400 and field in answer.json(), (payload, answer.json())
+    answer = api.post(
+        "/api/drafts/",
+        {"model": sft_version.pk, "prompts": [p.pk for p in prompts], "max_new_tokens": 24},
+        format="json",
+    )
+    assert answer.status_code == 202, answer.json()
+
+    job = drafts_run(job_id=answer.json()["id"])
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
+    drafts = Draft.objects.filter(prompt__in=prompts)
+    assert drafts.count() == 2
+    assert {(d.origin, d.origin_name) for d in drafts} == {("model", sft_version.name)}
