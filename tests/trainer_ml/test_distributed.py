@@ -25,7 +25,7 @@ SETTINGS = [
 ]
 
 
-def run_trainer(kind: str, data, output, *, processes: int) -> list[dict]:
+def run_trainer(kind: str, data, output, *, processes: int, extra: tuple = ()) -> list[dict]:
     launcher = (
         [
             sys.executable,
@@ -46,6 +46,7 @@ def run_trainer(kind: str, data, output, *, processes: int) -> list[dict]:
         "--output-dir",
         str(output),
         *SETTINGS,
+        *extra,
     ]
     # One thread each: the comparison is about the arithmetic, not the machine.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}

@@ -28,7 +28,8 @@ from trainer.ml.methods import training_method
 from trainer.ml.reward import Reward, RewardScorer
 from trainer.ml.sft import SFT
 
-from .conftest import WORDS, colour_conversations, marker_groups
+from .conftest import WORDS, colour_conversations, groups_as_rows, jsonl_write, marker_groups
+from .test_distributed import assert_same_weights, run_trainer
 
 SHAPE = dict(
     hidden_size=32,
@@ -210,3 +211,30 @@ def test_a_lora_run_on_a_pretrained_base_defaults_to_the_lora_rate_from_the_shel
     assert config.lora_target_modules == ("q_proj", "v_proj")
     # From scratch there is nothing to keep: the tiny model's own rate.
     assert TrainConfig.from_dict({"output_dir": "x", "lora_r": 8}).lr == FROM_SCRATCH_LR
+
+
+def test_two_gloo_processes_train_a_lora_reward_model_like_one(tmp_path):
+    base = small_checkpoint(tmp_path / "base", "llama")
+    groups = marker_groups(48, seed=7)
+    data = jsonl_write(tmp_path / "rankings.jsonl", groups_as_rows(groups))
+    # Without dropout: each process would draw its own masks.
+    lora = {"lora_r": 4, "lora_dropout": 0.0}
+    # The settings test_distributed gives the command line.
+    config = TrainConfig(
+        output_dir=str(tmp_path / "one"),
+        base_model=base,
+        max_steps=6,
+        batch_size=8,
+        checkpoint_every=0,
+        log_every=2,
+        lr=1e-3,
+        **lora,
+    )
+    train(Reward(config, groups), config)
+
+    extra = ["--base-model", base, *(f for k, v in lora.items() for f in ("--set", f"{k}={v}"))]
+    pair = run_trainer("reward", data, tmp_path / "two", processes=2, extra=tuple(extra))
+
+    assert pair[-1]["type"] == "done"
+    assert (tmp_path / "two" / "model" / ADAPTER_DIR / "adapter_config.json").is_file()
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
