@@ -9,6 +9,7 @@ def test_the_serving_benchmark_runs_against_a_real_inference_process():
         [
             sys.executable,
             "benchmarks/serving.py",
+            "--tiny",
             "--clients",
             "1,2",
             "--per-client",
@@ -25,6 +26,6 @@ def test_the_serving_benchmark_runs_against_a_real_inference_process():
     )
 
     assert result.returncode == 0, result.stderr
-    assert "generate, one at a time" in result.stdout
+    assert "generate: one request after another" in result.stdout
     rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["2"]]
     assert rows and rows[0][5] == "0"  # no request failed

@@ -16,17 +16,20 @@ same seed and prompt give the same reply whatever else shares the batch.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from trainer.ml.chat import Message, conversation_encode
 
@@ -120,6 +123,7 @@ class BatchedGenerator:
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"batched {model_dir}", daemon=True)
         self._thread.start()
+        _running.add(self)
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:
         return conversation_encode(self.tokenizer, messages, generation_prompt=True)[0]
@@ -147,12 +151,12 @@ class BatchedGenerator:
         batch: _Batch | None = None
         # Once closed, the requests in the batch still run to their end.
         while active or not self._closed.is_set():
-            joined = False if self._closed.is_set() else self._admit(active)
+            joined = 0 if self._closed.is_set() else self._admit(active)
             if not active:
                 continue
             try:
                 with torch.no_grad():
-                    batch = self._step(active, None if joined else batch)
+                    batch = self._step(active, batch, joined=joined)
             except Exception as exc:  # the model failed: every request in the batch hears it
                 logger.exception("Decoding step failed")
                 for ticket in {id(s.ticket): s.ticket for s in active}.values():
@@ -160,20 +164,21 @@ class BatchedGenerator:
                 active, batch = [], None
                 continue
             kept = [i for i, s in enumerate(active) if not s.finished]
-            if len(kept) < len(active) and kept:
-                batch = batch.select(kept)
+            if len(kept) < len(active):
+                batch = batch.select(kept) if kept else None
             active = [active[i] for i in kept]
         for ticket in self._drain():
             ticket.pieces.put(RuntimeError("The model was unloaded: send the request again."))
 
-    def _admit(self, active: list[_Sequence]) -> bool:
-        """Move waiting requests into the batch; blocks briefly when there is no work."""
+    def _admit(self, active: list[_Sequence]) -> int:
+        """Move waiting requests to the end of the batch; how many sequences joined.
+        Blocks briefly when there is no work."""
         tickets = []
         if not active:
             try:
                 tickets.append(self._waiting.get(timeout=0.2))
             except queue.Empty:
-                return False
+                return 0
             time.sleep(self.gather_s)
         room = self.max_batch - len(active) - sum(t.request.n for t in tickets)
         while room > 0:
@@ -183,9 +188,10 @@ class BatchedGenerator:
                 break
             tickets.append(ticket)
             room -= ticket.request.n
+        before = len(active)
         for ticket in tickets:
             active.extend(self._sequences(ticket))
-        return bool(tickets)
+        return len(active) - before
 
     def _drain(self) -> list[Ticket]:
         tickets = []
@@ -208,12 +214,18 @@ class BatchedGenerator:
             sequences.append(_Sequence(ticket, index, list(request.prompt_ids), generator))
         return sequences
 
-    def _step(self, active: list[_Sequence], batch: _Batch | None) -> _Batch:
-        """One token for every active sequence; a fresh cache when `batch` is None."""
-        if batch is None:
+    def _step(self, active: list[_Sequence], batch: _Batch | None, *, joined: int) -> _Batch:
+        """One token for every active sequence, the last `joined` of which are new: the
+        others feed their last token, the new ones their whole prompt, and the two
+        caches become one."""
+        staying = len(active) - joined
+        if batch is None or (joined and not batch.joinable):
             batch = _Batch.prefill(self.model, [s.ids for s in active], self.tokenizer)
         else:
-            batch.decode(self.model, [s.ids[-1] for s in active])
+            batch.decode(self.model, [s.ids[-1] for s in active[:staying]])
+            if joined:
+                fresh = [s.ids for s in active[staying:]]
+                batch.join(_Batch.prefill(self.model, fresh, self.tokenizer))
         tokens = self._sample(batch.logits, active)  # (B,)
         for sequence, token in zip(active, tokens, strict=True):
             self._advance(sequence, token)
@@ -288,6 +300,19 @@ def _safe_prefix(text: str, stops: tuple[str, ...]) -> str:
     return text[: len(text) - hold] if hold else text
 
 
+# Stopped before the interpreter exits: a daemon thread still inside a torch call when
+# the process goes down aborts it ("terminate called without an active exception").
+_running: weakref.WeakSet[BatchedGenerator] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for generator in list(_running):
+        generator.close()
+    for generator in list(_running):
+        generator._thread.join(timeout=5)
+
+
 class _Batch:
     """The key-value cache of the active rows, their attention mask and last logits."""
 
@@ -329,7 +354,38 @@ class _Batch:
         self.cache = out.cache
         self.logits = out.logits[:, -1]
 
+    @property
+    def joinable(self) -> bool:
+        """Whether another batch's cache can be appended: only plain per-layer key and
+        value tensors can (a sliding-window or quantized cache is rebuilt instead)."""
+        return all(type(layer) is DynamicLayer for layer in self.cache.layers)
+
+    def join(self, other: _Batch) -> None:
+        """Append `other`'s rows, left-padding the shorter cache to the longer one."""
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            # (B, heads, T, head size): T is dimension 2.
+            mine.keys = torch.cat(
+                [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]
+            )
+            mine.values = torch.cat(
+                [_left_pad(mine.values, width, 2), _left_pad(theirs.values, width, 2)]
+            )
+        self.mask = torch.cat([_left_pad(self.mask, width, 1), _left_pad(other.mask, width, 1)])
+        self.logits = torch.cat([self.logits, other.logits])
+
     def select(self, rows: list[int]) -> _Batch:
         index = torch.tensor(rows, device=self.mask.device)
         self.cache.batch_select_indices(index)
         return _Batch(self.cache, self.mask[index], self.logits[index])
+
+
+def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """Zeros before the existing entries along `dim`, up to `width`: padding the mask
+    leaves out, so what sits there in the cache is never read."""
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
