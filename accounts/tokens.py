@@ -63,9 +63,16 @@ def token_user(key: str) -> tuple[AbstractBaseUser, ApiToken]:
     return token.user, token
 
 
-class HashedTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <token>`, looked up by its hash; expired tokens are refused,
-    and so are accounts that may only call the models at /v1/."""
+class AnyTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <token>`, looked up by its hash; expired tokens are refused."""
+
+    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
+        return token_user(key)
+
+
+class HashedTokenAuthentication(AnyTokenAuthentication):
+    """The API's token check: also refuses accounts that may only call the models at /v1/
+    (revoking their own token, AnyTokenAuthentication, is all else they may do)."""
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
         user, token = token_user(key)

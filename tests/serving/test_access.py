@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from accounts.tokens import token_issue
+from tests.conftest import PASSWORD
 
 from .conftest import QUESTION, client_for
 
@@ -48,6 +49,29 @@ def test_an_inference_account_lists_the_models_but_gets_nothing_else(live_server
     for path in ["/api/me/", "/api/guidelines/", "/api/tasks/next/", "/api/models/"]:
         status, _body = status_of(f"{live_server.url}{path}", {"Authorization": f"Token {token}"})
         assert status == 403, path
+
+
+def test_an_inference_account_revokes_its_own_token(live_server, sft, iris):
+    _row, token = token_issue(user=iris)
+    revoke = urllib.request.Request(
+        f"{live_server.url}/api/auth/token/",
+        method="DELETE",
+        headers={"Authorization": f"Token {token}"},
+    )
+
+    with urllib.request.urlopen(revoke) as answer:
+        assert answer.status == 204
+
+    status, _body = status_of(f"{live_server.url}/v1/models", {"Authorization": f"Bearer {token}"})
+    assert status == 401
+
+
+def test_an_inference_account_cannot_sign_in_to_the_pages(client, iris):
+    page = client.post("/accounts/login/", {"username": "iris", "password": PASSWORD})
+
+    assert page.status_code == 200
+    assert "cannot sign in here" in page.content.decode()
+    assert client.get("/api/me/").status_code == 401  # no session was opened
 
 
 def test_the_inference_role_is_one_an_admin_can_give(api, carol):
