@@ -26,7 +26,7 @@ class SourceInputSerializer(serializers.Serializer):
 class SourceOutputSerializer(serializers.ModelSerializer):
     # Whether a key is set, never the key.
     has_api_key = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = ModelSource

@@ -41,8 +41,9 @@ from labeling.models import Task
 from labeling.queue import task_next_for_user
 from labeling.services import demonstration_submit, prompt_create
 from rankings.services import comparison_create
-from tests.conftest import PASSWORD
-from trainer.models import GenerationJob, ModelVersion, TrainingRun
+from sources.models import ModelSource
+from tests.conftest import PASSWORD, free_port
+from trainer.models import DraftJob, GenerationJob, ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
@@ -76,11 +77,14 @@ class KnownObjects:
     snapshot_id: int
     import_id: int
     generation_id: int
+    drafts_id: int
+    source_id: int
     run_id: int
     model_id: int
     schedule_id: int
 
     def path_parameters(self, path: str) -> dict[str, object]:
+        job_ids = {"/api/imports/": self.import_id, "/api/drafts/": self.drafts_id}
         values: dict[str, object] = {
             "slug": self.slug,
             "number": self.number,
@@ -88,8 +92,12 @@ class KnownObjects:
             "demonstration_id": self.demonstration_id,
             "comparison_id": self.comparison_id,
             "snapshot_id": self.snapshot_id,
-            # Imports and generations both name their id job_id.
-            "job_id": self.import_id if path.startswith("/api/imports/") else self.generation_id,
+            # Imports, drafts and generations all name their id job_id.
+            "job_id": next(
+                (pk for prefix, pk in job_ids.items() if path.startswith(prefix)),
+                self.generation_id,
+            ),
+            "source_id": self.source_id,
             "run_id": self.run_id,
             "model_id": self.model_id,
             "schedule_id": self.schedule_id,
@@ -161,6 +169,11 @@ def _world(root) -> KnownObjects:  # type: ignore[no-untyped-def]
         kind="sft", run=run, snapshot=snapshot, path="runs/fuzz/model"
     )
     generation = GenerationJob.objects.create(model=model, prompts=[prompts[0].pk])
+    # A source nothing answers for: its check is refused at once instead of waiting.
+    source = ModelSource.objects.create(
+        name="nobody", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"
+    )
+    drafts = DraftJob.objects.create(model=model, origin_name=model.name, prompts=[prompts[0].pk])
     # The migrations' beat entries are there in a fresh database, gone after a flush.
     schedule = PeriodicTask.objects.order_by("pk").first() or PeriodicTask.objects.create(
         name="hourly export",
@@ -176,6 +189,8 @@ def _world(root) -> KnownObjects:  # type: ignore[no-untyped-def]
         snapshot_id=snapshot.pk,
         import_id=import_job.pk,
         generation_id=generation.pk,
+        drafts_id=drafts.pk,
+        source_id=source.pk,
         run_id=run.pk,
         model_id=model.pk,
         schedule_id=schedule.pk,

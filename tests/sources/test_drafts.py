@@ -2,10 +2,14 @@
 or a model version for a reply to each prompt, stores each as a Draft, and records a
 prompt that failed without failing the others."""
 
+import json
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from jobs.models import JobStatus
-from jobs.services import job_requeue
+from jobs.services import job_requeue, jobs_recover_all
 from labeling.models import Draft
 from tests.conftest import worker_process
 from tests.trainer.test_job_recovery import job_finished
@@ -67,6 +71,7 @@ def test_a_source_that_refuses_every_prompt_fails_the_job_and_a_retry_after_the_
     assert job.error.startswith("No draft was made: SourceError: HTTP 404")
     assert set(job.failures) == {str(p.pk) for p in prompts}
     assert all("HTTP 404" in why for why in job.failures.values())
+    assert own_source.api_key not in job.error + json.dumps(job.failures)
     api.patch(f"/api/model-sources/{own_source.pk}/", {"model": model}, format="json")
     job = drafts_run(job_id=job_requeue(job).pk)
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -101,3 +106,30 @@ def test_a_model_version_drafts_in_the_worker_and_bad_requests_are_refused(
     drafts = Draft.objects.filter(prompt__in=prompts)
     assert drafts.count() == 2
     assert {(d.origin, d.origin_name) for d in drafts} == {("model", sft_version.name)}
+
+
+@pytest.mark.django_db
+def test_a_drafts_job_whose_worker_went_silent_is_sent_again_by_the_recovery(
+    carol, guideline, training_queue_emptied
+):
+    from sources.models import ModelSource
+
+    source = ModelSource.objects.create(name="s", base_url="http://127.0.0.1:9/v1", model="m")
+    prompt = prompts_for_labelers(guideline, 1)[0]
+    long_ago = timezone.now() - timedelta(hours=1)
+    job = DraftJob.objects.create(
+        source=source,
+        origin_name=source.label,
+        prompts=[prompt.pk],
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        sent_at=long_ago,
+    )
+
+    sent = jobs_recover_all()
+
+    assert sent.get("DraftJob") == [job.pk]
+    job.refresh_from_db()
+    assert job.sent_at > long_ago
