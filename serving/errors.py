@@ -41,9 +41,25 @@ class ModelNotFound(ServingError):
     code = "model_not_found"
 
 
+class PathNotFound(ServingError):
+    status = 404
+    code = "not_found"
+
+
 class MethodNotAllowed(ServingError):
     status = 405
     code = "method_not_allowed"
+
+
+class BodyTooLarge(ServingError):
+    status = 413
+    code = "body_too_large"
+
+
+class ServerError(ServingError):
+    status = 500
+    type = "server_error"
+    code = "server_error"
 
 
 class InferenceUnavailable(ServingError):

@@ -5,4 +5,5 @@ from serving import views
 urlpatterns = [
     path("v1/models", views.models_list, name="serving-models"),
     path("v1/chat/completions", views.chat_completions, name="serving-chat-completions"),
+    path("v1/<path:rest>", views.not_found, name="serving-not-found"),
 ]

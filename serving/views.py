@@ -6,17 +6,27 @@ process, so that no web worker ever holds a model or waits on one."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from serving.access import caller_checked
 from serving.completions import answer_events, answer_whole, ask_parsed, ask_start
-from serving.errors import MethodNotAllowed, ServingError
+from serving.errors import (
+    BodyTooLarge,
+    MethodNotAllowed,
+    PathNotFound,
+    ServerError,
+    ServingError,
+)
 from serving.forwarding import forwarded
 from serving.selectors import servable_models
+
+logger = logging.getLogger(__name__)
 
 View = Callable[[HttpRequest], HttpResponse]
 
@@ -37,6 +47,14 @@ def _served(method: str) -> Callable[[View], View]:
                 return view(request)
             except ServingError as exc:
                 return exc.response()
+            except RequestDataTooBig:
+                return BodyTooLarge(
+                    f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+                ).response()
+            except Exception:
+                # OpenAI's clients read errors in their shape, a server error too.
+                logger.exception("%s failed", request.path)
+                return ServerError("The server failed to answer; the error is logged.").response()
 
         wrapped.__name__ = view.__name__
         wrapped.__doc__ = view.__doc__
@@ -72,3 +90,9 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other /v1 path: a 404 in OpenAI's shape, which its clients can read."""
+    return PathNotFound(f"There is no /v1/{rest} here.").response()

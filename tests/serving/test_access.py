@@ -85,3 +85,33 @@ def test_the_inference_role_is_one_an_admin_can_give(api, carol):
     # Its program gets a token the usual way.
     api.force_authenticate(None)
     assert api.post("/api/auth/token/", account, format="json").status_code == 200
+
+
+def test_other_v1_paths_and_methods_are_refused_in_openais_shape(live_server, carol):
+    _row, token = token_issue(user=carol)
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    missing = status_of(f"{live_server.url}/v1/completions", bearer)
+    wrong_method = status_of(f"{live_server.url}/v1/chat/completions", bearer)
+
+    assert missing[0] == 404 and missing[1]["error"]["code"] == "not_found"
+    assert wrong_method[0] == 405 and wrong_method[1]["error"]["code"] == "method_not_allowed"
+
+
+def test_a_body_over_the_upload_limit_is_a_413(live_server, sft, carol, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    _row, token = token_issue(user=carol)
+    long_question = [{"role": "user", "content": "river " * 400}]
+    request = urllib.request.Request(
+        f"{live_server.url}/v1/chat/completions",
+        data=json.dumps({"model": sft.name, "messages": long_question}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+
+    try:
+        urllib.request.urlopen(request)
+    except HTTPError as refused:
+        status, body = refused.code, json.load(refused)
+
+    assert status == 413
+    assert body["error"]["code"] == "body_too_large"
