@@ -67,11 +67,22 @@ def _stops(value: object) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def _text(content: object) -> object:
+    """A message's content: a string, or OpenAI's list of parts, whose text parts join."""
+    if isinstance(content, list) and all(
+        isinstance(part, dict) and part.get("type") == "text" for part in content
+    ):
+        return "".join(str(part.get("text", "")) for part in content)
+    return content
+
+
 def _messages(value: object) -> list[dict[str, str]]:
     # OpenAI's messages may carry more than role and content ("name"): only those two count.
     if isinstance(value, list):
         value = [
-            {"role": m.get("role"), "content": m.get("content")} if isinstance(m, dict) else m
+            {"role": m.get("role"), "content": _text(m.get("content"))}
+            if isinstance(m, dict)
+            else m
             for m in value
         ]
     try:
@@ -102,7 +113,8 @@ def ask_parsed(raw: bytes) -> Ask:
         include_usage=bool(options.get("include_usage")),
         n=_number(body, "n", 1, 1, MAX_N, whole=True),
         temperature=_number(body, "temperature", 1.0, 0.0, 2.0, whole=False),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0, whole=False) or 1.0,
+        # 0 keeps only the most likely token, as the smallest positive value does.
+        top_p=max(_number(body, "top_p", 1.0, 0.0, 1.0, whole=False), 1e-6),
         max_tokens=_number(
             {"max_tokens": max_tokens}, "max_tokens", DEFAULT_MAX_TOKENS, 1, 32_768, whole=True
         ),
@@ -167,6 +179,7 @@ def _pieces(started: Started) -> Iterator[Any]:
     try:
         yield from started.ticket.stream(timeout_s=PIECE_WAIT_S)
     except queue.Empty:
+        started.ticket.cancel()  # nobody will read it: the scheduler may drop it
         raise InferenceUnavailable("The model stopped answering.") from None
     except RuntimeError as exc:
         raise InferenceUnavailable(str(exc)) from None

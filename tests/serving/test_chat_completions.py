@@ -100,3 +100,34 @@ def test_the_inference_role_may_call_v1(live_server, sft, iris):
     )
 
     assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_content_as_a_list_of_text_parts_reads_as_the_joined_text(openai_admin, sft):
+    def ask(content) -> str:
+        return (
+            openai_admin.chat.completions.create(
+                model=sft.name,
+                messages=[{"role": "user", "content": content}],
+                max_tokens=6,
+                temperature=0,
+            )
+            .choices[0]
+            .message.content
+        )
+
+    parts = [{"type": "text", "text": "What colour "}, {"type": "text", "text": "is the river?"}]
+
+    assert ask(parts) == ask("What colour is the river?")
+
+
+def test_top_p_zero_keeps_only_the_most_likely_token(openai_admin, sft):
+    def ask(**options) -> str:
+        return (
+            openai_admin.chat.completions.create(
+                model=sft.name, messages=QUESTION, max_tokens=6, **options
+            )
+            .choices[0]
+            .message.content
+        )
+
+    assert ask(top_p=0, temperature=1.0, seed=4) == ask(temperature=0)

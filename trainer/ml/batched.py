@@ -190,7 +190,8 @@ class BatchedGenerator:
             room -= ticket.request.n
         before = len(active)
         for ticket in tickets:
-            active.extend(self._sequences(ticket))
+            if not ticket.cancelled.is_set():  # its asker gave up while it waited
+                active.extend(self._sequences(ticket))
         return len(active) - before
 
     def _drain(self) -> list[Ticket]:
@@ -240,7 +241,10 @@ class BatchedGenerator:
         temperature = torch.tensor(
             [max(s.ticket.request.temperature, 1e-5) for s in active], device=logits.device
         )
-        top_p = torch.tensor([s.ticket.request.top_p for s in active], device=logits.device)
+        # Above 0, so the most likely token always stays in.
+        top_p = torch.tensor(
+            [max(s.ticket.request.top_p, 1e-6) for s in active], device=logits.device
+        )
         probs = torch.softmax(logits / temperature[:, None], dim=-1)
         ranked, order = probs.sort(dim=-1, descending=True)
         # Keep the smallest set of most likely tokens whose mass reaches top_p.
