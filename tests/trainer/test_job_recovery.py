@@ -19,7 +19,7 @@ from jobs.services import job_claim, job_publish
 from jobs.tasks import jobs_recover
 from labeling.models import Prompt
 from tests.conftest import worker_process
-from trainer.models import GenerationJob
+from trainer.models import DraftJob, GenerationJob
 
 from .test_training_worker import wait_for
 
@@ -355,6 +355,7 @@ def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue
         DatasetSnapshot.objects.create(kind="sft"),
         TrainingRun.objects.create(kind="reward"),
         GenerationJob.objects.create(model=version, prompts=[1]),
+        DraftJob.objects.create(model=version, origin_name=version.name, prompts=[1]),
     ]
     assert {type(job) for job in jobs} == set(JOB_KINDS)
     for job in jobs:
