@@ -3,7 +3,9 @@ or a model version for a reply to each prompt, stores each as a Draft, and recor
 prompt that failed without failing the others."""
 
 import json
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -133,3 +135,67 @@ def test_a_drafts_job_whose_worker_went_silent_is_sent_again_by_the_recovery(
     assert sent.get("DraftJob") == [job.pk]
     job.refresh_from_db()
     assert job.sent_at > long_ago
+
+
+class Paired(ThreadingHTTPServer):
+    """Answers chat completions two at a time: each request waits until a second one is in
+    flight with it, and the most requests ever in flight together are counted."""
+
+    def __init__(self):
+        self.pair = threading.Barrier(2)
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        super().__init__(("127.0.0.1", 0), PairedAnswer)
+
+
+class PairedAnswer(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        server: Paired = self.server  # type: ignore[assignment]
+        self.rfile.read(int(self.headers["Content-Length"]))
+        with server.lock:
+            server.running += 1
+            server.most = max(server.most, server.running)
+        try:
+            server.pair.wait(timeout=20)
+            status, text = 200, "A paired reply."
+        except threading.BrokenBarrierError:
+            status, text = 503, "alone"
+        with server.lock:
+            server.running -= 1
+        body = json.dumps(
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_a_source_gets_as_many_requests_at_once_as_its_max_concurrency(
+    carol, guideline, training_queue_emptied
+):
+    from sources.models import ModelSource
+
+    server = Paired()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = ModelSource.objects.create(
+            name="paired",
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            model="m",
+            max_concurrency=2,
+        )
+        prompts = prompts_for_labelers(guideline, 4)
+        job = drafts_run(job_id=drafts_create(source=source, prompt_ids=[p.pk for p in prompts]).pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert job.status == JobStatus.SUCCEEDED and job.failures == {}, job.failures
+    assert server.most == 2
+    assert list(Draft.objects.values_list("text", flat=True)) == ["A paired reply."] * 4
