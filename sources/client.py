@@ -35,10 +35,19 @@ class SourceError(Exception):
     """The server could not give a reply. `status` is the HTTP status when one came back;
     `retryable` says whether asking again later may work."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after_s: float = 0.0,
+    ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        # What the server's Retry-After asked for (0 when it said nothing).
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,8 @@ class ChatClient:
         last: SourceError | None = None
         for attempt in range(max(1, self.attempts)):
             if attempt:
-                time.sleep(min(MAX_WAIT_S, self.backoff_s * 2 ** (attempt - 1), self._wait(last)))
+                backoff = self.backoff_s * 2 ** (attempt - 1)
+                time.sleep(min(MAX_WAIT_S, max(backoff, last.retry_after_s if last else 0.0)))
             try:
                 return self._post_once(path, body)
             except SourceError as exc:
@@ -127,11 +137,6 @@ class ChatClient:
             status=last.status,
             retryable=True,
         )
-
-    def _wait(self, error: SourceError | None) -> float:
-        """Retry-After, when a 429 or 503 said how long; else no cap beyond the backoff."""
-        retry_after = getattr(error, "retry_after_s", None)
-        return float(retry_after) if retry_after is not None else MAX_WAIT_S
 
     def _post_once(self, path: str, body: dict[str, object]) -> dict:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -182,15 +187,13 @@ class ChatClient:
         except ValueError:
             pass
         status = exc.code
-        error = SourceError(
+        retry_after = (exc.headers.get("Retry-After") or "").strip() if exc.headers else ""
+        return SourceError(
             self._scrubbed(f"HTTP {status}: {detail[:DETAIL_CHARS].strip() or exc.reason}"),
             status=status,
             retryable=status == 429 or status >= 500,
+            retry_after_s=float(retry_after) if retry_after.isdigit() else 0.0,
         )
-        retry_after = exc.headers.get("Retry-After") if exc.headers else None
-        if retry_after and retry_after.strip().isdigit():
-            error.retry_after_s = int(retry_after.strip())  # type: ignore[attr-defined]
-        return error
 
     def _scrubbed(self, text: str) -> str:
         return text.replace(self.api_key, "***") if self.api_key else text
