@@ -58,11 +58,24 @@ def iris(transactional_db):
     return user_create(username="iris", password=PASSWORD, roles=["inference"])
 
 
-def client_for(base_url: str, user) -> OpenAI:
-    _row, plain = token_issue(user=user)
-    return OpenAI(base_url=f"{base_url}/v1", api_key=plain, max_retries=0, timeout=120)
+@pytest.fixture
+def client_for(live_server):
+    """OpenAI's client for a user, on the live server's /v1, with a token of theirs. Each
+    is closed after the test: a kept-alive connection keeps its server thread, and that
+    thread's database connection, open past the test database's end."""
+    made: list[OpenAI] = []
+
+    def make(user) -> OpenAI:
+        _row, plain = token_issue(user=user)
+        client = OpenAI(base_url=f"{live_server.url}/v1", api_key=plain, max_retries=0, timeout=120)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture
-def openai_admin(live_server, carol) -> OpenAI:
-    return client_for(live_server.url, carol)
+def openai_admin(client_for, carol) -> OpenAI:
+    return client_for(carol)

@@ -11,7 +11,7 @@ import pytest
 from accounts.tokens import token_issue
 from tests.conftest import PASSWORD
 
-from .conftest import QUESTION, client_for
+from .conftest import QUESTION
 
 
 def status_of(url: str, headers: dict[str, str]) -> tuple[int, dict]:
@@ -33,8 +33,8 @@ def test_without_a_valid_token_v1_answers_401(live_server, sft, header):
 
 
 @pytest.mark.parametrize("persona", ["alice", "bob", "dave"])
-def test_a_token_without_the_role_gets_403(live_server, sft, request, persona):
-    client = client_for(live_server.url, request.getfixturevalue(persona))
+def test_a_token_without_the_role_gets_403(client_for, sft, request, persona):
+    client = client_for(request.getfixturevalue(persona))
 
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model=sft.name, messages=QUESTION, max_tokens=2)
@@ -42,8 +42,10 @@ def test_a_token_without_the_role_gets_403(live_server, sft, request, persona):
         client.models.list()
 
 
-def test_an_inference_account_lists_the_models_but_gets_nothing_else(live_server, sft, iris):
-    assert [m.id for m in client_for(live_server.url, iris).models.list().data] == [sft.name]
+def test_an_inference_account_lists_the_models_but_gets_nothing_else(
+    live_server, client_for, sft, iris
+):
+    assert [m.id for m in client_for(iris).models.list().data] == [sft.name]
     _row, token = token_issue(user=iris)
 
     for path in ["/api/me/", "/api/guidelines/", "/api/tasks/next/", "/api/models/"]:

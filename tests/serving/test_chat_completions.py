@@ -4,7 +4,7 @@ whole, their options (n, seed, stop, max_tokens) and usage."""
 import openai
 import pytest
 
-from .conftest import QUESTION, client_for, version_of
+from .conftest import QUESTION, version_of
 
 
 def test_the_models_list_has_every_generative_version_and_no_reward_model(
@@ -94,8 +94,8 @@ def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):
         assert refused.value.body["code"] == "model_not_found"
 
 
-def test_the_inference_role_may_call_v1(live_server, sft, iris):
-    reply = client_for(live_server.url, iris).chat.completions.create(
+def test_the_inference_role_may_call_v1(client_for, sft, iris):
+    reply = client_for(iris).chat.completions.create(
         model=sft.name, messages=QUESTION, max_tokens=2
     )
 

@@ -13,7 +13,7 @@ from django.test import override_settings
 from config.processes import serving_command
 from tests.conftest import REPO_ROOT, free_port
 
-from .conftest import QUESTION, client_for
+from .conftest import QUESTION
 
 START_TIMEOUT_S = 90
 
@@ -48,10 +48,8 @@ def inference_url(child_env):
         process.wait(timeout=30)
 
 
-def test_the_web_process_passes_requests_and_streams_through(
-    live_server, sft, carol, inference_url
-):
-    client = client_for(live_server.url, carol)
+def test_the_web_process_passes_requests_and_streams_through(client_for, sft, carol, inference_url):
+    client = client_for(carol)
     with override_settings(SERVING_IN_PROCESS=False, INFERENCE_URL=inference_url):
         listed = [model.id for model in client.models.list().data]
         whole = client.chat.completions.create(
@@ -70,8 +68,8 @@ def test_the_web_process_passes_requests_and_streams_through(
     assert streamed == whole.choices[0].message.content
 
 
-def test_an_inference_process_that_does_not_answer_is_a_503(live_server, sft, carol):
-    client = client_for(live_server.url, carol)
+def test_an_inference_process_that_does_not_answer_is_a_503(client_for, sft, carol):
+    client = client_for(carol)
     nobody = f"http://127.0.0.1:{free_port()}"
 
     with (
