@@ -5,8 +5,12 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
+from trainer.ml.chat import tokenizer_train
 from trainer.ml.data import RankedGroup
+from trainer.ml.loop import TrainConfig
 
 WORDS = [
     "the",
@@ -118,3 +122,52 @@ def small_threads():
     torch.set_num_threads(min(2, before))
     yield
     torch.set_num_threads(before)
+
+
+# Small pretrained-looking checkpoints for LoRA runs (here and in the serving tests).
+SHAPE = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+)
+
+
+def small_checkpoint(folder, architecture: str) -> str:
+    """A Llama or Qwen2 of a few thousand weights, untied output layer, with a tokenizer
+    of the test data's words."""
+    texts = [" ".join(WORDS)] * 3 + [m["content"] for c in colour_conversations(12) for m in c]
+    tokenizer = tokenizer_train(texts, vocab_size=300)
+    config_type, model_type = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[architecture]
+    config = config_type(
+        # A spare row, as real checkpoints round their vocabularies up: Qwen2's tokenizer
+        # class adds a token of its own when it loads ours.
+        vocab_size=len(tokenizer) + 1,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **SHAPE,
+    )
+    torch.manual_seed(0)
+    model_type(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def lora_config(tmp_path, base: str, **overrides) -> TrainConfig:
+    settings = dict(
+        output_dir=str(tmp_path / "run"),
+        base_model=base,
+        batch_size=4,
+        max_steps=6,
+        lr=1e-2,
+        checkpoint_every=0,
+        log_every=3,
+        lora_r=4,
+    )
+    return TrainConfig(**{**settings, **overrides})
