@@ -8,6 +8,7 @@ text ever carries the API key: it is scrubbed from whatever the server sent back
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -29,6 +30,17 @@ BACKOFF_S = 0.5
 MAX_WAIT_S = 10.0
 # How much of a server's error body is kept in a message.
 DETAIL_CHARS = 300
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Leaves a 3xx as the error it is: following it would send the Authorization header,
+    and so the key, to whatever host the server names."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class SourceError(Exception):
@@ -136,6 +148,7 @@ class ChatClient:
             f"{last} (gave up after {self.attempts} attempts)",
             status=last.status,
             retryable=True,
+            retry_after_s=last.retry_after_s,
         )
 
     def _post_once(self, path: str, body: dict[str, object]) -> dict:
@@ -149,10 +162,16 @@ class ChatClient:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from None
+        except http.client.IncompleteRead as exc:
+            raise SourceError(
+                f"The answer broke off ({len(exc.partial)} bytes read).", retryable=True
+            ) from None
+        except http.client.HTTPException as exc:
+            raise SourceError(self._scrubbed(f"Not an HTTP answer ({exc!r}).")) from None
         except TimeoutError as exc:
             raise SourceError(
                 f"No answer within {self.timeout_s:g} s ({exc}).", retryable=True
@@ -187,16 +206,32 @@ class ChatClient:
         except ValueError:
             pass
         status = exc.code
+        if 300 <= status < 400:
+            # Not followed (see _NoRedirects): the address of the source is for an admin
+            # to change, with the key sent again.
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            return SourceError(
+                self._scrubbed(
+                    f"HTTP {status}: the server redirects to {location[:DETAIL_CHARS]!r}; "
+                    "redirects are not followed, set the source's base_url to it."
+                ),
+                status=status,
+            )
         retry_after = (exc.headers.get("Retry-After") or "").strip() if exc.headers else ""
         return SourceError(
             self._scrubbed(f"HTTP {status}: {detail[:DETAIL_CHARS].strip() or exc.reason}"),
             status=status,
             retryable=status == 429 or status >= 500,
-            retry_after_s=float(retry_after) if retry_after.isdigit() else 0.0,
+            retry_after_s=float(retry_after) if _digits(retry_after) else 0.0,
         )
 
     def _scrubbed(self, text: str) -> str:
         return text.replace(self.api_key, "***") if self.api_key else text
+
+
+def _digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() also holds for "²", which int() and float() refuse."""
+    return text.isascii() and text.isdigit()
 
 
 def in_flight(

@@ -24,9 +24,10 @@ COMPLETION = {
 
 
 class Scripted(ThreadingHTTPServer):
-    """Answers each POST with the next (status, body) of `script`; the last one repeats."""
+    """Answers each POST with the next (status, body[, headers]) of `script`; the last one
+    repeats. The headers given replace those the answer would have had."""
 
-    def __init__(self, script: list[tuple[int, dict]]):
+    def __init__(self, script: list[tuple]):
         self.script, self.seen = list(script), []
         super().__init__(("127.0.0.1", 0), Answer)
 
@@ -40,13 +41,16 @@ class Answer(BaseHTTPRequestHandler):
         server: Scripted = self.server  # type: ignore[assignment]
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         server.seen.append({"path": self.path, "body": body, "auth": self.headers["Authorization"]})
-        status, answer = server.script.pop(0) if len(server.script) > 1 else server.script[0]
+        status, answer, *extra = (
+            server.script.pop(0) if len(server.script) > 1 else server.script[0]
+        )
         raw = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(raw))}
         if status == 429:
-            self.send_header("Retry-After", "0")
+            headers["Retry-After"] = "0"
+        self.send_response(status)
+        for name, value in {**headers, **(extra[0] if extra else {})}.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(raw)
 
@@ -116,6 +120,51 @@ def test_a_server_that_is_down_is_given_up_on_too(closed_port):
 
     assert raised.value.retryable and "Could not reach" in str(raised.value)
     assert SECRET not in str(raised.value) and SECRET not in repr(down)
+
+
+def test_a_redirect_is_not_followed_so_the_key_stays_with_the_source(scripted):
+    elsewhere = scripted((200, COMPLETION))
+    server = scripted((302, {}, {"Location": elsewhere.url + "/chat/completions"}))
+
+    with pytest.raises(SourceError) as raised:
+        client(server.url).chat([{"role": "user", "content": "hi"}])
+
+    assert elsewhere.seen == [] and len(server.seen) == 1
+    assert raised.value.status == 302 and not raised.value.retryable
+    assert elsewhere.url in str(raised.value) and SECRET not in str(raised.value)
+
+
+def test_retry_after_is_waited_for_and_kept_on_the_error_given_up_with(scripted, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("sources.client.time.sleep", waits.append)
+    server = scripted((429, {}, {"Retry-After": "3"}))
+
+    with pytest.raises(SourceError) as raised:
+        client(server.url, attempts=3).chat([{"role": "user", "content": "hi"}])
+
+    assert waits == [3.0, 3.0]  # longer than the backoff of 0.01 s and 0.02 s
+    assert raised.value.retry_after_s == 3.0 and raised.value.retryable
+
+
+@pytest.mark.parametrize("value", ["²", "soon", "-1"])
+def test_a_retry_after_that_is_not_plain_seconds_is_ignored(scripted, monkeypatch, value):
+    waits: list[float] = []
+    monkeypatch.setattr("sources.client.time.sleep", waits.append)
+    server = scripted((429, {}, {"Retry-After": value}))
+
+    with pytest.raises(SourceError) as raised:
+        client(server.url, attempts=2).chat([{"role": "user", "content": "hi"}])
+
+    assert waits == [0.01] and raised.value.retry_after_s == 0.0
+
+
+def test_an_answer_that_breaks_off_is_tried_again(scripted, monkeypatch):
+    monkeypatch.setattr("sources.client.time.sleep", lambda s: None)
+    server = scripted((200, COMPLETION, {"Content-Length": "100000"}), (200, COMPLETION))
+
+    completion = client(server.url).chat([{"role": "user", "content": "hi"}], n=2)
+
+    assert completion.replies == ["one", "two"] and len(server.seen) == 2
 
 
 def test_a_server_that_ignores_n_is_asked_again_for_the_rest(scripted):
