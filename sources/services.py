@@ -51,8 +51,7 @@ def _checked(fields: dict[str, object]) -> dict[str, object]:
     _text_checked(fields, "model", 200, "The model name the server knows (1 to 200 characters).")
     if "base_url" in fields:
         url = str(fields["base_url"] or "").strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 500:
+        if _server_of(url) is None or len(url) > 500:
             raise InputError("base_url", "An http:// or https:// address, e.g. http://host/v1.")
         fields["base_url"] = url.rstrip("/")
     if "max_concurrency" in fields:
@@ -69,6 +68,19 @@ def _checked(fields: dict[str, object]) -> dict[str, object]:
     return fields
 
 
+def _server_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) address, or None when it is not one: urlsplit
+    and .port raise ValueError on a broken bracket or a port that is not a number."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
 def source_create(*, created_by: AbstractBaseUser | None, **fields: object) -> ModelSource:
     for required in ("name", "base_url", "model"):
         if required not in fields:
@@ -83,6 +95,16 @@ def source_create(*, created_by: AbstractBaseUser | None, **fields: object) -> M
 
 def source_update(*, source: ModelSource, **fields: object) -> ModelSource:
     fields = _checked(fields)
+    moved = "base_url" in fields and _server_of(str(fields["base_url"])) != _server_of(
+        source.base_url
+    )
+    if moved and source.api_key and "api_key" not in fields:
+        # The stored key was given for the old server; kept, a check would send it to
+        # whichever server the new address names.
+        raise InputError(
+            "api_key",
+            "base_url names another server: send api_key again (empty for none).",
+        )
     for name, value in fields.items():
         setattr(source, name, value)
     try:

@@ -72,6 +72,9 @@ def test_only_admins_reach_the_sources_api(api, alice, bob, dave):
     [
         ({"base_url": "ftp://host/v1"}, "base_url"),
         ({"base_url": "not a url"}, "base_url"),
+        ({"base_url": "http://[::1/v1"}, "base_url"),
+        ({"base_url": "http://host:abc/v1"}, "base_url"),
+        ({"base_url": "http://host:99999/v1"}, "base_url"),
         ({"name": "  "}, "name"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"timeout_s": 0}, "timeout_s"),
@@ -85,6 +88,38 @@ def test_a_bad_source_is_refused_naming_the_field(api, carol, change, field):
 
     assert answer.status_code == 400 and field in answer.json(), answer.json()
     assert SECRET not in answer.content.decode()
+
+
+def test_a_bad_address_is_refused_on_an_edit_too(api, carol):
+    source = ModelSource.objects.create(name="s", base_url="http://x/v1", model="m")
+    api.force_authenticate(carol)
+
+    for url in ("http://[::1/v1", "http://host:abc/v1"):
+        answer = api.patch(f"/api/model-sources/{source.pk}/", {"base_url": url}, format="json")
+        assert answer.status_code == 400 and "base_url" in answer.json(), answer.json()
+    source.refresh_from_db()
+    assert source.base_url == "http://x/v1"
+
+
+def test_moving_a_source_to_another_server_needs_its_key_again(api, carol):
+    api.force_authenticate(carol)
+    path = (
+        f"/api/model-sources/{api.post('/api/model-sources/', GOOD, format='json').json()['id']}/"
+    )
+
+    moved = api.patch(path, {"base_url": "http://mine.example:8000/v1"}, format="json")
+    same_server = api.patch(path, {"base_url": "http://gpu-box:8000/v2"}, format="json")
+
+    assert moved.status_code == 400 and "api_key" in moved.json(), moved.json()
+    assert same_server.status_code == 200, same_server.json()
+    assert ModelSource.objects.get().base_url == "http://gpu-box:8000/v2"
+    for change in ({"api_key": ""}, {"api_key": "another"}):
+        change["base_url"] = "http://mine.example:8000/v1"
+        assert api.patch(path, change, format="json").status_code == 200
+    assert ModelSource.objects.get().api_key == "another"
+    # Without a key to leak, the address may move alone.
+    ModelSource.objects.update(api_key="")
+    assert api.patch(path, {"base_url": "http://third:1/v1"}, format="json").status_code == 200
 
 
 def test_a_second_source_of_the_same_name_is_a_conflict(api, carol):
