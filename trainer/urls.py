@@ -66,6 +66,7 @@ urlpatterns = [
         views_training.generation_page,
         name="trainer-generation-page",
     ),
+    path("dashboard/drafts/", views_drafts.drafts, name="trainer-drafts-list-page"),
     path("dashboard/drafts/<id:job_id>/", views_drafts.drafts_page, name="trainer-drafts-page"),
     path(
         "dashboard/playground/",

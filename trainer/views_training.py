@@ -20,6 +20,7 @@ from config.form_errors import field_errors
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from jobs.services import FINISHED
+from sources.models import ModelSource
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
@@ -84,29 +85,43 @@ LORA_TARGETS = (
 # Bookkeeping more than quality: left out of the side-by-side table of model metrics.
 QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
 GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap")
+# The generation form's model choice for candidates from model sources alone.
+NO_MODEL = "none"
 
 T = TypeVar("T")
 
 
-def _on_form(errors: Mapping[str, str]) -> dict[str, str]:
+def errors_by_form_field(errors: Mapping[str, str]) -> dict[str, str]:
     """Service errors name the API's fields (`config.lr`, `filters.limit`); the forms call
     them by their own names."""
-    renamed = {"filters.limit": "limit", "filters": "limit", "prompts": "limit"}
+    renamed = {
+        "filters.limit": "limit",
+        "filters": "limit",
+        "prompts": "limit",
+        "source": "sources",
+        "sources.k": "sources",
+    }
     return {renamed.get(name, name.removeprefix("config.")): text for name, text in errors.items()}
 
 
-def _started(
-    payload: Serializer, errors: dict[str, str], start: Callable[[dict], T]
+def form_job_started(
+    request: HttpRequest,
+    form_input: tuple[dict[str, object], dict[str, str]],
+    serializer_class: type[Serializer],
+    start: Callable[..., T],
 ) -> tuple[T | None, dict[str, str]]:
-    """What the API does with a form's input: check it with the API's serializer, then
-    start the job with the service. The job, or every error found before the service and
-    the service's own."""
+    """What the API does with a form's input (the data and the fields that did not even
+    parse): check it with the API's serializer, then start the job with the service, whose
+    arguments are the serializer's fields (the forms send no prompt ids). The job, or every
+    error found before the service and the service's own."""
+    data, errors = form_input
+    payload = serializer_class(data=data)
     if not payload.is_valid():
         errors = {**field_errors(payload.errors), **errors}
     if errors:
         return None, errors
     try:
-        return start(payload.validated_data), {}
+        return start(**payload.validated_data, created_by=request.user), {}
     except InputError as exc:
         return None, {exc.field: str(exc)}
 
@@ -172,17 +187,14 @@ def _form_fields(
 def training(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data, errors = _run_input(request.POST)
-        run, errors = _started(
-            TrainingRunInputSerializer(data=data),
-            errors,
-            lambda fields: training_run_create(**fields, created_by=request.user),
+        run, errors = form_job_started(
+            request, _run_input(request.POST), TrainingRunInputSerializer, training_run_create
         )
         if run is not None:
             messages.success(request, f"Run {run.pk} is queued.")
             return redirect("trainer-run-page", run_id=run.pk)
     trainable = {kind for method in training_methods() for kind in method.snapshot_kinds}
-    errors = _on_form(errors)
+    errors = errors_by_form_field(errors)
     return render(
         request,
         "trainer/training.html",
@@ -296,13 +308,45 @@ def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
     return redirect(_next_or(request, "trainer-models-page"))
 
 
-def _generation_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
+def _generation_sources(
+    post: QueryDict, sources: list[ModelSource]
+) -> tuple[list[dict[str, int]], dict[str, str]]:
+    """The sources given a number of replies on the form (`source_<id>`), as the API's
+    `sources`; an empty field leaves its source out."""
+    chosen, errors = [], {}
+    for source in sources:
+        text = post.get(f"source_{source.pk}", "").strip()
+        if not text:
+            continue
+        try:
+            chosen.append({"source": source.pk, "k": int(text)})
+        except ValueError:
+            errors[f"source_{source.pk}"] = "A whole number."
+    return chosen, errors
+
+
+def _generation_input(
+    post: QueryDict, sources: list[ModelSource], promoted: ModelVersion | None
+) -> tuple[dict[str, object], dict[str, str]]:
     data: dict[str, object] = {
         name: post[name].strip() for name in GENERATION_NUMBERS if post.get(name, "").strip()
     }
-    if post.get("model"):
-        data["model"] = post["model"]
-    errors: dict[str, str] = {}
+    chosen, errors = _generation_sources(post, sources)
+    model = post.get("model", "")
+    if model == NO_MODEL:
+        if not chosen and not errors:
+            errors["sources"] = "Give at least one source a number of replies, or choose a model."
+    elif model:
+        data["model"] = model
+    elif chosen:
+        # The API takes sources without a model as sources alone: name the promoted
+        # model, which the form offers as our model's default.
+        if promoted is None:
+            errors["model"] = "No SFT model is promoted: promote one first, or choose one."
+        else:
+            data["model"] = promoted.pk
+    if chosen:
+        data["sources"] = chosen
     try:
         data["filters"] = {"limit": int(post.get("limit", "").strip() or DEFAULT_PROMPTS)}
     except ValueError:
@@ -312,35 +356,44 @@ def _generation_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str
 
 @admins
 def generations(request: HttpRequest) -> HttpResponse:
+    # What generation can sample from: versions of any method that makes a policy.
+    policy_versions = ModelVersion.objects.filter(kind__in=method_kinds_producing(POLICY))
+    # The one the service samples from when no model is named.
+    promoted = policy_versions.filter(promoted=True).first()
+    sources = list(ModelSource.objects.order_by("name"))
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data, errors = _generation_input(request.POST)
-        job, errors = _started(
-            GenerationInputSerializer(data=data),
-            errors,
-            lambda fields: generation_create(
-                model=fields.get("model"),
-                filters=fields["filters"],
-                **{name: fields[name] for name in GENERATION_NUMBERS},
-                created_by=request.user,
-            ),
+        job, errors = form_job_started(
+            request,
+            _generation_input(request.POST, sources, promoted),
+            GenerationInputSerializer,
+            generation_create,
         )
         if job is not None:
             messages.success(request, f"Generation {job.pk} is queued.")
             return redirect("trainer-generation-page", job_id=job.pk)
-    # What generation can sample from: versions of any method that makes a policy.
-    policy_versions = ModelVersion.objects.filter(kind__in=method_kinds_producing(POLICY))[:100]
+    errors = errors_by_form_field(errors)
     return render(
         request,
         "trainer/generations.html",
         {
             "section": "training",
-            "versions": policy_versions,
-            "promoted": next((v for v in policy_versions if v.promoted), None),
+            "versions": policy_versions[:100],
+            "promoted": promoted,
+            "no_model": NO_MODEL,
+            "source_fields": [
+                {
+                    "source": source,
+                    "name": f"source_{source.pk}",
+                    "value": request.POST.get(f"source_{source.pk}", ""),
+                    "error": errors.get(f"source_{source.pk}"),
+                }
+                for source in sources
+            ],
             "jobs": GenerationJob.objects.select_related("model")[:50],
             "form": request.POST,
             "default_prompts": DEFAULT_PROMPTS,
-            "errors": _on_form(errors),
+            "errors": errors,
         },
         status=400 if errors else 200,
     )

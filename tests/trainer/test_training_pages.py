@@ -1,5 +1,5 @@
-"""The dashboard's flywheel pages: training runs, model versions, generation and the
-playground. carol is the admin; alice (labeler), bob (reviewer) and dave (no role) must
+"""The dashboard's flywheel pages: training runs, model versions, generation, drafts and
+the playground. carol is the admin; alice (labeler), bob (reviewer) and dave (no role) must
 get nothing from any of them."""
 
 import re
@@ -7,10 +7,8 @@ import re
 import pytest
 
 from dataset_io.models import DatasetSnapshot
-from guidelines.services import guideline_create, version_draft_create, version_publish
 from jobs.models import JobStatus
-from labeling.services import prompt_import
-from trainer.models import GenerationJob, ModelVersion, TrainingRun
+from trainer.models import DraftJob, GenerationJob, ModelVersion, TrainingRun
 from trainer.training import training_run_create
 
 # A run's history as the trainer writes it: training loss every 2 steps, an evaluation.
@@ -49,18 +47,6 @@ def run(carol):
 
 
 @pytest.fixture
-def prompts(carol):
-    guideline = guideline_create(slug="assistant", title="Assistant")
-    version_publish(
-        version=version_draft_create(guideline=guideline, body="# Data\n", summary="", author=carol)
-    )
-    return [
-        prompt_import(guideline=guideline, messages=[{"role": "user", "content": f"Task {n}?"}])[0]
-        for n in range(3)
-    ]
-
-
-@pytest.fixture
 def generation(carol):
     return GenerationJob.objects.create(
         model=model_version("sft"), prompts=[1, 2, 3], filed={"1": 41, "2": 0}, created_by=carol
@@ -75,6 +61,7 @@ def pages(run, generation):
         "/dashboard/models/",
         "/dashboard/generations/",
         f"/dashboard/generations/{generation.pk}/",
+        "/dashboard/drafts/",
         "/dashboard/playground/",
     ]
 
@@ -110,7 +97,7 @@ def test_labelers_reviewers_and_people_without_a_role_get_403_on_every_page_and_
     run.refresh_from_db()
     version.refresh_from_db()
     assert not run.cancel_requested and not version.promoted
-    assert GenerationJob.objects.count() == 1
+    assert GenerationJob.objects.count() == 1 and not DraftJob.objects.exists()
     client.logout()
     assert client.get("/dashboard/training/").status_code == 302
 
