@@ -43,16 +43,26 @@ def draft_offered(*, prompt: Prompt) -> OfferedDraft | None:
 
 
 def draft_started_from(
-    *, prompt: Prompt, draft_id: int | None = None, claimed_text: str | None = None
+    *,
+    prompt: Prompt,
+    draft_id: int | None = None,
+    claimed_text: str | None = None,
+    own: bool = False,
 ) -> OfferedDraft:
     """The draft a submission says it started from, as the platform has it (never a
-    text the client sends): the one with `draft_id`, else the one offered now. A
-    `claimed_text` must be that draft's text."""
-    if draft_id is not None:
+    text the client sends): the prompt's own draft when `own`, else the one with
+    `draft_id`, else the one offered now. A `claimed_text` must be that draft's text."""
+    if own:
+        # Named apart: a model draft made while the labeler wrote would be "the one
+        # offered now", one they never saw.
+        if not prompt.draft_text:
+            raise InputError("draft", "This prompt arrived with no draft.")
+        chosen: OfferedDraft | None = OfferedDraft(None, prompt.draft_model, prompt.draft_text)
+    elif draft_id is not None:
         draft = prompt.drafts.filter(pk=draft_id).first()
         if draft is None:
             raise InputError("draft", f"Prompt {prompt.pk} has no draft {draft_id}.")
-        chosen: OfferedDraft | None = OfferedDraft(draft.pk, draft.origin_name, draft.text)
+        chosen = OfferedDraft(draft.pk, draft.origin_name, draft.text)
     else:
         chosen = draft_offered(prompt=prompt)
     if chosen is None:

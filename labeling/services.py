@@ -162,14 +162,16 @@ def demonstration_submit(
     started_from_draft: bool = False,
     claimed_draft_text: str | None = None,
     claimed_draft_id: int | None = None,
+    claimed_own_draft: bool = False,
 ) -> tuple[Demonstration, bool]:
     """Submit the ideal reply for a leased demonstration task.
 
     Returns (demonstration, created). The same Idempotency-Key again, for the same task,
     returns the first record, so a double click or a retried request makes one
     demonstration. `started_from_draft` records the model draft offered on the prompt (or
-    the prompt's draft `claimed_draft_id`; never a text the client sends) with how much
-    the labeler changed it.
+    the prompt's draft `claimed_draft_id`, or the draft the prompt arrived with when
+    `claimed_own_draft`; never a text the client sends) with how much the labeler
+    changed it.
     """
     text = text_checked(content, field="content")
     time_spent_s = seconds_checked(time_spent_s)
@@ -184,6 +186,7 @@ def demonstration_submit(
                 started_from_draft=started_from_draft,
                 claimed_draft_text=claimed_draft_text,
                 claimed_draft_id=claimed_draft_id,
+                claimed_own_draft=claimed_own_draft,
             )
     except IntegrityError:
         # Two requests with one key raced past the check: the first one's record stands.
@@ -221,6 +224,7 @@ def _demonstration_submit(
     started_from_draft,
     claimed_draft_text,
     claimed_draft_id,
+    claimed_own_draft,
 ):  # type: ignore[no-untyped-def]
     earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
     if earlier is not None:
@@ -239,7 +243,10 @@ def _demonstration_submit(
         raise InputError("task", f"Task {task_id} is a {task.kind} task, not a demonstration task.")
     draft = (
         draft_started_from(
-            prompt=task.prompt, draft_id=claimed_draft_id, claimed_text=claimed_draft_text
+            prompt=task.prompt,
+            draft_id=claimed_draft_id,
+            claimed_text=claimed_draft_text,
+            own=claimed_own_draft,
         )
         if started_from_draft
         else None

@@ -29,6 +29,10 @@ from labeling.services import (
 from labeling.task_kinds import kind_description, kind_refusal
 from labeling.validation import seconds_checked
 
+# What the task page posts as draft_id for the draft a prompt arrived with (no Draft row):
+# an empty draft_id would mean "the draft offered now", which may be one made since.
+OWN_DRAFT = "own"
+
 labelers = role_required(Role.LABELER, Role.ADMIN)
 workers = role_required(Role.LABELER, Role.REVIEWER, Role.ADMIN)
 
@@ -115,6 +119,7 @@ def _submit(request: HttpRequest, task: Task) -> HttpResponse:
             idempotency_key=request.POST.get("idempotency_key", ""),
             started_from_draft=request.POST.get("started_from_draft") == "1",
             claimed_draft_id=_draft_id(request.POST.get("draft_id", "")),
+            claimed_own_draft=request.POST.get("draft_id") == OWN_DRAFT,
         )
         messages.success(request, "Submitted. Here is your next task.")
     else:
@@ -131,10 +136,11 @@ def _submit(request: HttpRequest, task: Task) -> HttpResponse:
 
 
 def _draft_id(raw: str) -> int | None:
-    """The draft the page offered (a prompt's own draft has none)."""
-    if not raw:
+    """The Draft row the page offered; None for the prompt's own draft (OWN_DRAFT)."""
+    if not raw or raw == OWN_DRAFT:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    # isascii: isdigit() holds for "²" too, which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InputError("draft", "Not a draft id.")
     return int(raw)
 

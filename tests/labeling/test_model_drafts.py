@@ -102,3 +102,47 @@ def test_the_task_page_shows_the_draft_and_keeps_the_one_started_from(client, al
     assert demonstration.draft_text == DRAFT
     assert (demonstration.draft_char_distance, demonstration.draft_edit_distance) == (CHARS, WORDS)
     assert Draft.objects.filter(prompt=prompt).count() == 3
+
+
+def test_starting_from_the_prompts_own_draft_keeps_it_when_a_model_draft_arrives(
+    client, alice, read, guideline, carol
+):
+    prompt = prompt_create(
+        author=carol,
+        guideline=guideline,
+        require_acknowledgement=False,
+        messages=[{"role": "user", "content": "How do I boil an egg?"}],
+        draft_model="imported",
+        draft_text=DRAFT,
+    )
+    read(alice)
+    client.force_login(alice)
+    page = client.post("/work/demonstration/next/", follow=True)
+    html = page.content.decode()
+    # Made while the labeler writes: offered from now on, but never seen by this labeler.
+    draft_create(prompt=prompt, text="Unseen.", origin="model", origin_name="sft-2")
+
+    client.post(
+        page.redirect_chain[-1][0],
+        {"content": REPLY, "started_from_draft": "1", "draft_id": "own", "idempotency_key": "k"},
+    )
+
+    assert 'name="draft_id" value="own"' in html
+    demonstration = Demonstration.objects.get()
+    assert demonstration.draft_id is None and demonstration.draft_model == "imported"
+    assert demonstration.draft_text == DRAFT
+    assert (demonstration.draft_char_distance, demonstration.draft_edit_distance) == (CHARS, WORDS)
+
+
+def test_a_draft_id_that_is_not_ascii_digits_is_a_400_on_the_page(client, alice, read, egg):
+    read(alice)
+    client.force_login(alice)
+    page = client.post("/work/demonstration/next/", follow=True)
+
+    answer = client.post(
+        page.redirect_chain[-1][0],
+        {"content": REPLY, "started_from_draft": "1", "draft_id": "²", "idempotency_key": "k"},
+    )
+
+    assert answer.status_code == 400
+    assert not Demonstration.objects.exists()
