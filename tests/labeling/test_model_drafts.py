@@ -30,6 +30,24 @@ def egg(guideline, carol):
     return prompt, newest
 
 
+@pytest.fixture
+def task_page(client, alice, read):
+    """Opens alice's next demonstration task: (its path, its html)."""
+
+    def open_page() -> tuple[str, str]:
+        read(alice)
+        client.force_login(alice)
+        page = client.post("/work/demonstration/next/", follow=True)
+        return page.redirect_chain[-1][0], page.content.decode()
+
+    return open_page
+
+
+def submit_started_from(client, path: str, draft_id: str):  # type: ignore[no-untyped-def]
+    fields = {"content": REPLY, "started_from_draft": "1", "draft_id": draft_id}
+    return client.post(path, {**fields, "idempotency_key": "k1", "time_spent_s": "12"})
+
+
 def test_the_api_offers_the_newest_draft_and_the_demonstration_keeps_it(api, alice, read, egg):
     _, newest = egg
     read(alice)
@@ -74,25 +92,13 @@ def test_a_draft_of_another_prompt_is_refused(api, alice, read, egg, guideline, 
     assert not Demonstration.objects.exists()
 
 
-def test_the_task_page_shows_the_draft_and_keeps_the_one_started_from(client, alice, read, egg):
+def test_the_task_page_shows_the_draft_and_keeps_the_one_started_from(client, task_page, egg):
     prompt, newest = egg
-    read(alice)
-    client.force_login(alice)
-    page = client.post("/work/demonstration/next/", follow=True)
-    html = page.content.decode()
+    path, html = task_page()
     # A newer draft arriving while the labeler writes does not change what they started from.
     draft_create(prompt=prompt, text="Newer still.", origin="model", origin_name="sft-2")
 
-    client.post(
-        page.redirect_chain[-1][0],
-        {
-            "content": REPLY,
-            "started_from_draft": "1",
-            "draft_id": str(newest.pk),
-            "idempotency_key": "k1",
-            "time_spent_s": "12",
-        },
-    )
+    submit_started_from(client, path, str(newest.pk))
 
     assert "Start from the model draft" in html
     assert 'data-testid="model-draft"' in html and DRAFT in html and "source:vllm" in html
@@ -105,7 +111,7 @@ def test_the_task_page_shows_the_draft_and_keeps_the_one_started_from(client, al
 
 
 def test_starting_from_the_prompts_own_draft_keeps_it_when_a_model_draft_arrives(
-    client, alice, read, guideline, carol
+    client, task_page, guideline, carol
 ):
     prompt = prompt_create(
         author=carol,
@@ -115,17 +121,11 @@ def test_starting_from_the_prompts_own_draft_keeps_it_when_a_model_draft_arrives
         draft_model="imported",
         draft_text=DRAFT,
     )
-    read(alice)
-    client.force_login(alice)
-    page = client.post("/work/demonstration/next/", follow=True)
-    html = page.content.decode()
+    path, html = task_page()
     # Made while the labeler writes: offered from now on, but never seen by this labeler.
     draft_create(prompt=prompt, text="Unseen.", origin="model", origin_name="sft-2")
 
-    client.post(
-        page.redirect_chain[-1][0],
-        {"content": REPLY, "started_from_draft": "1", "draft_id": "own", "idempotency_key": "k"},
-    )
+    submit_started_from(client, path, "own")
 
     assert 'name="draft_id" value="own"' in html
     demonstration = Demonstration.objects.get()
@@ -134,15 +134,10 @@ def test_starting_from_the_prompts_own_draft_keeps_it_when_a_model_draft_arrives
     assert (demonstration.draft_char_distance, demonstration.draft_edit_distance) == (CHARS, WORDS)
 
 
-def test_a_draft_id_that_is_not_ascii_digits_is_a_400_on_the_page(client, alice, read, egg):
-    read(alice)
-    client.force_login(alice)
-    page = client.post("/work/demonstration/next/", follow=True)
+def test_a_draft_id_that_is_not_ascii_digits_is_a_400_on_the_page(client, task_page, egg):
+    path, _ = task_page()
 
-    answer = client.post(
-        page.redirect_chain[-1][0],
-        {"content": REPLY, "started_from_draft": "1", "draft_id": "²", "idempotency_key": "k"},
-    )
+    answer = submit_started_from(client, path, "²")
 
     assert answer.status_code == 400
     assert not Demonstration.objects.exists()
