@@ -9,6 +9,7 @@ SECTIONS = [
     ("datasets", "Datasets", "datasets-index"),
     ("training", "Training", "trainer-training-page"),
     ("playground", "Playground", "trainer-playground-page"),
+    ("sources", "Model sources", "sources-page"),
     ("jobs", "Jobs", "jobs-page"),
     ("schedules", "Schedules", "dashboard-schedules"),
 ]
