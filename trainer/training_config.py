@@ -3,6 +3,7 @@ model it starts from, checked before anything is queued (400 naming the field ot
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -38,7 +39,13 @@ LORA_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 
 
 def _lora_alpha(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    # isfinite: the run form reads "inf" as a number, and inf > 0.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value > 0
+        or not math.isfinite(value)
+    ):
         raise InputError("config.lora_alpha", "A number above 0 (unset: twice lora_r).")
     return float(value)
 
@@ -105,7 +112,11 @@ def base_model_checked(base_model: object) -> str:
         raise InputError("base_model", "A model directory or model:<id>.")
     if base_model.startswith("model:"):
         number = base_model.removeprefix("model:")
-        if not number.isdigit() or not ModelVersion.objects.filter(pk=int(number)).exists():
+        # isascii: isdigit() holds for "²" too, which int() refuses.
+        if (
+            not (number.isascii() and number.isdigit())
+            or not ModelVersion.objects.filter(pk=int(number)).exists()
+        ):
             raise InputError("base_model", f"No model version {number}.")
         return base_model
     if not (Path(base_model) / "config.json").is_file():

@@ -75,6 +75,9 @@ def test_the_run_form_shows_the_lora_fields_and_queues_what_they_say(
     bad = client.post("/dashboard/training/", {"kind": "sft", "lora_r": "4", "lora_dropout": "1"})
     assert bad.status_code == 400
     assert "not including, 1" in field_error(bad, "lora_dropout")
+    for endless in ("inf", "1e999", "nan"):
+        bad = client.post("/dashboard/training/", {"kind": "sft", "lora_alpha": endless})
+        assert bad.status_code == 400 and "above 0" in field_error(bad, "lora_alpha"), endless
     assert not TrainingRun.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=False):

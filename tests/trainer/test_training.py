@@ -121,6 +121,7 @@ def test_the_api_queues_a_run_and_reports_it(api, carol, oasst, django_capture_o
         ({"kind": "sft", "config": {"learning_rate": 1e-4}}, "config.learning_rate"),
         ({"kind": "sft", "base_model": "/nowhere/at/all"}, "base_model"),
         ({"kind": "sft", "base_model": "model:2000000000"}, "base_model"),
+        ({"kind": "sft", "base_model": "model:²"}, "base_model"),
         ({"kind": "reward", "snapshot": 2_000_000_000}, "snapshot"),
     ],
 )
