@@ -91,8 +91,9 @@ def generation_create(
     created_by=None,
 ) -> GenerationJob:
     """K candidates per prompt from a model version (the promoted one unless named), or
-    from a model source (`source`, K from it alone), or a mix: `model` (or the promoted
-    one) with K, plus each of `sources` ({"source": ModelSource, "k": n}) with its own n."""
+    from a model source (`source`, K from it alone), or a mix: `model` with K plus
+    each of `sources` ({"source": ModelSource, "k": n}) with its own n; `sources` without
+    `model` means the sources alone."""
     from trainer.ml.sampling import Sampling
 
     if source is not None and (model is not None or sources):
