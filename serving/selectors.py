@@ -24,7 +24,8 @@ def servable_model(name: object) -> ModelVersion:
         return version
     kind, _, number = str(name).rpartition("-")
     version = None
-    if kind in kinds and number.isdigit():
+    # isascii: isdigit() holds for "²" too, which int() refuses.
+    if kind in kinds and number.isascii() and number.isdigit():
         version = versions.filter(kind=kind, pk=int(number)).first()
     if version is None:
         raise ModelNotFound(

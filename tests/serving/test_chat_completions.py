@@ -88,7 +88,7 @@ def test_bad_input_is_a_400_in_openais_shape(openai_admin, sft, options):
 def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):
     reward = version_of("reward", tiny_model_dir)
 
-    for name in ["sft-999", "no-such-model", reward.name]:
+    for name in ["sft-999", "sft-²", "no-such-model", reward.name]:
         with pytest.raises(openai.NotFoundError) as refused:
             openai_admin.chat.completions.create(model=name, messages=QUESTION)
         assert refused.value.body["code"] == "model_not_found"
