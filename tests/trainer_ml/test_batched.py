@@ -1,6 +1,7 @@
 """The batched decoder gives each request what it would get alone, whoever shares the
 batch and whenever they join it."""
 
+import queue
 import threading
 
 import pytest
@@ -119,3 +120,88 @@ def test_max_tokens_ends_a_reply_with_length(generator):
 def test_a_prompt_longer_than_the_model_reads_is_refused(generator):
     with pytest.raises(ValueError, match="at most"):
         generator.submit(ChatRequest([5] * generator.max_positions))
+
+
+@pytest.fixture
+def own_generator(model_dir):
+    """A generator a test may close or break: one sequence per step, so that a second
+    request surely waits in the queue while the first decodes."""
+    generator = BatchedGenerator(model_dir, max_batch=1)
+    yield generator
+    generator.close()
+
+
+def test_closing_still_answers_what_was_queued_and_refuses_what_comes_after(own_generator):
+    asked = [
+        own_generator.submit(ChatRequest(prompt(own_generator, q), temperature=0, max_tokens=4))
+        for q in QUESTIONS[:2]
+    ]
+
+    own_generator.close()
+
+    for ticket in asked:
+        _texts, finishes, _tokens = collected(ticket.stream(timeout_s=60), 1)
+        assert finishes[0] in {STOP, LENGTH}
+    with pytest.raises(RuntimeError, match="unloaded"):
+        own_generator.submit(ChatRequest(prompt(own_generator, "Bird?")))
+
+
+class _QueueClosedWhilePutting(queue.Queue):
+    """A submit caught between its check and its put while the generator is closed:
+    the put waits until the scheduler has stopped, or could not stop."""
+
+    generator: BatchedGenerator
+
+    def put(self, item, block=True, timeout=None):
+        threading.Thread(target=self.generator.close).start()
+        self.generator._thread.join(timeout=2)
+        super().put(item, block, timeout)
+
+
+def test_a_request_queued_as_the_generator_closes_is_answered(own_generator):
+    waiting = _QueueClosedWhilePutting()
+    waiting.generator = own_generator
+    own_generator._waiting = waiting
+
+    ticket = own_generator.submit(ChatRequest(prompt(own_generator, "Bird?"), max_tokens=3))
+
+    _texts, finishes, _tokens = collected(ticket.stream(timeout_s=30), 1)
+    assert finishes[0] in {STOP, LENGTH}
+
+
+def test_a_failing_scheduler_fails_its_requests_and_stops_taking_more(own_generator, monkeypatch):
+    def broken_admit(active):
+        # Once the request is queued or decoding (the admit running when the patch
+        # lands may already have taken it).
+        while not active and own_generator._waiting.empty():
+            threading.Event().wait(0.01)
+        raise RuntimeError("broken admit")
+
+    monkeypatch.setattr(own_generator, "_admit", broken_admit)
+    ticket = own_generator.submit(ChatRequest(prompt(own_generator, "Bird?"), max_tokens=3))
+
+    with pytest.raises(RuntimeError, match="broken admit"):
+        list(ticket.stream(timeout_s=30))
+    own_generator._thread.join(timeout=30)
+    assert not own_generator.alive
+    with pytest.raises(RuntimeError, match="unloaded"):
+        own_generator.submit(ChatRequest(prompt(own_generator, "Bird?")))
+
+
+def test_a_request_that_cannot_be_admitted_hears_why_and_others_go_on(own_generator, monkeypatch):
+    sequences = own_generator._sequences
+
+    def refusing(ticket):
+        if ticket.request.max_tokens == 2:
+            raise RuntimeError("cannot seed")
+        return sequences(ticket)
+
+    monkeypatch.setattr(own_generator, "_sequences", refusing)
+    refused = own_generator.submit(ChatRequest(prompt(own_generator, "Bird?"), max_tokens=2))
+
+    with pytest.raises(RuntimeError, match="cannot seed"):
+        list(refused.stream(timeout_s=30))
+    _texts, finishes, _tokens = reply(
+        own_generator, ChatRequest(prompt(own_generator, "Bird?"), temperature=0, max_tokens=3)
+    )
+    assert finishes[0] in {STOP, LENGTH}

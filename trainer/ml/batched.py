@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 STOP = "stop"
 LENGTH = "length"
+UNLOADED = "The model was unloaded: send the request again."
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,12 @@ class BatchedGenerator:
         self.gather_s = gather_s
         self.stats = BatchStats()
         self._waiting: queue.Queue[Ticket] = queue.Queue()
-        self._closed = threading.Event()
+        # Held while a ticket is queued and while the scheduler stops, so that no ticket
+        # enters the queue after its last look at it.
+        self._gate = threading.Lock()
+        self._closed = False  # no new requests; those already queued are still answered
+        self._stopped = False  # the scheduler has exited
+        self._active = 0  # sequences decoding, as of the scheduler's last step
         self._thread = threading.Thread(target=self._run, name=f"batched {model_dir}", daemon=True)
         self._thread.start()
         _running.add(self)
@@ -134,24 +140,54 @@ class BatchedGenerator:
                 f"The prompt is {len(request.prompt_ids)} tokens; "
                 f"this model reads at most {self.max_positions - 1}."
             )
-        if self._closed.is_set():
-            raise RuntimeError("The model was unloaded: send the request again.")
         ticket = Ticket(request)
-        self._waiting.put(ticket)
+        with self._gate:
+            if self._closed:
+                raise RuntimeError(UNLOADED)
+            self._waiting.put(ticket)
         return ticket
 
     def close(self) -> None:
-        """Stop once the batch is done; requests still queued get an error."""
-        self._closed.set()
+        """Take no more requests; the scheduler stops once those already queued or
+        decoding have their answer."""
+        with self._gate:
+            self._closed = True
+
+    @property
+    def alive(self) -> bool:
+        """Whether requests submitted now will be answered."""
+        return not self._closed and self._thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        """Whether some request is queued or decoding."""
+        return self._active > 0 or not self._waiting.empty()
 
     # --- the scheduler ------------------------------------------------------------------
 
     def _run(self) -> None:
         active: list[_Sequence] = []
+        failure = RuntimeError(UNLOADED)
+        try:
+            self._schedule(active)
+        except BaseException as exc:
+            # Whatever broke, nobody may wait on this scheduler any more: every request
+            # it holds or that is queued hears it, and no new one is taken.
+            logger.exception("The scheduler failed")
+            failure = RuntimeError(f"The model failed: {exc}")
+        finally:
+            with self._gate:
+                self._closed = self._stopped = True
+                left = self._drain()
+            _fail([s.ticket for s in active] + left, failure)
+
+    def _schedule(self, active: list[_Sequence]) -> None:
+        """Until closed with nothing queued or decoding: admit, step, drop the finished.
+        `active` is the caller's, so that what it holds can be failed if this raises."""
         batch: _Batch | None = None
-        # Once closed, the requests in the batch still run to their end.
-        while active or not self._closed.is_set():
-            joined = 0 if self._closed.is_set() else self._admit(active)
+        while active or not self._closed or not self._waiting.empty():
+            joined = self._admit(active)
+            self._active = len(active)
             if not active:
                 continue
             try:
@@ -159,16 +195,15 @@ class BatchedGenerator:
                     batch = self._step(active, batch, joined=joined)
             except Exception as exc:  # the model failed: every request in the batch hears it
                 logger.exception("Decoding step failed")
-                for ticket in {id(s.ticket): s.ticket for s in active}.values():
-                    ticket.pieces.put(RuntimeError(f"The model failed: {exc}"))
-                active, batch = [], None
+                _fail([s.ticket for s in active], RuntimeError(f"The model failed: {exc}"))
+                active.clear()
+                batch = None
                 continue
             kept = [i for i, s in enumerate(active) if not s.finished]
             if len(kept) < len(active):
                 batch = batch.select(kept) if kept else None
-            active = [active[i] for i in kept]
-        for ticket in self._drain():
-            ticket.pieces.put(RuntimeError("The model was unloaded: send the request again."))
+            active[:] = [active[i] for i in kept]
+        self._active = 0
 
     def _admit(self, active: list[_Sequence]) -> int:
         """Move waiting requests to the end of the batch; how many sequences joined.
@@ -190,8 +225,13 @@ class BatchedGenerator:
             room -= ticket.request.n
         before = len(active)
         for ticket in tickets:
-            if not ticket.cancelled.is_set():  # its asker gave up while it waited
+            if ticket.cancelled.is_set():  # its asker gave up while it waited
+                continue
+            try:
                 active.extend(self._sequences(ticket))
+            except Exception as exc:  # taken off the queue: it must hear why it ends here
+                logger.exception("Admitting a request failed")
+                _fail([ticket], RuntimeError(f"The model failed: {exc}"))
         return len(active) - before
 
     def _drain(self) -> list[Ticket]:
@@ -288,6 +328,12 @@ class BatchedGenerator:
             sequence.finished = True
         sequence.sent = len(ready)
         sequence.ticket.pieces.put(piece)
+
+
+def _fail(tickets: list[Ticket], error: BaseException) -> None:
+    """`error` to each ticket once, however many of its sequences were held."""
+    for ticket in {id(t): t for t in tickets}.values():
+        ticket.pieces.put(error)
 
 
 def _stop_at(text: str, stops: tuple[str, ...], *, start: int) -> int | None:
