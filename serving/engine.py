@@ -2,7 +2,11 @@
 loaded, each with its own scheduler thread batching every request for it.
 
 Loading takes far longer than a reply, so each model is loaded once: a request for a model
-being loaded waits on that model's lock, while requests for other models go on."""
+being loaded waits on that model's lock, while requests for other models go on.
+
+Room is made before a model loads, so no more than SERVING_MODELS_KEPT sit in memory at
+once but for those still finishing requests: an unloaded model answers what it was already
+asked before it goes, and an idle model leaves before a busy one."""
 
 from __future__ import annotations
 
@@ -28,14 +32,17 @@ class Engine:
     def generator_for(self, version: ModelVersion) -> BatchedGenerator:
         key = (version.pk, version.path)
         with self._lock:
+            self._drop_dead()
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             with self._lock:
+                self._drop_dead()
                 if key in self._models:
                     return self._models[key]
+                self._evict(settings.SERVING_MODELS_KEPT - 1)
             # Imported here: only the process that runs models loads torch.
             from trainer.ml.batched import BatchedGenerator
 
@@ -45,9 +52,23 @@ class Engine:
             with self._lock:
                 self._models[key] = generator
                 self._loading.pop(key, None)
-                while len(self._models) > settings.SERVING_MODELS_KEPT:
-                    self._models.popitem(last=False)[1].close()
+                # Others loaded meanwhile may have filled the room made above.
+                self._evict(settings.SERVING_MODELS_KEPT)
             return generator
+
+    def _drop_dead(self) -> None:
+        """Forget generators that no longer answer (their scheduler failed or was closed):
+        the next request for that model loads it again."""
+        for key in [key for key, generator in self._models.items() if not generator.alive]:
+            del self._models[key]
+
+    def _evict(self, room: int) -> None:
+        """Close the least recently used until at most `room` are kept, idle ones first;
+        a closed one still answers what it was already asked."""
+        while len(self._models) > room:
+            idle = [key for key, generator in self._models.items() if not generator.busy]
+            key = idle[0] if idle else next(iter(self._models))
+            self._models.pop(key).close()
 
     def loaded(self) -> list[BatchedGenerator]:
         with self._lock:
