@@ -90,7 +90,13 @@ def _draft(attempt: Attempt) -> None:
     origin = Draft.Origin.MODEL if job.model is not None else Draft.Origin.SOURCE
     for prompt_id, text, error in sample(job, prompts, todo, attempt.should_stop):
         with transaction.atomic():
-            if error is None:
+            earlier = _draft_from(job.origin_name, prompt_id) if error is None else None
+            if earlier is not None:
+                # Another job from the same origin (a double submit, or overlapping
+                # requests) drafted this prompt first: its draft stands for this one.
+                made[str(prompt_id)] = earlier
+                failures.pop(str(prompt_id), None)
+            elif error is None:
                 try:
                     draft = draft_create(
                         prompt=prompts[prompt_id],
@@ -114,6 +120,17 @@ def _draft(attempt: Attempt) -> None:
         succeeded=bool(made),
         failures=failures,
         nothing="No draft was made",
+    )
+
+
+def _draft_from(origin_name: str, prompt_id: int) -> int | None:
+    """The id of the prompt's draft from `origin_name`, if it has one. The prompt's row is
+    locked until the caller's transaction ends, so two jobs cannot both find none."""
+    list(Prompt.objects.select_for_update().filter(pk=prompt_id).values_list("pk"))
+    return (
+        Draft.objects.filter(prompt_id=prompt_id, origin_name=origin_name)
+        .values_list("pk", flat=True)
+        .first()
     )
 
 

@@ -199,3 +199,30 @@ def test_a_source_gets_as_many_requests_at_once_as_its_max_concurrency(
     assert job.status == JobStatus.SUCCEEDED and job.failures == {}, job.failures
     assert server.most == 2
     assert list(Draft.objects.values_list("text", flat=True)) == ["A paired reply."] * 4
+
+
+@pytest.mark.django_db
+def test_a_double_submit_makes_one_draft_per_prompt(api, carol, guideline):
+    from sources.models import ModelSource
+
+    from .test_client import COMPLETION, Scripted
+
+    server = Scripted([(200, COMPLETION)])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    source = ModelSource.objects.create(name="s", base_url=server.url, model="m")
+    prompts = prompts_for_labelers(guideline, 2)
+    api.force_authenticate(carol)
+    asked = {"source": source.pk, "prompts": [p.pk for p in prompts]}
+    try:
+        # Both are accepted: neither job has drafted anything yet.
+        first, second = (api.post("/api/drafts/", asked, format="json") for _ in range(2))
+        assert (first.status_code, second.status_code) == (202, 202), second.json()
+        jobs = [drafts_run(job_id=answer.json()["id"]) for answer in (first, second)]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert [job.status for job in jobs] == [JobStatus.SUCCEEDED] * 2, jobs[1].error
+    drafts = Draft.objects.filter(prompt__in=prompts)
+    assert sorted(d.prompt_id for d in drafts) == sorted(p.pk for p in prompts)
+    assert jobs[1].made == jobs[0].made  # the second job names the drafts the first made
