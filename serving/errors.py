@@ -3,6 +3,7 @@ client libraries read and raise as their own exception types (404 NotFoundError,
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import JsonResponse
 
 
@@ -56,6 +57,12 @@ class BodyTooLarge(ServingError):
     code = "body_too_large"
 
 
+def body_too_large() -> JsonResponse:
+    """The answer to a body over Django's limit, wherever reading it raised."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return BodyTooLarge(f"The body is over {limit:,} bytes.").response()
+
+
 class ServerError(ServingError):
     status = 500
     type = "server_error"
@@ -66,3 +73,9 @@ class InferenceUnavailable(ServingError):
     status = 503
     type = "server_error"
     code = "inference_unavailable"
+
+
+class DeadlinePassed(ServingError):
+    status = 504
+    type = "server_error"
+    code = "timeout"

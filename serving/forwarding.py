@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from serving.errors import InferenceUnavailable
+from serving.errors import InferenceUnavailable, body_too_large
 
 # Generous: the inference process answers headers only once the model is loaded and the
 # request admitted; a reply then streams with no gap longer than one decoding step.
@@ -37,6 +38,10 @@ def _body(
 
 
 def forwarded(request: HttpRequest) -> HttpResponse:
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return body_too_large()
     base = urlsplit(settings.INFERENCE_URL).path.rstrip("/")
     path = base + request.get_full_path()
     headers = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
@@ -47,9 +52,9 @@ def forwarded(request: HttpRequest) -> HttpResponse:
     connection = _connection()
     try:
         method = request.method or "GET"
-        connection.request(method, path, body=request.body or None, headers=headers)
+        connection.request(method, path, body=body or None, headers=headers)
         answer = connection.getresponse()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # no answer, or not one in HTTP
         connection.close()
         return InferenceUnavailable(
             "The inference process is not answering: is it running (runstack starts it)?"

@@ -17,11 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from serving.access import caller_checked
 from serving.completions import answer_events, answer_whole, ask_parsed, ask_start
 from serving.errors import (
-    BodyTooLarge,
     MethodNotAllowed,
     PathNotFound,
     ServerError,
     ServingError,
+    body_too_large,
 )
 from serving.forwarding import forwarded
 from serving.selectors import servable_models
@@ -48,9 +48,7 @@ def _served(method: str) -> Callable[[View], View]:
             except ServingError as exc:
                 return exc.response()
             except RequestDataTooBig:
-                return BodyTooLarge(
-                    f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
-                ).response()
+                return body_too_large()
             except Exception:
                 # OpenAI's clients read errors in their shape, a server error too.
                 logger.exception("%s failed", request.path)

@@ -1,7 +1,9 @@
 """/v1 on the web port: the web process forwards each request to the inference process
 (serving.wsgi under gunicorn, as runstack starts it) and passes the answer back."""
 
+import socketserver
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -77,6 +79,47 @@ def test_an_inference_process_that_does_not_answer_is_a_503(client_for, sft, car
         pytest.raises(openai.InternalServerError) as refused,
     ):
         client.models.list()
+
+    assert refused.value.status_code == 503
+    assert refused.value.body["code"] == "inference_unavailable"
+
+
+def test_a_body_over_the_limit_is_a_413_on_the_web_port_too(client_for, sft, carol):
+    client = client_for(carol)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    long_question = [{"role": "user", "content": "river " * 400}]
+
+    with (
+        override_settings(
+            SERVING_IN_PROCESS=False, INFERENCE_URL=nobody, DATA_UPLOAD_MAX_MEMORY_SIZE=1000
+        ),
+        pytest.raises(openai.APIStatusError) as refused,
+    ):
+        client.chat.completions.create(model=sft.name, messages=long_question)
+
+    assert refused.value.status_code == 413
+    assert refused.value.body["code"] == "body_too_large"
+
+
+class _NotHttp(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"not an HTTP answer\r\n\r\n")
+
+
+def test_an_inference_process_answering_not_in_http_is_a_503(client_for, sft, carol):
+    client = client_for(carol)
+    with socketserver.TCPServer(("127.0.0.1", 0), _NotHttp) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        garbled = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            with (
+                override_settings(SERVING_IN_PROCESS=False, INFERENCE_URL=garbled),
+                pytest.raises(openai.InternalServerError) as refused,
+            ):
+                client.models.list()
+        finally:
+            server.shutdown()
 
     assert refused.value.status_code == 503
     assert refused.value.body["code"] == "inference_unavailable"
