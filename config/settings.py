@@ -389,6 +389,9 @@ SERVING_IN_PROCESS = env_bool("SERVING_IN_PROCESS", False)
 SERVING_MODELS_KEPT = env_int("SERVING_MODELS_KEPT", 2, minimum=1)
 # Sequences decoded together in one step, across requests.
 SERVING_MAX_BATCH = env_int("SERVING_MAX_BATCH", 64, minimum=1)
+# Seconds a whole (not streamed) chat completion may take before it is cancelled and
+# answered 504: its client may have left, and nothing else tells the inference process.
+SERVING_DEADLINE_S = env_int("SERVING_DEADLINE_S", 300, minimum=1)
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -11,20 +11,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from config.errors import InputError
 from labeling.validation import conversation_checked
 from serving.engine import engine
-from serving.errors import BadRequest, InferenceUnavailable
+from serving.errors import BadRequest, DeadlinePassed, InferenceUnavailable
 from serving.selectors import servable_model
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
-    from trainer.ml.batched import Ticket
+    from trainer.ml.batched import BatchedGenerator, Ticket
 
 MAX_N = 16
 MAX_STOPS = 4
 # Without max_tokens a reply may run this long (or to the model's context, if shorter).
 DEFAULT_MAX_TOKENS = 256
+MAX_TOKENS = 32_768
+# Tokens one request may ask for across its n choices: the decoding it can cost.
+MAX_TOTAL_TOKENS = 32_768
 # A request that has had no new token for this long has lost its model.
 PIECE_WAIT_S = 300.0
 
@@ -105,19 +110,31 @@ def ask_parsed(raw: bytes) -> Ask:
     options = body.get("stream_options") or {}
     if not isinstance(stream, bool) or not isinstance(options, dict):
         raise BadRequest("stream is true or false.", param="stream")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = _number(
+        {"max_tokens": body.get("max_completion_tokens", body.get("max_tokens"))},
+        "max_tokens",
+        DEFAULT_MAX_TOKENS,
+        1,
+        MAX_TOKENS,
+        whole=True,
+    )
+    n = _number(body, "n", 1, 1, MAX_N, whole=True)
+    if n * max_tokens > MAX_TOTAL_TOKENS:
+        raise BadRequest(
+            f"n times max_tokens is {n * max_tokens:,}; at most {MAX_TOTAL_TOKENS:,} are decoded "
+            "for one request.",
+            param="max_tokens",
+        )
     return Ask(
         version=servable_model(body["model"]),
         messages=messages,
         stream=stream,
         include_usage=bool(options.get("include_usage")),
-        n=_number(body, "n", 1, 1, MAX_N, whole=True),
+        n=n,
         temperature=_number(body, "temperature", 1.0, 0.0, 2.0, whole=False),
         # 0 keeps only the most likely token, as the smallest positive value does.
         top_p=max(_number(body, "top_p", 1.0, 0.0, 1.0, whole=False), 1e-6),
-        max_tokens=_number(
-            {"max_tokens": max_tokens}, "max_tokens", DEFAULT_MAX_TOKENS, 1, 32_768, whole=True
-        ),
+        max_tokens=max_tokens,
         seed=_number(body, "seed", None, 0, 2**63 - 1, whole=True),
         stop=_stops(body.get("stop")),
     )
@@ -132,16 +149,23 @@ class Started:
     id: str
     created: int
     model: str
+    # time.monotonic() past which a whole answer is given up; None for a stream, which
+    # ends when its client leaves.
+    deadline: float | None = None
+
+
+def _generator(ask: Ask) -> BatchedGenerator:
+    try:
+        return engine.generator_for(ask.version)
+    except OSError as exc:
+        message = f"The model {ask.version.name} cannot be loaded: {exc}"
+        raise InferenceUnavailable(message) from None
 
 
 def ask_start(ask: Ask) -> Started:
     from trainer.ml.batched import ChatRequest
 
-    try:
-        generator = engine.generator_for(ask.version)
-    except OSError as exc:
-        message = f"The model {ask.version.name} cannot be loaded: {exc}"
-        raise InferenceUnavailable(message) from None
+    generator = _generator(ask)
     prompt_ids = generator.prompt_ids(ask.messages)
     request = ChatRequest(
         prompt_ids=prompt_ids,
@@ -153,7 +177,12 @@ def ask_start(ask: Ask) -> Started:
         stop=ask.stop,
     )
     try:
-        ticket = generator.submit(request)
+        try:
+            ticket = generator.submit(request)
+        except RuntimeError:
+            # Unloaded since it was handed out, to make room for another model: the
+            # engine loads it again.
+            ticket = _generator(ask).submit(request)
     except ValueError as exc:
         raise BadRequest(str(exc), param="messages") from None
     except RuntimeError as exc:
@@ -164,6 +193,7 @@ def ask_start(ask: Ask) -> Started:
         id=f"chatcmpl-{secrets.token_hex(12)}",
         created=int(time.time()),
         model=ask.version.name,
+        deadline=None if ask.stream else time.monotonic() + settings.SERVING_DEADLINE_S,
     )
 
 
@@ -177,12 +207,29 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 def _pieces(started: Started) -> Iterator[Any]:
     try:
-        yield from started.ticket.stream(timeout_s=PIECE_WAIT_S)
+        for piece in started.ticket.stream(timeout_s=_wait_s(started)):
+            yield piece
+            _wait_s(started)
     except queue.Empty:
         started.ticket.cancel()  # nobody will read it: the scheduler may drop it
         raise InferenceUnavailable("The model stopped answering.") from None
     except RuntimeError as exc:
         raise InferenceUnavailable(str(exc)) from None
+
+
+def _wait_s(started: Started) -> float:
+    """How long to wait for the next piece; past the deadline the request is cancelled,
+    so that nobody's decoding runs on for a client that has given up."""
+    if started.deadline is None:
+        return PIECE_WAIT_S
+    left = started.deadline - time.monotonic()
+    if left <= 0:
+        started.ticket.cancel()
+        raise DeadlinePassed(
+            f"No whole answer within {settings.SERVING_DEADLINE_S} s: ask for fewer tokens "
+            "or stream the reply."
+        )
+    return min(PIECE_WAIT_S, left)
 
 
 def answer_whole(started: Started) -> dict[str, Any]:

@@ -3,6 +3,7 @@ whole, their options (n, seed, stop, max_tokens) and usage."""
 
 import openai
 import pytest
+from django.test import override_settings
 
 from .conftest import QUESTION, version_of
 
@@ -71,6 +72,7 @@ def test_a_stop_string_cuts_the_reply_before_it(openai_admin, sft):
         {"temperature": 5},
         {"n": 0},
         {"max_tokens": "many"},
+        {"n": 16, "max_tokens": 4096},  # more tokens than one request may cost
         {"stop": [""]},
         {"messages": [{"role": "assistant", "content": "Hi"}]},
     ],
@@ -131,3 +133,20 @@ def test_top_p_zero_keeps_only_the_most_likely_token(openai_admin, sft):
         )
 
     assert ask(top_p=0, temperature=1.0, seed=4) == ask(temperature=0)
+
+
+def test_a_whole_answer_past_the_deadline_is_a_504_and_a_stream_is_not_held_to_it(
+    openai_admin, sft
+):
+    with override_settings(SERVING_DEADLINE_S=0):
+        with pytest.raises(openai.InternalServerError) as refused:
+            openai_admin.chat.completions.create(model=sft.name, messages=QUESTION, max_tokens=5)
+        streamed = list(
+            openai_admin.chat.completions.create(
+                model=sft.name, messages=QUESTION, max_tokens=5, stream=True
+            )
+        )
+
+    assert refused.value.status_code == 504
+    assert refused.value.body["code"] == "timeout"
+    assert streamed[-1].choices[0].finish_reason in ("stop", "length")
