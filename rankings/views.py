@@ -45,10 +45,15 @@ def _form_ranking(post: QueryDict, shown: list[int]) -> tuple[list[list[int]], i
     ranks: dict[int, list[int]] = {}
     for candidate in shown:
         raw = post.get(f"rank_{candidate}", "")
-        if not raw.isdigit() or not 1 <= int(raw) <= len(shown):
+        if not _whole(raw) or not 1 <= int(raw) <= len(shown):
             raise InputError("ranking", "Give every reply a rank (equal ranks are ties).")
         ranks.setdefault(int(raw), []).append(candidate)
     return [ranks[r] for r in sorted(ranks)], None
+
+
+def _whole(raw: str) -> bool:
+    """Only 0-9: str.isdigit() also holds for "²", which int() refuses."""
+    return raw.isascii() and raw.isdigit()
 
 
 def _form_extras(post: QueryDict, shown: list[int]) -> dict[str, object]:
@@ -57,7 +62,7 @@ def _form_extras(post: QueryDict, shown: list[int]) -> dict[str, object]:
     for c in shown:
         raw = post.get(f"likert_{c}", "")
         if raw:
-            if not raw.isdigit():
+            if not _whole(raw):
                 raise InputError("likert", "Scores are whole numbers from 1 to 7.")
             likert[str(c)] = int(raw)
     return {
