@@ -37,8 +37,9 @@ def test_an_explicit_count_wins_config_first_then_the_environment(eight_cores):
     assert threads_chosen() == 3
     assert threads_chosen(5) == 5
     # Not a count: automatic again.
-    eight_cores.setenv("OMP_NUM_THREADS", "lots")
-    assert threads_chosen() == 2
+    for not_a_count in ("lots", "²"):
+        eight_cores.setenv("OMP_NUM_THREADS", not_a_count)
+        assert threads_chosen() == 2
 
 
 def test_the_config_field_defaults_to_automatic_and_is_applied(eight_cores, tmp_path):

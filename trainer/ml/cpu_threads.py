@@ -46,4 +46,5 @@ def usable_cores() -> int:
 def _positive(raw: str) -> int:
     """The whole number in `raw` when above 0, else 0 (unset or not a count)."""
     raw = raw.strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 0
+    # isascii: isdigit() holds for "²" too, which int() refuses.
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else 0
