@@ -170,13 +170,11 @@ def playground_compute(
     """The model work behind playground_answer, in the inference worker, on input the web
     request has checked: a score when `reply` is given, else a sampled reply."""
     from trainer.ml.chat import TURN_TOKENS
-    from trainer.ml.reward import sequences_encode
 
     version = ModelVersion.objects.get(pk=model_id)
     if reply is not None:
         scorer = loaded_models.get(version)
-        completion = [{"role": "assistant", "content": reply}]
-        ids = sequences_encode(scorer.tokenizer, prompt, completion, scorer.max_length)
+        ids = scorer.sequence(prompt, reply)
         return {
             "model": version.pk,
             "kind": version.kind,

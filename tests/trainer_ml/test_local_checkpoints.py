@@ -94,9 +94,11 @@ def test_a_reward_model_starts_from_a_saved_sft_model(tmp_path):
 
 
 def bert_base(folder, groups, **config) -> str:
-    """A small BERT-like checkpoint with a tokenizer trained on the groups' words."""
+    """A small BERT-like checkpoint with a tokenizer trained on the groups' words, and
+    BERT's own [CLS] and [SEP]."""
     texts = [m["content"] for g in groups for c in g.completions for m in c]
     tokenizer = tokenizer_train(texts, vocab_size=400)
+    tokenizer.add_special_tokens({"cls_token": "[CLS]", "sep_token": "[SEP]"})
     shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, **config}
     bert = BertConfig(
         vocab_size=len(tokenizer),

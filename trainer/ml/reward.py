@@ -42,6 +42,16 @@ from trainer.ml.modeling import (
     reward_model_load,
     run_tokenizer,
 )
+from trainer.ml.pooling import (
+    CLS,
+    LAST,
+    MEAN,
+    POOLING_KEY,
+    encoder_scores,
+    pooling_chosen,
+    sequence_framed,
+    unused_frozen,
+)
 
 # Stored in the saved config: models whose score layer has no bias (Llama's) keep the
 # shift here, and RewardScorer adds it.
@@ -75,25 +85,29 @@ class EncodedGroup:
 
 
 class ScalarRewards(nn.Module):
-    """One score per right-padded row, read at its last real token (decoders) or as the
-    model's own pooled output (encoders). Takes several padded batches and returns the
-    scores of all their rows in order: one call per step, as DDP needs, however many
-    forwards the rows are split into (see `length_runs`)."""
+    """One score per right-padded row, read as `pooling` says (trainer.ml.pooling): at its
+    last real token (decoders), or at the [CLS] position or the mean of its tokens
+    (encoders). Takes several padded batches and returns the scores of all their rows in
+    order: one call per step, as DDP needs, however many forwards the rows are split into
+    (see `length_runs`)."""
 
-    def __init__(self, model: PreTrainedModel, *, causal: bool):
+    def __init__(self, model: PreTrainedModel, pooling: str):
         super().__init__()
         self.model = model
-        self.causal = causal
-        self.last_layer_at_ends = causal and llama_scores_apply(model)
+        self.pooling = pooling
+        self.causal = pooling == LAST
+        self.last_layer_at_ends = self.causal and llama_scores_apply(model)
 
     def forward(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         scores = []
         for ids, mask in batches:
             if self.last_layer_at_ends:
                 scores.append(llama_scores(self.model, ids, mask.sum(dim=1)))  # (n,)
-                continue
-            out = self.model(input_ids=ids, attention_mask=None if self.causal else mask)
-            scores.append(out.logits[:, 0].float())  # (n,)
+            elif self.causal:
+                # No mask: for right padding a causal model needs none.
+                scores.append(self.model(input_ids=ids).logits[:, 0].float())  # (n,)
+            else:
+                scores.append(encoder_scores(self.model, ids, mask, self.pooling))  # (n,)
         return torch.cat(scores)  # (N,)
 
 
@@ -154,10 +168,17 @@ def llama_scores(
 CPU_FORWARD_COST = 64
 
 
-def sequences_encode(tokenizer, prompt: list[Message], completion: list[Message], limit: int):
+def sequences_encode(
+    tokenizer,
+    prompt: list[Message],
+    completion: list[Message],
+    limit: int,
+    pooling: str = LAST,
+):
+    """The ids a reward model scores: the conversation, framed for `pooling` and cut to
+    `limit` from the left (a long prompt loses its beginning, never the reply)."""
     ids, _ = conversation_encode(tokenizer, [*prompt, *completion])
-    # The score is read at the end, so a long prompt loses its beginning, not the reply.
-    return ids[-limit:]
+    return sequence_framed(tokenizer, ids, limit, pooling)
 
 
 class Reward:
@@ -179,10 +200,16 @@ class Reward:
         )
         self.max_length = length_limit(self.model, config.max_length)
         setattr(self.model.config, MAX_LENGTH_KEY, self.max_length)
+        causal = attends_only_backwards(self.model)
+        self.pooling = pooling_chosen(config.base_model, causal=causal)
+        setattr(self.model.config, POOLING_KEY, self.pooling)
         self.adapted = lora_applied(self.model, config, self.tokenizer, scores=True)
-        self.module = ScalarRewards(self.model, causal=attends_only_backwards(self.model))
+        self.module = ScalarRewards(self.model, self.pooling)
         self.train_set = [self._encode(g) for g in train]
         self.validation_set = [self._encode(g) for g in validation or []]
+        if self.pooling == MEAN and self.train_set:
+            # Mean pooling leaves the head's own pooler unread; freeze it (see unused_frozen).
+            unused_frozen(self.module, self._batch(self.train_set[0].sequences[:1]))
         # Without demonstrations, the best-ranked replies stand in for them.
         self.demonstrations = demonstrations or [
             g.prompt + g.completions[g.ranking[0][0]] for g in train
@@ -193,7 +220,8 @@ class Reward:
     def _encode(self, group: RankedGroup) -> EncodedGroup:
         limit = self.max_length
         sequences = [
-            sequences_encode(self.tokenizer, group.prompt, c, limit) for c in group.completions
+            sequences_encode(self.tokenizer, group.prompt, c, limit, self.pooling)
+            for c in group.completions
         ]
         return EncodedGroup(sequences, group.pairs())
 
@@ -268,10 +296,9 @@ class Reward:
     def finish(self, processes: Processes) -> None:
         """Shift scores so approved demonstrations average 0. Each process scores its share
         of them; the sums meet in one all-reduce, so every process saves the same bias."""
-        limit = self.max_length
         sequences = [
-            conversation_encode(self.tokenizer, conversation)[0][-limit:]
-            for conversation in self.demonstrations[processes.rank :: processes.world]
+            sequences_encode(self.tokenizer, c[:-1], c[-1:], self.max_length, self.pooling)
+            for c in self.demonstrations[processes.rank :: processes.world]
         ]
         setattr(self.model.config, BIAS_KEY, 0.0)
         mine = float(self.scores(sequences).sum()) if sequences else 0.0
@@ -307,13 +334,21 @@ class RewardScorer:
         self.bias = float(getattr(self.model.config, BIAS_KEY, 0.0))
         saved = getattr(self.model.config, MAX_LENGTH_KEY, None)
         self.max_length = length_limit(self.model, max_length or saved or 1024)
+        self.pooling = getattr(self.model.config, POOLING_KEY, None) or (
+            LAST if attends_only_backwards(self.model) else CLS
+        )
+        # The module training scored with, so scores here are the ones evaluation saw.
+        self.module = ScalarRewards(self.model, self.pooling).eval()
+
+    def sequence(self, prompt: list[Message], reply: str) -> list[int]:
+        """The ids the model reads for `reply` to `prompt`."""
+        completion = [{"role": "assistant", "content": reply}]
+        return sequences_encode(self.tokenizer, prompt, completion, self.max_length, self.pooling)
 
     @torch.no_grad()
     def score(self, prompt: list[Message], reply: str) -> float:
-        completion = [{"role": "assistant", "content": reply}]
-        ids = sequences_encode(self.tokenizer, prompt, completion, self.max_length)
-        out = self.model(input_ids=torch.tensor([ids]))
-        return float(out.logits[0, 0]) + self.bias
+        ids = torch.tensor([self.sequence(prompt, reply)])
+        return float(self.module([(ids, torch.ones_like(ids))])[0]) + self.bias
 
 
 def build(config: RewardConfig, data: TrainingData) -> Reward:
