@@ -95,6 +95,7 @@ class Trained:
     seconds: float
     lr: float
     max_length: int
+    pooling: str  # where the score is read (trainer.ml.pooling)
     parameters: int
 
 
@@ -120,6 +121,7 @@ def model_trained(base: str, train_groups, held_out, work: Path, quick: bool) ->
         seconds,
         config.lr,
         method.max_length,
+        method.pooling,
         sum(p.numel() for p in method.model.parameters()),
     )
 
@@ -182,7 +184,8 @@ def main() -> None:
             found = model_trained(base, train_groups, held_out, Path(folder) / str(n), args.quick)
             detail = (
                 f"{found.parameters / 1e6:.1f}M params, lr {found.lr:g}, "
-                f"max length {found.max_length}, trained in {found.seconds:.0f} s"
+                f"max length {found.max_length}, {found.pooling} pooling, "
+                f"trained in {found.seconds:.0f} s"
             )
             rows.append(row(name, found.right, detail, heuristic))
             # As each model finishes: a long run shows its first figures early.

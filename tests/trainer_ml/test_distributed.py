@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from .conftest import colour_conversations, groups_as_rows, jsonl_write, marker_groups
+from .test_local_checkpoints import bert_base
+from .test_reward_pooling import mean_pooled
 
 SETTINGS = [
     "--set",
@@ -92,6 +94,27 @@ def test_two_gloo_processes_train_the_reward_model_like_one(tmp_path):
     )
     assert one["reward_bias"] != 0.0
     assert two["reward_bias"] == pytest.approx(one["reward_bias"], abs=1e-4)
+
+
+def test_two_gloo_processes_train_a_mean_pooled_encoder_like_one(tmp_path):
+    # Mean pooling leaves BERT's own pooler unread, a trainable weight with no gradient,
+    # which DDP refuses unless it is frozen. No dropout, so the two runs can agree.
+    groups = marker_groups(48, seed=7)
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    base = bert_base(tmp_path / "bert", groups, **no_dropout)
+    mean_pooled(tmp_path / "bert")
+    data = jsonl_write(tmp_path / "rankings.jsonl", groups_as_rows(groups))
+
+    extra = ("--base-model", base)
+    alone = run_trainer("reward", data, tmp_path / "one", processes=1, extra=extra)
+    pair = run_trainer("reward", data, tmp_path / "two", processes=2, extra=extra)
+
+    losses = [e["metrics"]["loss"] for e in alone if e["type"] == "progress"]
+    pair_losses = [e["metrics"]["loss"] for e in pair if e["type"] == "progress"]
+    assert pair_losses == [pytest.approx(x, rel=1e-4) for x in losses]
+    for run in ("one", "two"):
+        saved = json.loads((tmp_path / run / "model" / "config.json").read_text())
+        assert saved["reward_pooling"] == "mean"
 
 
 def test_two_gloo_processes_train_sft_like_one(tmp_path):
