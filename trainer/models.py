@@ -139,9 +139,41 @@ class GenerationJob(Job):
     filed = models.JSONField(default=dict, blank=True)
     # Prompt id -> why nothing was filed for it (a source that failed for it).
     failures = models.JSONField(default=dict, blank=True)
+    # Best-of-n: replies sampled per prompt, all origins together, of which the K that
+    # `reward_model` scores highest are filed; null when every reply sampled is filed.
+    best_of = models.PositiveSmallIntegerField(null=True, blank=True)
+    reward_model = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="best_of_generations",
+    )
+    # Prompt id -> every reply sampled for it, in sampling order, as {"model", "reward",
+    # "kept"}: what best-of-n chose from and what it kept.
+    rewards = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"generation {self.pk} ({self.status})"
+
+    def reward_mean(self, *, kept: bool) -> float | None:
+        """The mean reward of every reply sampled so far, or of those kept; None before
+        any was scored."""
+        found = [
+            sample["reward"]
+            for samples in self.rewards.values()
+            for sample in samples
+            if sample["reward"] is not None and (sample["kept"] or not kept)
+        ]
+        return sum(found) / len(found) if found else None
+
+    @property
+    def reward_mean_sampled(self) -> float | None:
+        return self.reward_mean(kept=False)
+
+    @property
+    def reward_mean_kept(self) -> float | None:
+        return self.reward_mean(kept=True)
 
     @property
     def progress(self) -> float:
