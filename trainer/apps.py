@@ -7,7 +7,7 @@ class TrainerConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs.services import JobKind, job_kind_register
-        from trainer.models import DraftJob, GenerationJob, TrainingRun
+        from trainer.models import DraftJob, EvaluationJob, GenerationJob, TrainingRun
 
         job_kind_register(
             TrainingRun,
@@ -25,4 +25,13 @@ class TrainerConfig(AppConfig):
         job_kind_register(
             DraftJob,
             JobKind("trainer.tasks.generate_drafts", "Drafts", "trainer-drafts-page", "job_id"),
+        )
+        job_kind_register(
+            EvaluationJob,
+            JobKind(
+                "trainer.tasks.evaluate_models",
+                "Evaluation",
+                "trainer-evaluation-page",
+                "job_id",
+            ),
         )

@@ -214,3 +214,56 @@ class DraftJob(Job):
     def progress(self) -> float:
         done = len(self.made) + len(set(self.failures) - set(self.made))
         return done / len(self.prompts) if self.prompts else 0.0
+
+
+class EvaluationJob(Job):
+    """A generative model version against a baseline on a list of prompts: both answer
+    every prompt, and a judge (the promoted reward model, a model source asked in both
+    orders, or people in the ranking queue) says which reply is better."""
+
+    class Judge(models.TextChoices):
+        REWARD = "reward", "Reward model"
+        SOURCE = "source", "Model source (AI judge)"
+        HUMAN = "human", "People (ranking queue)"
+
+    model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="evaluations")
+    baseline = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    judge = models.CharField(max_length=16, choices=Judge.choices)
+    # The reward model promoted when the evaluation was asked for: a later promotion
+    # does not change the judge of a job half done.
+    reward_model = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    judge_source = models.ForeignKey(
+        "sources.ModelSource",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+    )
+    # Who judged, readable after a source is deleted: reward-4, source:<name>, human.
+    judge_name = models.CharField(max_length=200)
+    prompts = models.JSONField(default=list, help_text="Prompt ids, in order")
+    # True when the prompts were chosen as held out from both models' training data.
+    held_out = models.BooleanField(default=False)
+    temperature = models.FloatField(default=0.7)
+    top_p = models.FloatField(default=0.95)
+    max_new_tokens = models.PositiveIntegerField(default=128)
+    # Raters per comparison for the human judge.
+    overlap = models.PositiveSmallIntegerField(default=1)
+    # Prompt id -> {"model": reply, "baseline": reply}: a retried job answers only the rest.
+    replies = models.JSONField(default=dict, blank=True)
+    # Prompt id -> {"outcome": "win" | "tie" | "loss", and what the judge said}.
+    results = models.JSONField(default=dict, blank=True)
+    # Human judge: prompt id -> {"comparison": id, "model_candidate": id, "baseline_candidate": id}.
+    filed = models.JSONField(default=dict, blank=True)
+    # Prompt id -> why it has no outcome ("Type: message", or the judge's unreadable answer).
+    failures = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of {self.model_id} against {self.baseline_id} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        done = set(self.results) | set(self.filed) | set(self.failures)
+        return len(done) / len(self.prompts) if self.prompts else 0.0
