@@ -195,10 +195,18 @@ class GenerationInputSerializer(serializers.Serializer):
         required=False, default=128, min_value=1, max_value=4096
     )
     overlap = serializers.IntegerField(required=False, default=3)
+    best_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Sample this many replies per prompt (K to 16, all origins together) and "
+        "keep the K the promoted reward model scores highest",
+    )
 
 
 class GenerationSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    reward_mean_sampled = serializers.FloatField(read_only=True, allow_null=True)
+    reward_mean_kept = serializers.FloatField(read_only=True, allow_null=True)
     comparisons = serializers.SerializerMethodField()
 
     class Meta:
@@ -214,6 +222,11 @@ class GenerationSerializer(serializers.ModelSerializer):
             "top_p",
             "max_new_tokens",
             "overlap",
+            "best_of",
+            "reward_model",
+            "reward_mean_sampled",
+            "reward_mean_kept",
+            "rewards",
             "progress",
             "comparisons",
             "failures",
@@ -246,6 +259,7 @@ class GenerationsView(APIView):
             top_p=data["top_p"],
             max_new_tokens=data["max_new_tokens"],
             overlap=data["overlap"],
+            best_of=data.get("best_of"),
             created_by=request.user,
         )
         return Response(GenerationSerializer(job).data, status=status.HTTP_202_ACCEPTED)

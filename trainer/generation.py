@@ -18,6 +18,7 @@ from labeling.models import Prompt
 from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
+from trainer.best_of import BestOf, best_of_checked, job_shares
 from trainer.ml.methods import POLICY, method_kinds_producing
 from trainer.models import GenerationJob, ModelVersion
 from trainer.source_sampling import SourceFailed, SourceSampling
@@ -88,12 +89,14 @@ def generation_create(
     top_p: float = 0.95,
     max_new_tokens: int = 128,
     overlap: int = 3,
+    best_of: int | None = None,
     created_by=None,
 ) -> GenerationJob:
     """K candidates per prompt from a model version (the promoted one unless named), or
     from a model source (`source`, K from it alone), or a mix: `model` with K plus
     each of `sources` ({"source": ModelSource, "k": n}) with its own n; `sources` without
-    `model` means the sources alone."""
+    `model` means the sources alone. With `best_of` n, each origin samples its share of n
+    (trainer.best_of.shares) and the promoted reward model keeps the K it scores highest."""
     from trainer.ml.sampling import Sampling
 
     if source is not None and (model is not None or sources):
@@ -117,6 +120,7 @@ def generation_create(
         raise InputError(field, str(exc)) from exc
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
+    reward_model = best_of_checked(best_of, total) if best_of is not None else None
     names = ([model.name] if model is not None else []) + [e["source"].label for e in entries]
     chosen = prompts_chosen(
         prompt_ids=prompt_ids,
@@ -136,6 +140,8 @@ def generation_create(
             top_p=top_p,
             max_new_tokens=max_new_tokens,
             overlap=overlap,
+            best_of=best_of,
+            reward_model=reward_model,
             created_by=created_by,
         )
         job_send(job)
@@ -174,15 +180,17 @@ def finish_listing_failures(
 def _generate(attempt: Attempt) -> None:
     from trainer.ml.generate import Generator
 
-    job = GenerationJob.objects.select_related("model").get(pk=attempt.pk)
+    job = GenerationJob.objects.select_related("model", "reward_model").get(pk=attempt.pk)
     rows = attempt.rows()
-    use_model = job.model is not None and job.k > 0
+    model_share, source_shares = job_shares(job)
+    use_model = job.model is not None and model_share > 0
     generator = Generator(f"{settings.DATA_DIR}/{job.model.path}") if use_model else None
-    filed, failures = dict(job.filed), dict(job.failures)
+    chooser = BestOf.of(job) if job.best_of else None
+    filed, failures, rewards = dict(job.filed), dict(job.failures), dict(job.rewards)
     prompts = Prompt.objects.in_bulk(job.prompts)
     todo = [p for p in job.prompts if str(p) not in filed and p in prompts]
     with SourceSampling(
-        job.sources,
+        source_shares,
         {p: prompts[p].messages for p in todo},
         seed_of=lambda p: _seed(job, p),
         temperature=job.temperature,
@@ -193,7 +201,11 @@ def _generate(attempt: Attempt) -> None:
             if attempt.should_stop():
                 break
             try:
-                replies = _model_replies(job, generator, prompts[prompt_id]) if use_model else []
+                replies = (
+                    _model_replies(job, generator, prompts[prompt_id], model_share)
+                    if use_model
+                    else []
+                )
                 replies += from_sources.replies(prompt_id)
             except SourceFailed as exc:
                 logger.warning("generation %s: prompt %s: %s", job.pk, prompt_id, exc)
@@ -201,10 +213,16 @@ def _generate(attempt: Attempt) -> None:
                 if not rows.update(failures=failures, heartbeat_at=timezone.now()):
                     raise attempt.lost() from None
                 continue
+            if chooser is not None:
+                replies, rewards[str(prompt_id)] = chooser.choose(
+                    prompts[prompt_id].messages, [(_clean(t), name) for t, name in replies]
+                )
             with transaction.atomic():
                 failures.pop(str(prompt_id), None)
                 filed[str(prompt_id)] = _file(job, prompts[prompt_id], replies)
-                if not rows.update(filed=filed, failures=failures, heartbeat_at=timezone.now()):
+                if not rows.update(
+                    filed=filed, failures=failures, rewards=rewards, heartbeat_at=timezone.now()
+                ):
                     # Rolls this prompt's comparison back: the job's new holder files it.
                     raise attempt.lost()
     finish_listing_failures(
@@ -216,11 +234,11 @@ def _generate(attempt: Attempt) -> None:
     )
 
 
-def _model_replies(job: GenerationJob, generator, prompt: Prompt) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _model_replies(job: GenerationJob, generator, prompt: Prompt, k: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     from trainer.ml.generate import Sampling
 
     sampling = Sampling(
-        k=job.k,
+        k=k,
         temperature=job.temperature,
         top_p=job.top_p,
         max_new_tokens=job.max_new_tokens,
@@ -235,8 +253,7 @@ def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) ->
     seed = _seed(job, prompt.pk)
     unique: dict[str, str] = {}
     for text, name in replies:
-        # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
-        text = text.replace("\x00", "")
+        text = _clean(text)
         if text and text not in unique:
             unique[text] = name
     if len(unique) < 2:
@@ -262,3 +279,8 @@ def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) ->
         logger.warning("prompt %s: replies not filed: %s", prompt.pk, exc)
         return 0
     return comparison.pk
+
+
+def _clean(text: str) -> str:
+    # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
+    return text.replace("\x00", "")

@@ -22,6 +22,7 @@ from jobs.models import JobStatus
 from jobs.services import FINISHED
 from sources.models import ModelSource
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
+from trainer.best_of import MAX_BEST_OF, reward_figures
 from trainer.curves import run_charts
 from trainer.generation import DEFAULT_PROMPTS, generation_create
 from trainer.ml.defaults import (
@@ -84,7 +85,7 @@ LORA_TARGETS = (
 )
 # Bookkeeping more than quality: left out of the side-by-side table of model metrics.
 QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
-GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap")
+GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap", "best_of")
 # The generation form's model choice for candidates from model sources alone.
 NO_MODEL = "none"
 
@@ -393,6 +394,10 @@ def generations(request: HttpRequest) -> HttpResponse:
             "jobs": GenerationJob.objects.select_related("model")[:50],
             "form": request.POST,
             "default_prompts": DEFAULT_PROMPTS,
+            "best_of_hint": (
+                f"Empty: file every reply. Else sample this many per prompt (K to {MAX_BEST_OF}, "
+                "all origins together) and keep the K the promoted reward model scores highest."
+            ),
             "errors": errors,
         },
         status=400 if errors else 200,
@@ -401,7 +406,9 @@ def generations(request: HttpRequest) -> HttpResponse:
 
 @admins
 def generation_page(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = get_object_or_404(GenerationJob.objects.select_related("model", "created_by"), pk=job_id)
+    job = get_object_or_404(
+        GenerationJob.objects.select_related("model", "created_by", "reward_model"), pk=job_id
+    )
     return render(
         request,
         "trainer/generation.html",
@@ -411,5 +418,6 @@ def generation_page(request: HttpRequest, job_id: int) -> HttpResponse:
             "finished": job.status in FINISHED,
             "percent": round(job.progress * 100),
             "comparisons": [c for c in job.filed.values() if c],
+            "best_of": reward_figures(job) if job.best_of else None,
         },
     )

@@ -1,0 +1,135 @@
+"""Best-of-n generation: each prompt gets n replies from the job's origins (its model and
+its sources), the promoted reward model scores them in the worker, and the K it scores
+highest become the comparison's candidates."""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+
+from config.errors import InputError
+from trainer.ml.methods import REWARD, method_kinds_producing
+from trainer.models import GenerationJob, ModelVersion
+
+# The most replies one prompt may get: what one sampling call (trainer.ml.sampling) and
+# one /v1 request (its `n`) allow, so no origin's share has to be split across calls.
+MAX_BEST_OF = 16
+
+
+def best_of_checked(best_of: object, k: int) -> ModelVersion:
+    """The reward model that will choose, once `best_of` is a number of replies from K
+    (the candidates kept) to MAX_BEST_OF."""
+    if type(best_of) is not int or not k <= best_of <= MAX_BEST_OF:
+        raise InputError(
+            "best_of", f"Between K ({k}, the candidates kept) and {MAX_BEST_OF} replies per prompt."
+        )
+    reward_model = ModelVersion.objects.filter(
+        kind__in=method_kinds_producing(REWARD), promoted=True
+    ).first()
+    if reward_model is None:
+        raise InputError("best_of", "No reward model is promoted: promote one to keep the best.")
+    return reward_model
+
+
+def shares(counts: list[int], best_of: int) -> list[int]:
+    """How many of the n replies each origin samples: its K scaled by n / (all K), the
+    remainder going to the largest fractions (the first origin on a tie). Each origin
+    gets at least its K, so best-of-n never takes a reply source out of the running."""
+    total = sum(counts)
+    exact = [count * best_of / total for count in counts]
+    given = [math.floor(x) for x in exact]
+    by_fraction = sorted(range(len(counts)), key=lambda i: (given[i] - exact[i], i))
+    for i in by_fraction[: best_of - sum(given)]:
+        given[i] += 1
+    return given
+
+
+def job_shares(job: GenerationJob) -> tuple[int, list[dict]]:
+    """The replies the job's model samples per prompt and its source entries with each
+    one's `k` as it is asked: the job's own figures unless it keeps the best of n."""
+    if not job.best_of:
+        return job.k, job.sources
+    counts = ([job.k] if job.k else []) + [entry["k"] for entry in job.sources]
+    given = shares(counts, job.best_of)
+    model_share = given.pop(0) if job.k else 0
+    return model_share, [{**entry, "k": n} for entry, n in zip(job.sources, given, strict=True)]
+
+
+def kept_best(texts: list[str], rewards: list[float | None], k: int) -> list[int]:
+    """The places of the k replies scored highest, one per distinct text (a reply
+    sampled twice is kept once, so the next best distinct one gets its place) and never
+    an empty one or one the model could not score; fewer when fewer such replies exist.
+    Equal rewards keep the earlier sampled."""
+    order = sorted(
+        (i for i, reward in enumerate(rewards) if reward is not None and texts[i]),
+        key=lambda i: (-rewards[i], i),
+    )
+    kept: list[int] = []
+    seen: set[str] = set()
+    for i in order:
+        if texts[i] not in seen:
+            seen.add(texts[i])
+            kept.append(i)
+        if len(kept) == k:
+            break
+    return kept
+
+
+class BestOf:
+    """The reward model of a job, loaded once in the worker."""
+
+    def __init__(self, folder: str, k: int):
+        from trainer.ml.reward import RewardScorer
+
+        self.scorer = RewardScorer(folder)
+        self.k = k
+
+    @classmethod
+    def of(cls, job: GenerationJob) -> BestOf:
+        """The job's reward model, keeping its K: the model's and every source's."""
+        k = job.k + sum(entry["k"] for entry in job.sources)
+        return cls(f"{settings.DATA_DIR}/{job.reward_model.path}", k)
+
+    def choose(
+        self, messages: list[dict[str, str]], replies: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[dict]]:
+        """The replies kept, best first, and every reply's record for the job."""
+        texts = [text for text, _ in replies]
+        rewards = [self._reward(messages, text) for text in texts]
+        kept = kept_best(texts, rewards, self.k)
+        record = [
+            {"model": name, "reward": reward, "kept": i in kept}
+            for i, ((_, name), reward) in enumerate(zip(replies, rewards, strict=True))
+        ]
+        return [replies[i] for i in kept], record
+
+    def _reward(self, messages: list[dict[str, str]], text: str) -> float | None:
+        # JSON (and PostgreSQL's jsonb) holds no NaN: a broken model's score is left out.
+        reward = self.scorer.score(messages, text)
+        return round(reward, 6) if math.isfinite(reward) else None
+
+
+def reward_figures(job: GenerationJob) -> dict[str, object]:
+    """What a generation's page shows of best-of-n: the mean reward of every reply
+    sampled and of those kept, overall and per prompt."""
+    per_prompt = []
+    for prompt_id, samples in job.rewards.items():
+        scored = [s["reward"] for s in samples if s["reward"] is not None]
+        kept = [s["reward"] for s in samples if s["kept"]]
+        per_prompt.append(
+            {
+                "prompt": prompt_id,
+                "sampled": len(samples),
+                "kept": len(kept),
+                "mean_sampled": sum(scored) / len(scored) if scored else None,
+                "mean_kept": sum(kept) / len(kept) if kept else None,
+            }
+        )
+    sampled, kept = job.reward_mean_sampled, job.reward_mean_kept
+    return {
+        "mean_sampled": sampled,
+        "mean_kept": kept,
+        "gain": kept - sampled if sampled is not None and kept is not None else None,
+        "per_prompt": per_prompt,
+    }
