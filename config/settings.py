@@ -322,6 +322,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.generate_*": {"queue": "training"},
+    "trainer.tasks.evaluate_*": {"queue": "training"},
     # The playground answers a waiting web request: a worker of its own keeps models loaded.
     "trainer.tasks.playground_*": {"queue": "inference"},
 }

@@ -72,6 +72,14 @@ def generate_drafts(job_id: int) -> str | None:
     return job.status if job else None
 
 
+@shared_task(name="trainer.tasks.evaluate_models", acks_late=True, **TRAINING_LIMITS)
+def evaluate_models(job_id: int) -> str | None:
+    from trainer.evaluations import evaluation_run
+
+    job = evaluation_run(job_id=job_id)
+    return job.status if job else None
+
+
 # On the `inference` queue. A web request waits for the answer, so a redelivery after a
 # lost worker would answer nobody: acknowledged on receipt, not late.
 @shared_task(name="trainer.tasks.playground_compute", acks_late=False)

@@ -2,9 +2,11 @@ from django.urls import path
 
 from trainer import (
     api_drafts,
+    api_evaluations,
     api_playground,
     api_training,
     views_drafts,
+    views_evaluations,
     views_training,
     views_training_playground,
 )
@@ -41,6 +43,12 @@ urlpatterns = [
     ),
     path("api/drafts/", api_drafts.DraftsView.as_view(), name="trainer-drafts"),
     path("api/drafts/<id:job_id>/", api_drafts.DraftJobView.as_view(), name="trainer-draft-job"),
+    path("api/evaluations/", api_evaluations.EvaluationsView.as_view(), name="trainer-evaluations"),
+    path(
+        "api/evaluations/<id:job_id>/",
+        api_evaluations.EvaluationDetailView.as_view(),
+        name="trainer-evaluation",
+    ),
     # The dashboard's training pages; the API's names above already take trainer-run,
     # trainer-models and the like, so each page's name ends in -page.
     path("dashboard/training/", views_training.training, name="trainer-training-page"),
@@ -59,6 +67,16 @@ urlpatterns = [
         "dashboard/models/<id:model_id>/promote/",
         views_training.model_promote_view,
         name="trainer-model-promote-page",
+    ),
+    path(
+        "dashboard/models/<id:model_id>/",
+        views_evaluations.model_page,
+        name="trainer-model-page",
+    ),
+    path(
+        "dashboard/evaluations/<id:job_id>/",
+        views_evaluations.evaluation_page,
+        name="trainer-evaluation-page",
     ),
     path("dashboard/generations/", views_training.generations, name="trainer-generations-page"),
     path(

@@ -24,6 +24,7 @@ from sources.models import ModelSource
 from trainer.api_training import GenerationInputSerializer, TrainingRunInputSerializer
 from trainer.best_of import MAX_BEST_OF, reward_figures
 from trainer.curves import run_charts
+from trainer.evaluation_results import evaluations_latest
 from trainer.generation import DEFAULT_PROMPTS, generation_create
 from trainer.ml.defaults import (
     FROM_SCRATCH_LR,
@@ -283,6 +284,7 @@ def _metric_columns(versions: list[ModelVersion]) -> list[str]:
 @admins
 def models(request: HttpRequest) -> HttpResponse:
     versions = list(ModelVersion.objects.select_related("run", "snapshot")[:200])
+    latest = evaluations_latest(versions)
     tables = []
     for kind, label in training_method_choices():
         of_kind = [v for v in versions if v.kind == kind]
@@ -293,7 +295,11 @@ def models(request: HttpRequest) -> HttpResponse:
                 "label": label,
                 "columns": columns,
                 "rows": [
-                    {"version": v, "cells": [v.metrics.get(name) for name in columns]}
+                    {
+                        "version": v,
+                        "cells": [v.metrics.get(name) for name in columns],
+                        "evaluation": latest.get(v.pk),
+                    }
                     for v in of_kind
                 ],
             }

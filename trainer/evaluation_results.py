@@ -1,0 +1,146 @@
+"""What an evaluation found, computed when it is read: the judged prompts' outcomes, and
+for the human judge the consensus of each comparison as it stands now, so the counts
+follow the reviewers as they rank. Ties count half a win; the 95% interval is Wilson's
+score interval on that rate over the decided prompts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from rankings.models import Comparison
+from trainer.models import EvaluationJob
+
+Z95 = 1.959964
+
+
+def wilson_interval(rate: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion `rate` seen over `n` trials: unlike the
+    normal approximation it stays inside [0, 1] and is honest for small n and rates near
+    0 or 1, which is where a few dozen prompts leave an evaluation."""
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Tally:
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    pending: int = 0
+    # Prompt id -> its outcome ("win", "tie", "loss") or None while it waits for people.
+    outcomes: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
+    def win_rate(self) -> float | None:
+        return (self.wins + self.ties / 2) / self.n if self.n else None
+
+    @property
+    def ci95(self) -> list[float] | None:
+        if not self.n:
+            return None
+        return list(wilson_interval(self.win_rate, self.n))  # type: ignore[arg-type]
+
+    def add(self, key: str, outcome: str | None) -> None:
+        self.outcomes[key] = outcome
+        if outcome is None:
+            self.pending += 1
+        else:
+            setattr(self, _COUNTER[outcome], getattr(self, _COUNTER[outcome]) + 1)
+
+
+_COUNTER = {"win": "wins", "tie": "ties", "loss": "losses"}
+
+
+def consensus_outcome(groups: list[list[int]], model: int, baseline: int) -> str | None:
+    """Where the reviewers' merged order puts the model's candidate against the
+    baseline's: above is a win, the same group a tie; None before anyone ranked it."""
+    place = {pk: index for index, group in enumerate(groups) for pk in group}
+    if model not in place or baseline not in place:
+        return None
+    if place[model] == place[baseline]:
+        return "tie"
+    return "win" if place[model] < place[baseline] else "loss"
+
+
+def evaluation_tally(job: EvaluationJob) -> Tally:
+    tally = Tally()
+    consensus = dict(
+        Comparison.objects.filter(
+            pk__in=[entry["comparison"] for entry in job.filed.values()]
+        ).values_list("pk", "consensus_ranked_pairs")
+    )
+    for prompt_id in job.prompts:
+        key = str(prompt_id)
+        if key in job.results:
+            tally.add(key, job.results[key]["outcome"])
+        elif key in job.filed:
+            entry = job.filed[key]
+            tally.add(
+                key,
+                consensus_outcome(
+                    consensus.get(entry["comparison"]) or [],
+                    entry["model_candidate"],
+                    entry["baseline_candidate"],
+                ),
+            )
+    return tally
+
+
+def evaluation_detail(job: EvaluationJob, tally: Tally) -> list[dict[str, object]]:
+    """Each prompt's replies, outcome and what the judge said, in the job's order."""
+    rows = []
+    for prompt_id in job.prompts:
+        key = str(prompt_id)
+        replies = job.replies.get(key, {})
+        rows.append(
+            {
+                "prompt": prompt_id,
+                "model_reply": replies.get("model"),
+                "baseline_reply": replies.get("baseline"),
+                "outcome": tally.outcomes.get(key),
+                "judged": job.results.get(key),
+                "comparison": job.filed.get(key, {}).get("comparison"),
+                "failure": job.failures.get(key),
+            }
+        )
+    return rows
+
+
+def evaluation_summary(job: EvaluationJob) -> dict[str, object]:
+    """The counts pages and lists show."""
+    tally = evaluation_tally(job)
+    return {
+        "n": tally.n,
+        "wins": tally.wins,
+        "ties": tally.ties,
+        "losses": tally.losses,
+        "pending": tally.pending,
+        "win_rate": tally.win_rate,
+        "ci95": tally.ci95,
+    }
+
+
+def evaluations_latest(versions: list) -> dict[int, dict[str, object]]:
+    """Each version's newest evaluation (as the model's own, not as a baseline) with its
+    counts, by version id: what the models page shows beside the promote button."""
+    latest: dict[int, EvaluationJob] = {}
+    jobs = EvaluationJob.objects.filter(model__in=versions).select_related("baseline")
+    for job in jobs.order_by("model_id", "-created_at"):
+        latest.setdefault(job.model_id, job)
+    return {
+        pk: {
+            "id": job.pk,
+            "status": job.status,
+            "baseline_name": job.baseline.name,
+            "judge_name": job.judge_name,
+            **evaluation_summary(job),
+        }
+        for pk, job in latest.items()
+    }
