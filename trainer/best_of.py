@@ -76,6 +76,27 @@ def kept_best(texts: list[str], rewards: list[float | None], k: int) -> list[int
     return kept
 
 
+def samples_record(
+    replies: list[tuple[str, str]], rewards: list[float | None], kept: list[int]
+) -> list[dict]:
+    """Each reply as the job keeps it: its origin, reward and whether it was kept, and
+    for one that could not be (`unfit`) why: empty, unscored, or a repeat of a reply
+    sampled before it."""
+    record: list[dict] = []
+    seen: set[str] = set()
+    for i, ((text, name), reward) in enumerate(zip(replies, rewards, strict=True)):
+        entry: dict = {"model": name, "reward": reward, "kept": i in kept}
+        if not text:
+            entry["unfit"] = "empty"
+        elif reward is None:
+            entry["unfit"] = "unscored"
+        elif text in seen:
+            entry["unfit"] = "repeat"
+        seen.add(text)
+        record.append(entry)
+    return record
+
+
 class BestOf:
     """The reward model of a job, loaded once in the worker."""
 
@@ -98,11 +119,7 @@ class BestOf:
         texts = [text for text, _ in replies]
         rewards = [self._reward(messages, text) for text in texts]
         kept = kept_best(texts, rewards, self.k)
-        record = [
-            {"model": name, "reward": reward, "kept": i in kept}
-            for i, ((_, name), reward) in enumerate(zip(replies, rewards, strict=True))
-        ]
-        return [replies[i] for i in kept], record
+        return [replies[i] for i in kept], samples_record(replies, rewards, kept)
 
     def _reward(self, messages: list[dict[str, str]], text: str) -> float | None:
         # JSON (and PostgreSQL's jsonb) holds no NaN: a broken model's score is left out.

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from jobs.models import JobStatus
 from rankings.models import Comparison
-from trainer.best_of import MAX_BEST_OF, kept_best, shares
+from trainer.best_of import MAX_BEST_OF, kept_best, samples_record, shares
 from trainer.generation import generation_run
 from trainer.ml.reward import RewardScorer
 from trainer.models import GenerationJob
@@ -39,6 +39,16 @@ def test_the_k_best_distinct_replies_are_kept_never_an_empty_or_unscored_one():
     assert kept_best(texts, rewards, 2) == [0, 5]
     # Fewer distinct scored replies than K: all of them.
     assert kept_best(["x", "x", "y"], [1.0, 1.0, 0.0], 3) == [0, 2]
+    record = samples_record([(t, "sft-1") for t in texts], rewards, [0, 5, 6])
+    assert [(r["kept"], r.get("unfit")) for r in record] == [
+        (True, None),
+        (False, None),
+        (False, "repeat"),
+        (False, "empty"),
+        (False, "unscored"),
+        (True, None),
+        (True, None),
+    ]
 
 
 @pytest.mark.django_db
@@ -73,7 +83,9 @@ def test_best_of_n_files_the_k_replies_the_reward_model_scores_highest(api, clie
         # What was filed is what was scored, by the reward model the job names.
         again = sorted(scorer.score(comparison.prompt.messages, c.content) for c in candidates)
         assert again == pytest.approx(kept, abs=1e-4)
-        assert min(kept) >= sorted(s["reward"] for s in samples)[-len(samples) // 2]
+        # No reply that could have been kept scored above one that was.
+        left = [s["reward"] for s in samples if not s["kept"] and "unfit" not in s]
+        assert min(kept) >= max(left, default=float("-inf"))
     detail = api.get(f"/api/generations/{job.pk}/").json()
     assert detail["reward_mean_kept"] > detail["reward_mean_sampled"] + 0.01, detail
 

@@ -1,0 +1,56 @@
+"""Best-of-n with a model source among the origins: the source (the platform's own /v1
+over real HTTP) is asked for its share of n, its replies are scored beside the model's by
+the promoted reward model, and only the K best of them all are filed."""
+
+import pytest
+
+from jobs.models import JobStatus
+from rankings.models import Comparison
+from trainer.generation import generation_run
+from trainer.training import model_promote, run_execute, training_run_create
+
+from .conftest import QUICK, prompts_for_labelers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_best_of_n_scores_a_sources_replies_beside_the_models_and_keeps_k(
+    api, carol, own_source, sft_version, guideline, training_queue_emptied
+):
+    reward = run_execute(run_id=training_run_create(kind="reward", config=QUICK, enqueue=False).pk)
+    assert reward.status == JobStatus.SUCCEEDED, reward.error
+    model_promote(version=reward.model)
+    prompts = prompts_for_labelers(guideline, 2)
+    api.force_authenticate(carol)
+
+    answer = api.post(
+        "/api/generations/",
+        {
+            "model": sft_version.pk,
+            "k": 2,
+            "sources": [{"source": own_source.pk, "k": 1}],
+            "best_of": 6,
+            "prompts": [p.pk for p in prompts],
+            "temperature": 1.2,
+            "max_new_tokens": 12,
+            "overlap": 1,
+        },
+        format="json",
+    )
+    assert answer.status_code == 202, answer.json()
+    job = generation_run(job_id=answer.json()["id"])
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
+    assert job.reward_model == reward.model
+    for prompt in prompts:
+        samples = job.rewards[str(prompt.pk)]
+        # K 2 + 1 scaled to 6: four from the model, two from the source.
+        origins = [s["model"] for s in samples]
+        assert origins == [sft_version.name] * 4 + ["source:ourselves"] * 2
+        kept = [s for s in samples if s["kept"]]
+        comparison = Comparison.objects.get(pk=job.filed[str(prompt.pk)])
+        assert len(kept) == comparison.candidates.count() == 3
+        assert {c.model_name for c in comparison.candidates.all()} == {s["model"] for s in kept}
+        # No reply that could have been kept scored above one that was.
+        left = [s["reward"] for s in samples if not s["kept"] and "unfit" not in s]
+        assert min(s["reward"] for s in kept) >= max(left, default=float("-inf"))
+    assert job.reward_mean_kept > job.reward_mean_sampled
