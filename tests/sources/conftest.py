@@ -14,7 +14,8 @@ from tests.datasets.conftest import (  # noqa: F401 (fixtures)
     oasst,
     queue_import,
 )
-from trainer.models import ModelVersion
+from trainer.generation import generation_run
+from trainer.models import GenerationJob, ModelVersion
 from trainer.training import run_execute, training_run_create
 
 # A few training steps on short sequences: a model that answers, made in seconds.
@@ -76,3 +77,13 @@ def prompts_for_labelers(under, count: int, *, text: str = "Question") -> list[P
         )
         for i in range(count)
     ]
+
+
+def generation_made(api, **payload) -> GenerationJob:
+    """A generation asked for through the API (short replies sampled at temperature 1 and
+    one rater per task unless `payload` says otherwise), run here as the training worker
+    would run it."""
+    asked = {"temperature": 1.0, "max_new_tokens": 16, "overlap": 1, **payload}
+    answer = api.post("/api/generations/", asked, format="json")
+    assert answer.status_code == 202, answer.json()
+    return generation_run(job_id=answer.json()["id"])

@@ -6,10 +6,9 @@ import pytest
 
 from jobs.models import JobStatus
 from rankings.models import Comparison
-from trainer.generation import generation_run
 from trainer.training import model_promote, run_execute, training_run_create
 
-from .conftest import QUICK, prompts_for_labelers
+from .conftest import QUICK, generation_made, prompts_for_labelers
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,28 +21,20 @@ def test_best_of_n_scores_a_sources_replies_beside_the_models_and_keeps_k(
     prompts = prompts_for_labelers(guideline, 2)
     api.force_authenticate(carol)
 
-    answer = api.post(
-        "/api/generations/",
-        {
-            "model": sft_version.pk,
-            "k": 2,
-            "sources": [{"source": own_source.pk, "k": 1}],
-            "best_of": 6,
-            "prompts": [p.pk for p in prompts],
-            "temperature": 1.2,
-            "max_new_tokens": 12,
-            "overlap": 1,
-        },
-        format="json",
+    # K 2 + 1 scaled to 6: four from the model, two from the source.
+    job = generation_made(
+        api,
+        model=sft_version.pk,
+        k=2,
+        sources=[{"source": own_source.pk, "k": 1}],
+        best_of=6,
+        prompts=[p.pk for p in prompts],
     )
-    assert answer.status_code == 202, answer.json()
-    job = generation_run(job_id=answer.json()["id"])
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
     assert job.reward_model == reward.model
     for prompt in prompts:
         samples = job.rewards[str(prompt.pk)]
-        # K 2 + 1 scaled to 6: four from the model, two from the source.
         origins = [s["model"] for s in samples]
         assert origins == [sft_version.name] * 4 + ["source:ourselves"] * 2
         kept = [s for s in samples if s["kept"]]

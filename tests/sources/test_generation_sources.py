@@ -11,7 +11,7 @@ from jobs.models import JobStatus
 from rankings.models import Candidate, Comparison
 from trainer.generation import generation_run
 
-from .conftest import prompts_for_labelers
+from .conftest import generation_made, prompts_for_labelers
 
 NAMES = ("sft-", "source:", "ourselves")
 
@@ -23,24 +23,16 @@ def test_a_generation_mixing_a_version_and_a_source_files_both_with_names_hidden
     prompts = prompts_for_labelers(guideline, 2)
     api.force_authenticate(carol)
 
-    answer = api.post(
-        "/api/generations/",
-        {
-            "model": sft_version.pk,
-            "k": 2,
-            "sources": [{"source": own_source.pk, "k": 2}],
-            "prompts": [p.pk for p in prompts],
-            "temperature": 1.0,
-            "max_new_tokens": 16,
-            "overlap": 1,
-        },
-        format="json",
+    job = generation_made(
+        api,
+        model=sft_version.pk,
+        k=2,
+        sources=[{"source": own_source.pk, "k": 2}],
+        prompts=[p.pk for p in prompts],
     )
-    assert answer.status_code == 202, answer.json()
-    assert answer.json()["sources"] == [{"source": own_source.pk, "name": "ourselves", "k": 2}]
-    job = generation_run(job_id=answer.json()["id"])
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
+    assert job.sources == [{"source": own_source.pk, "name": "ourselves", "k": 2}]
     comparisons = Comparison.objects.filter(prompt__in=prompts)
     assert comparisons.count() == 2 and job.failures == {}
     for comparison in comparisons:
