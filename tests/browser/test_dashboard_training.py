@@ -1,7 +1,7 @@
 """The flywheel turned from the dashboard in real Chromium, with a real Celery worker:
 an admin trains a reward model and an SFT model on imported OpenAssistant data, follows
 each run's progress bar and loss curve, promotes both, and samples new comparison tasks
-from the promoted SFT model."""
+from the promoted SFT model, keeping the replies the promoted reward model scores best."""
 
 import re
 
@@ -115,6 +115,8 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
         page.get_by_label("Replies per prompt").fill("3")
         page.get_by_label("Maximum new tokens").fill("12")
         page.get_by_label("Raters per task").fill("2")
+        # The promoted reward model keeps the 3 best of 5 replies.
+        page.get_by_label("Best of n").fill("5")
         page.get_by_role("button", name="Start generating").click()
         expect(page.get_by_role("heading", name=re.compile(r"Generation \d+"))).to_be_visible()
         page.evaluate("window.followedInPlace = true")
@@ -127,6 +129,11 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     expect(links).to_have_count(len(filed))
     expect(page.locator("[data-job-count]")).to_have_text("2 of 2 prompts")
     assert page.evaluate("window.followedInPlace") is True
+    assert job.best_of == 5 and job.reward_model == promoted.get(kind="reward")
+    # The figures came in with the finished page, in place of the followed part.
+    kept = page.locator("[data-reward-kept]")
+    expect(kept).to_be_visible()
+    assert float(kept.text_content()) == pytest.approx(job.reward_mean_kept, abs=1e-3)
     links.first.click()
     expect(page).to_have_url(re.compile(rf"/rankings/comparisons/{filed[0]}/$"))
 
