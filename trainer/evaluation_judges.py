@@ -10,6 +10,7 @@ import logging
 import random
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -74,7 +75,7 @@ def outcome_of(difference: float) -> str:
 def judge_reward(attempt, job, prompts, replies, failures) -> None:  # type: ignore[no-untyped-def]
     from trainer.ml.reward import RewardScorer
 
-    scorer = RewardScorer(f"{settings.DATA_DIR}/{job.reward_model.path}")
+    scorer = RewardScorer(Path(settings.DATA_DIR) / job.reward_model.path)
     results = dict(job.results)
     for key in _waiting(job, replies, results, failures):
         if attempt.should_stop():
@@ -170,11 +171,20 @@ def judge_source(attempt, job, prompts, replies, failures) -> None:  # type: ign
         _kept(attempt, results=results, failures=failures)
 
 
+def model_first(job: EvaluationJob) -> set[str]:
+    """The prompts whose comparison lists the model's reply first: a half drawn per job,
+    so neither side holds the first place across the evaluation, whatever the order
+    each reviewer is then shown."""
+    keys = [str(p) for p in job.prompts]
+    return set(random.Random(f"evaluation:{job.pk}").sample(keys, len(keys) // 2))
+
+
 def judge_human(attempt, job, prompts, replies, failures) -> None:  # type: ignore[no-untyped-def]
-    """Each pair becomes a comparison of two candidates in an order drawn per prompt, so
-    neither model always comes first; reviewers never see the model names (the ranking
-    payload leaves them out). Equal replies need nobody: they are a tie at once."""
+    """Each pair becomes a comparison of two candidates; reviewers never see the model
+    names (the ranking payload leaves them out). Equal replies need nobody: they are a
+    tie at once."""
     results, filed = dict(job.results), dict(job.filed)
+    first = model_first(job)
     for key in _waiting(job, replies, {**results, **filed}, failures):
         if attempt.should_stop():
             return
@@ -183,8 +193,7 @@ def judge_human(attempt, job, prompts, replies, failures) -> None:  # type: igno
             results[key] = {"outcome": "tie", "why": "the replies are the same"}
             _kept(attempt, results=results, failures=failures)
             continue
-        sides = list(SIDES)
-        random.Random(f"evaluation:{job.pk}:{key}").shuffle(sides)
+        sides = list(SIDES) if key in first else list(SIDES[::-1])
         candidates = [
             {
                 "content": pair[side],

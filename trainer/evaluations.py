@@ -240,7 +240,7 @@ def _answer(
     from trainer.ml.generate import Generator
 
     version: ModelVersion = getattr(job, side)
-    generator = Generator(f"{settings.DATA_DIR}/{version.path}")
+    generator = Generator(Path(settings.DATA_DIR) / version.path)
     rows = attempt.rows()
     sampling = Sampling(
         k=1,
