@@ -14,13 +14,10 @@ from trainer.drafts import drafts_create
 from trainer.models import DraftJob, ModelVersion
 
 
-class DraftsInputSerializer(serializers.Serializer):
-    source = serializers.PrimaryKeyRelatedField(
-        queryset=ModelSource.objects.all(), required=False, allow_null=True
-    )
-    model = serializers.PrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), required=False, allow_null=True
-    )
+class PromptsSamplingInputSerializer(serializers.Serializer):
+    """What every job that samples one reply per prompt takes: the prompts by id or by
+    filters, and how to sample."""
+
     prompts = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
@@ -29,6 +26,15 @@ class DraftsInputSerializer(serializers.Serializer):
     filters = serializers.DictField(required=False, allow_null=True)
     temperature = serializers.FloatField(required=False, default=0.7)
     top_p = serializers.FloatField(required=False, default=0.95)
+
+
+class DraftsInputSerializer(PromptsSamplingInputSerializer):
+    source = serializers.PrimaryKeyRelatedField(
+        queryset=ModelSource.objects.all(), required=False, allow_null=True
+    )
+    model = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
     max_new_tokens = serializers.IntegerField(
         required=False, default=256, min_value=1, max_value=4096
     )

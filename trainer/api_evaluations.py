@@ -10,24 +10,17 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from config.errors import InputError
+from trainer.api_drafts import PromptsSamplingInputSerializer
 from trainer.evaluation_results import evaluation_detail, evaluation_tally
 from trainer.evaluations import evaluation_create
 from trainer.models import EvaluationJob, ModelVersion
 
 
-class EvaluationInputSerializer(serializers.Serializer):
+class EvaluationInputSerializer(PromptsSamplingInputSerializer):
     model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
     baseline = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
     # "reward", "human" or a model source's id; the service says which it is.
     judge = serializers.JSONField()
-    prompts = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
-        required=False,
-        allow_null=True,
-    )
-    filters = serializers.DictField(required=False, allow_null=True)
-    temperature = serializers.FloatField(required=False, default=0.7)
-    top_p = serializers.FloatField(required=False, default=0.95)
     max_new_tokens = serializers.IntegerField(
         required=False, default=128, min_value=1, max_value=4096
     )

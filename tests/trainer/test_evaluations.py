@@ -67,6 +67,26 @@ def planted(job_id: int, pairs: list[tuple[str, str]], prompts: list[Prompt]) ->
     )
 
 
+def evaluation_planted(api, admin, judge, prompts, pairs) -> tuple[int, ModelVersion, ModelVersion]:
+    """An evaluation of one generative version (no weights behind it) against another on
+    the first len(pairs) prompts, asked through the API, with `pairs` as their replies."""
+    model, baseline = model_version("sft"), model_version("sft")
+    api.force_authenticate(admin)
+    answer = api.post(
+        "/api/evaluations/",
+        {
+            "model": model.pk,
+            "baseline": baseline.pk,
+            "judge": judge,
+            "prompts": [p.pk for p in prompts[: len(pairs)]],
+        },
+        format="json",
+    )
+    assert answer.status_code == 202, answer.json()
+    planted(answer.json()["id"], pairs, prompts)
+    return answer.json()["id"], model, baseline
+
+
 def test_the_win_rate_interval_is_wilsons_and_the_consensus_decides_a_pair():
     low, high = wilson_interval(0.5, 10)
     assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634
@@ -90,29 +110,17 @@ def test_the_win_rate_interval_is_wilsons_and_the_consensus_decides_a_pair():
 def test_the_reward_judge_counts_planted_replies_as_the_reward_model_scores_them(
     api, carol, questions, reward_judge
 ):
-    model, baseline = model_version("sft"), model_version("sft")
-    api.force_authenticate(carol)
     pairs = [
         ("Boil it for seven minutes, then cool it in cold water.", "No."),
         ("No.", "Put the egg in boiling water for seven minutes."),
         ("Yes.", "I do not know."),
         ("The same reply.", "The same reply."),
     ]
-    answer = api.post(
-        "/api/evaluations/",
-        {
-            "model": model.pk,
-            "baseline": baseline.pk,
-            "judge": "reward",
-            "prompts": [p.pk for p in questions[:4]],
-        },
-        format="json",
-    )
-    assert answer.status_code == 202, answer.json()
-    assert answer.json()["judge"] == "reward" and answer.json()["held_out"] is False
-    planted(answer.json()["id"], pairs, questions)
+    job_id, model, baseline = evaluation_planted(api, carol, "reward", questions, pairs)
+    asked = api.get(f"/api/evaluations/{job_id}/").json()
+    assert asked["judge"] == "reward" and asked["held_out"] is False and asked["status"] == "queued"
 
-    job = evaluation_run(job_id=answer.json()["id"])
+    job = evaluation_run(job_id=job_id)
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
     assert job.reward_model == reward_judge
@@ -173,9 +181,9 @@ def test_a_model_against_itself_ties_on_every_held_out_prompt_and_answers_the_sa
     assert body["win_rate"] == 0.5 and body["ci95"][0] < 0.5 < body["ci95"][1]
 
 
-def take_and_rank(api, reviewer, choose) -> int:
+def take_and_rank(api, reviewer, choose):
     """The reviewer takes the next ranking task through the API and ranks it as
-    `choose(candidates by content)` says; the comparison's id."""
+    `choose(candidates by content)` says; the task as it was handed out."""
     api.force_authenticate(reviewer)
     task = api.post("/api/tasks/next/", {"kind": "ranking"}, format="json")
     assert task.status_code == 200, task.content
@@ -188,30 +196,17 @@ def take_and_rank(api, reviewer, choose) -> int:
         HTTP_IDEMPOTENCY_KEY=f"rank-{comparison['id']}",
     )
     assert answer.status_code in (200, 201), answer.content
-    return task, comparison["id"]
+    return task
 
 
 @pytest.mark.django_db
 def test_the_human_judge_files_blind_pairs_and_counts_them_as_reviewers_rank(
     api, carol, bob, guideline, questions
 ):
-    model, baseline = model_version("sft"), model_version("sft")
-    api.force_authenticate(carol)
-    answer = api.post(
-        "/api/evaluations/",
-        {
-            "model": model.pk,
-            "baseline": baseline.pk,
-            "judge": "human",
-            "prompts": [p.pk for p in questions],
-        },
-        format="json",
-    )
-    assert answer.status_code == 202, answer.json()
     pairs = [(f"Model says {n}.", f"Baseline says {n}.") for n in range(7)] + [("Same.", "Same.")]
-    planted(answer.json()["id"], pairs, questions)
+    job_id, model, baseline = evaluation_planted(api, carol, "human", questions, pairs)
 
-    job = evaluation_run(job_id=answer.json()["id"])
+    job = evaluation_run(job_id=job_id)
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
     assert len(job.filed) == 7 and job.results == {
@@ -249,7 +244,7 @@ def test_the_human_judge_files_blind_pairs_and_counts_them_as_reviewers_rank(
                 "tie": [[mine, theirs]],
             }[plans[number]]
 
-        task, _ = take_and_rank(api, bob, choose)
+        task = take_and_rank(api, bob, choose)
         shown = task.content.decode()
         assert model.name not in shown and baseline.name not in shown
         api.force_authenticate(carol)

@@ -22,9 +22,8 @@ from trainer.evaluations import evaluation_run
 from trainer.models import EvaluationJob
 
 from . import test_evaluations
-from .test_evaluations import planted, tiny_reward_model, version_at
+from .test_evaluations import evaluation_planted, tiny_reward_model, version_at
 from .test_job_recovery import FAST_TAKEOVER, job_finished, silent_since
-from .test_training_pages import model_version
 
 # Fixtures of other modules, under the names the tests ask for.
 questions = test_evaluations.questions
@@ -73,24 +72,6 @@ def _no_model_loaded():
     engine.clear()
 
 
-def evaluation_asked(api, carol, judge, prompts) -> int:
-    model, baseline = model_version("sft"), model_version("sft")
-    api.force_authenticate(carol)
-    answer = api.post(
-        "/api/evaluations/",
-        {
-            "model": model.pk,
-            "baseline": baseline.pk,
-            "judge": judge,
-            "prompts": [p.pk for p in prompts],
-        },
-        format="json",
-    )
-    assert answer.status_code == 202, answer.json()
-    planted(answer.json()["id"], PAIRS, prompts)
-    return answer.json()["id"]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_ai_judge_is_asked_in_both_orders_so_a_judge_that_always_says_a_only_ties(
     api,
@@ -106,7 +87,7 @@ def test_an_ai_judge_is_asked_in_both_orders_so_a_judge_that_always_says_a_only_
     source = ModelSource.objects.create(
         name="always-a", base_url=base_url, model=judge.name, api_key=token
     )
-    job_id = evaluation_asked(api, carol, source.pk, questions[:3])
+    job_id, _, _ = evaluation_planted(api, carol, source.pk, questions, PAIRS)
 
     job = evaluation_run(job_id=job_id)
 
@@ -162,7 +143,8 @@ def test_answers_a_judge_cannot_be_read_for_are_failures_of_their_prompts(
         source = ModelSource.objects.create(
             name="unsure", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="m"
         )
-        job = evaluation_run(job_id=evaluation_asked(api, carol, source.pk, questions[:3]))
+        job_id, _, _ = evaluation_planted(api, carol, source.pk, questions, PAIRS)
+        job = evaluation_run(job_id=job_id)
     finally:
         server.shutdown()
         server.server_close()
