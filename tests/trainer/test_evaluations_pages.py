@@ -53,6 +53,9 @@ def test_the_model_page_starts_an_evaluation_against_the_parent_and_shows_its_co
     page = client.get(f"/dashboard/models/{child.pk}/").content.decode()
     row = re.search(rf'<tr data-evaluation="{job.pk}".*?</tr>', page, re.S).group(0)
     assert parent.name in row and "1/1/0" in row and "0.750" in row and "succeeded" in row
+    promote = re.search(r"<form[^>]*data-promote.*?</form>", page, re.S).group(0)
+    assert f"Promote {child.name}" in promote and f"vs {parent.name}" in promote
+    assert "1/1/0" in promote
     detail = client.get(f"/dashboard/evaluations/{job.pk}/").content.decode()
     assert "Win rate 0.750" in detail and "Wilson" in detail
 
