@@ -2,6 +2,8 @@
 by reviewers through the ranking queue; the counts, the win rate and its interval, and
 who may ask for one."""
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -9,20 +11,21 @@ import torch
 from django.conf import settings
 from transformers import LlamaForSequenceClassification
 
+from dataset_io.models import DatasetSnapshot
 from guidelines.services import acknowledgement_create
 from jobs.models import JobStatus
 from labeling.models import Prompt
 from labeling.services import prompt_import
 from rankings.models import Comparison
+from tests.serving import conftest as serving_fixtures
 from trainer.evaluation_judges import REWARD_TIE_TOLERANCE, verdict_read
 from trainer.evaluation_results import consensus_outcome, wilson_interval
-from trainer.evaluations import evaluation_run, trained_on
+from trainer.evaluations import evaluation_run
 from trainer.ml.chat import tokenizer_train
 from trainer.ml.modeling import model_save, tiny_config
 from trainer.ml.reward import RewardScorer
 from trainer.models import EvaluationJob, ModelVersion, TrainingRun
 
-from .test_training import trained
 from .test_training_pages import model_version
 
 
@@ -38,10 +41,13 @@ def tiny_reward_model(folder: Path) -> Path:
     return folder
 
 
-def version_at(kind: str, folder: Path, *, promoted: bool = False) -> ModelVersion:
+def version_at(kind: str, folder: Path, **fields) -> ModelVersion:
     run = TrainingRun.objects.create(kind=kind, status=JobStatus.SUCCEEDED, progress=1.0)
     # An absolute path: DATA_DIR / path is the path itself.
-    return ModelVersion.objects.create(kind=kind, run=run, path=str(folder), promoted=promoted)
+    return ModelVersion.objects.create(kind=kind, run=run, path=str(folder), **fields)
+
+
+tiny_model_dir = serving_fixtures.tiny_model_dir
 
 
 @pytest.fixture
@@ -145,15 +151,55 @@ def test_the_reward_judge_counts_planted_replies_as_the_reward_model_scores_them
     assert api.get(f"/api/evaluations/?model={baseline.pk}").json() == []
 
 
+def snapshot_with(folder: Path, kind: str, rows: list[dict]) -> DatasetSnapshot:
+    """A finished snapshot whose training split holds `rows` (gzipped for preferences,
+    as an export may be)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if kind == "sft":
+        (folder / "train.jsonl").write_text(text)
+        train = folder / "train.jsonl"
+    else:
+        train = folder / "train.jsonl.gz"
+        train.write_bytes(gzip.compress(text.encode()))
+    return DatasetSnapshot.objects.create(
+        kind=kind, status=JobStatus.SUCCEEDED, files={"train": str(train)}
+    )
+
+
 @pytest.mark.django_db
 def test_a_model_against_itself_ties_on_every_held_out_prompt_and_answers_the_same_again(
-    api, carol, oasst, tmp_path
+    api, carol, questions, tiny_model_dir, tmp_path
 ):
-    sft = trained("sft").model
+    # The parent learned from prompts 0-2 (SFT rows), the child from prompt 3 (preference
+    # pairs): neither is held out from the child, whose lineage holds both.
+    parent = version_at(
+        "sft",
+        tiny_model_dir,
+        snapshot=snapshot_with(
+            tmp_path / "sft",
+            "sft",
+            [
+                {"messages": [*q.messages, {"role": "assistant", "content": "Done."}]}
+                for q in questions[:3]
+            ],
+        ),
+    )
+    reply = [{"role": "assistant", "content": "Yes."}]
+    child = version_at(
+        "sft",
+        tiny_model_dir,
+        base_model=f"model:{parent.pk}",
+        snapshot=snapshot_with(
+            tmp_path / "preference",
+            "preference",
+            [{"prompt": questions[3].messages, "chosen": reply, "rejected": reply}],
+        ),
+    )
     api.force_authenticate(carol)
     ask = {
-        "model": sft.pk,
-        "baseline": sft.pk,
+        "model": child.pk,
+        "baseline": child.pk,
         "judge": "reward",
         "filters": {"limit": 3},
         "max_new_tokens": 8,
@@ -166,19 +212,19 @@ def test_a_model_against_itself_ties_on_every_held_out_prompt_and_answers_the_sa
     again = evaluation_run(job_id=api.post("/api/evaluations/", ask, format="json").json()["id"])
 
     assert first.status == JobStatus.SUCCEEDED, (first.error, first.failures)
-    assert first.held_out and first.prompts == again.prompts
-    # Held out: none of the prompts is in the training split the SFT model learned from,
-    # which does hold some of the platform's prompts.
-    seen = trained_on([sft])
-    assert Prompt.objects.filter(content_hash__in=seen).exists()
-    chosen = Prompt.objects.filter(pk__in=first.prompts)
-    assert chosen.exists() and not chosen.filter(content_hash__in=seen).exists()
+    assert first.held_out and first.prompts == again.prompts == [q.pk for q in questions[4:7]]
     assert all(pair["model"] == pair["baseline"] for pair in first.replies.values())
-    assert again.replies == first.replies  # one fixed seed per prompt
+    assert len(first.replies) == 3 and again.replies == first.replies  # one seed per prompt
     body = api.get(f"/api/evaluations/{first.pk}/").json()
-    n = len(first.prompts)
-    assert (body["wins"], body["ties"], body["losses"], body["n"]) == (0, n, 0, n)
+    assert (body["wins"], body["ties"], body["losses"], body["n"]) == (0, 3, 0, 3)
     assert body["win_rate"] == 0.5 and body["ci95"][0] < 0.5 < body["ci95"][1]
+    anywhere = api.post(
+        "/api/evaluations/",
+        {**ask, "filters": {"limit": 2, "held_out": False}},
+        format="json",
+    )
+    assert anywhere.json()["prompts"] == [q.pk for q in questions[:2]]
+    assert anywhere.json()["held_out"] is False
 
 
 def take_and_rank(api, reviewer, choose):
