@@ -176,7 +176,10 @@ def model_first(job: EvaluationJob) -> set[str]:
     so neither side holds the first place across the evaluation, whatever the order
     each reviewer is then shown."""
     keys = [str(p) for p in job.prompts]
-    return set(random.Random(f"evaluation:{job.pk}").sample(keys, len(keys) // 2))
+    rng = random.Random(f"evaluation:{job.pk}")
+    # An odd count leaves one prompt over, whose side a coin decides.
+    count = len(keys) // 2 + (len(keys) % 2 == 1 and rng.random() < 0.5)
+    return set(rng.sample(keys, count))
 
 
 def judge_human(attempt, job, prompts, replies, failures) -> None:  # type: ignore[no-untyped-def]
