@@ -60,7 +60,8 @@ def _judge(judge: object) -> tuple[str, ModelVersion | None, ModelSource | None,
             raise InputError("judge", "No reward model is promoted: promote one to judge with it.")
         return EvaluationJob.Judge.REWARD, reward_model, None, reward_model.name
     if type(judge) is int:
-        source = ModelSource.objects.filter(pk=judge).first()
+        # Beyond a database integer no source can have the id (and the query would fail).
+        source = ModelSource.objects.filter(pk=judge).first() if 0 < judge < 2**63 else None
         if source is None:
             raise InputError("judge", f"No model source {judge}.")
         return EvaluationJob.Judge.SOURCE, None, source, source.label

@@ -321,6 +321,7 @@ def test_only_admins_evaluate_and_bad_input_is_a_400(
     for payload, field in [
         ({**ask, "judge": "robot"}, "judge"),
         ({**ask, "judge": 10**6}, "judge"),
+        ({**ask, "judge": 2**70}, "judge"),
         ({**ask, "judge": True}, "judge"),
         ({**ask, "baseline": reward_judge.pk, "prompts": ids}, "baseline"),
         ({**ask, "model": 10**6}, "model"),
