@@ -121,6 +121,9 @@ def held_out_prompts(
     limit = filters.get("limit", DEFAULT_PROMPTS)
     if type(limit) is not int or not 1 <= limit <= MAX_PROMPTS:
         raise InputError("filters.limit", f"Between 1 and {MAX_PROMPTS}.")
+    for name in ("guideline", "category"):
+        if filters.get(name) is not None and not isinstance(filters[name], str):
+            raise InputError(f"filters.{name}", "A slug, as text.")
     seen = trained_on(lineage(model) + lineage(baseline))
     prompts = Prompt.objects.order_by("pk")
     if filters.get("guideline"):

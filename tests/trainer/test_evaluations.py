@@ -328,6 +328,7 @@ def test_only_admins_evaluate_and_bad_input_is_a_400(
         ({"model": model.pk, "judge": "reward"}, "baseline"),
         ({**ask, "prompts": [10**9]}, "prompts"),
         ({**ask, "prompts": None, "filters": {"limit": 0}}, "filters.limit"),
+        ({**ask, "prompts": None, "filters": {"guideline": ["a"]}}, "filters.guideline"),
         ({**ask, "prompts": ids, "temperature": 9}, "temperature"),
         ({**ask, "prompts": ids, "overlap": 0}, "overlap"),
     ]:
