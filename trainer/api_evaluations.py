@@ -120,7 +120,7 @@ def _id_param(request: Request, name: str) -> int | None:
     text = request.query_params.get(name)
     if text is None or text == "":
         return None
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InputError(name, "A model version id.")
     return int(text)
 
