@@ -2,6 +2,8 @@
 the platform's own OpenAI-compatible /v1 behind a live server as the real server to talk
 to, and sources pointing at it."""
 
+import json
+
 import pytest
 
 from accounts.tokens import token_issue
@@ -87,3 +89,16 @@ def generation_made(api, **payload) -> GenerationJob:
     answer = api.post("/api/generations/", asked, format="json")
     assert answer.status_code == 202, answer.json()
     return generation_run(job_id=answer.json()["id"])
+
+
+def chat_reply_send(handler, status: int, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Answers a stub server's request (`handler`, an http.server request handler) with a
+    chat completion of one choice saying `text`."""
+    body = json.dumps(
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+    ).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -18,7 +18,7 @@ from tests.trainer.test_job_recovery import job_finished
 from trainer.drafts import drafts_create, drafts_run
 from trainer.models import DraftJob
 
-from .conftest import prompts_for_labelers
+from .conftest import chat_reply_send, prompts_for_labelers
 
 # Far more tokens than the tiny model's 512 positions: the server refuses it with a 400.
 TOO_LONG = " ".join(f"word{i} zq{i * 7}" for i in range(900))
@@ -162,14 +162,7 @@ class PairedAnswer(BaseHTTPRequestHandler):
             status, text = 503, "alone"
         with server.lock:
             server.running -= 1
-        body = json.dumps(
-            {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
-        ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        chat_reply_send(self, status, text)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -117,14 +117,7 @@ class UnsureAnswer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         self.server.asked += 1  # type: ignore[attr-defined]
-        body = json.dumps(
-            {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hmm, hard."}}]}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        sources_fixtures.chat_reply_send(self, 200, "Hmm, hard.")
 
     def log_message(self, *args: object) -> None:
         pass
