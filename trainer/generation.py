@@ -40,7 +40,7 @@ def _model_for(model: ModelVersion | None) -> ModelVersion:
             )
     if model.produces != POLICY:
         raise InputError(
-            "model", "Candidates are sampled from a policy model: an SFT or DPO model."
+            "model", "Candidates are sampled from an SFT model or another policy model (DPO)."
         )
     return model
 

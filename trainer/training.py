@@ -78,6 +78,9 @@ def training_run_create(
             raise InputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
         if snapshot.status != JobStatus.SUCCEEDED:
             raise InputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
+        if snapshot.counts.get("train") == 0:
+            # Refused now rather than failed later: a DPO or reward run needs ranked pairs.
+            raise InputError("snapshot", f"Snapshot {snapshot.pk} has no training rows.")
     checked = config_checked(config, method)
     with transaction.atomic():
         run = TrainingRun.objects.create(

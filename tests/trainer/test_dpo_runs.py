@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from rankings.models import Candidate
 from serving.selectors import PROMOTED, servable_model
@@ -106,6 +107,20 @@ def test_a_dpo_run_without_a_policy_to_start_from_or_with_bad_settings_gets_a_40
     assert answer.status_code == 400, answer.data
     assert words in str(answer.data[field])
     assert not TrainingRun.objects.filter(kind="dpo").exists()
+
+
+@pytest.mark.django_db
+def test_a_dpo_run_on_a_snapshot_with_nothing_to_train_on_gets_a_400(api, carol):
+    empty = DatasetSnapshot.objects.create(
+        kind="rankings", status=JobStatus.SUCCEEDED, counts={"train": 0, "validation": 0}
+    )
+    payload = {**dpo_request(model_version("sft")), "snapshot": empty.pk}
+    api.force_authenticate(carol)
+
+    answer = api.post("/api/training-runs/", payload, format="json")
+
+    assert answer.status_code == 400
+    assert "no training rows" in str(answer.data["snapshot"])
 
 
 @pytest.mark.django_db

@@ -126,8 +126,8 @@ class DPO:
         self.model = causal_lm_load(config.base_model, self.tokenizer, max_length=config.max_length)
         self.adapted = lora_applied(self.model, config, self.tokenizer)
         self.module = SequenceLogProbs(self.model, causal=attends_only_backwards(self.model))
-        self.train_set = [self._encode(g) for g in train]
-        self.validation_set = [self._encode(g) for g in validation or []]
+        self.train_set = self._encode_all(train)
+        self.validation_set = self._encode_all(validation or [])
         if not self.train_set:
             raise ValueError("No ranking with two completions in different places.")
         processes = processes or Processes.from_env()
@@ -137,12 +137,17 @@ class DPO:
         self.reference_cached = False
         self.reference = self._reference(processes)
 
-    def _encode(self, group: RankedGroup) -> EncodedGroup:
-        encoded = group_encode(self.tokenizer, group, self.config.max_length)
-        # A reply the cut left with nothing to judge would compare two empty sums.
-        kept = {i for i, s in enumerate(encoded.sequences) if any(s.trained[1:])}
-        pairs = [(a, b) for a, b in encoded.pairs if a in kept and b in kept]
-        return EncodedGroup(encoded.sequences, pairs)
+    def _encode_all(self, groups: list[RankedGroup]) -> list[EncodedGroup]:
+        """The groups encoded; one whose every pair lost a reply to the cut is dropped."""
+        encoded = []
+        for group in groups:
+            found = group_encode(self.tokenizer, group, self.config.max_length)
+            # A reply the cut left with nothing to judge would compare two empty sums.
+            kept = {i for i, s in enumerate(found.sequences) if any(s.trained[1:])}
+            pairs = [(a, b) for a, b in found.pairs if a in kept and b in kept]
+            if pairs:
+                encoded.append(EncodedGroup(found.sequences, pairs))
+        return encoded
 
     def _all_sequences(self) -> list[Sequence]:
         return [s for g in self.train_set + self.validation_set for s in g.sequences]
