@@ -33,6 +33,7 @@ from trainer.ml.defaults import (
 )
 from trainer.ml.methods import (
     POLICY,
+    REWARD,
     TrainingMethod,
     method_kinds_producing,
     training_method_choices,
@@ -318,7 +319,9 @@ def models(request: HttpRequest) -> HttpResponse:
 @require_POST
 def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
     version = model_promote(version=get_object_or_404(ModelVersion, pk=model_id))
-    messages.success(request, f"{version.name} is now the promoted {version.kind_label.lower()}.")
+    # One policy and one reward model are promoted, whichever method made them.
+    what = {POLICY: "policy", REWARD: "reward model"}.get(version.produces or "", version.kind)
+    messages.success(request, f"{version.name} is now the promoted {what}.")
     return redirect(_next_or(request, "trainer-models-page"))
 
 

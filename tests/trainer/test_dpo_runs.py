@@ -84,6 +84,20 @@ def test_promotion_keeps_one_promoted_policy_and_one_reward_model(api, carol):
 
 
 @pytest.mark.django_db
+def test_the_models_page_promotes_a_dpo_model_as_the_policy(client, carol):
+    model_version("sft", promoted=True)
+    dpo = model_version("dpo")
+    client.force_login(carol)
+
+    answer = client.post(f"/dashboard/models/{dpo.pk}/promote/", follow=True)
+
+    assert f"{dpo.name} is now the promoted policy." in answer.content.decode()
+    assert list(ModelVersion.objects.filter(promoted=True)) == [dpo]
+    page = client.get("/dashboard/models/").content.decode()
+    assert "Direct preference optimization" in page and "promoted policy" in page
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("base", "config", "field", "words"),
     [
