@@ -11,6 +11,7 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from rankings.models import Candidate
 from serving.selectors import PROMOTED, servable_model
+from tests.conftest import worker_process
 from trainer.generation import generation_run
 from trainer.ml.dpo import REFERENCE_FILE
 from trainer.ml.methods import training_method
@@ -20,7 +21,7 @@ from trainer.training import model_promote, run_execute, runs_start_when_enough_
 from .conftest import QUICK
 from .test_training import trained
 from .test_training_pages import model_version
-from .test_training_worker import finished_by_a_worker
+from .test_training_worker import finished_by_a_worker, wait_for
 
 DPO_METRICS = set(training_method("dpo").metrics)
 
@@ -207,3 +208,15 @@ def test_a_dpo_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oas
     assert run.model.kind == "dpo" and run.model.config["lora_r"] == 4
     assert set(run.model.metrics) >= DPO_METRICS
     assert (Path(settings.DATA_DIR) / run.model.path / "adapter").is_dir()
+    # The playground's inference worker answers with it as with an SFT model.
+    question = {"messages": [{"role": "user", "content": "How do I boil an egg?"}]}
+
+    def answered():
+        response = api.post(f"/api/models/{run.model.pk}/chat/", question, format="json")
+        # 503 while the worker still loads the model: the next try finds it loaded.
+        return None if response.status_code == 503 else response
+
+    with worker_process(child_env, queue="inference"):
+        answer = wait_for(answered, timeout=180, what="the playground to answer")
+    assert answer.status_code == 200, answer.data
+    assert isinstance(answer.data["reply"], str) and "score" not in answer.data
