@@ -373,6 +373,8 @@ MODEL_DIRS = env_paths("MODEL_DIRS")
 # rankings (reward model) arrived since the kind's last run.
 TRAINING_RETRAIN_MIN_DEMONSTRATIONS = env_int("TRAINING_RETRAIN_MIN_DEMONSTRATIONS", 200, minimum=1)
 TRAINING_RETRAIN_MIN_RANKINGS = env_int("TRAINING_RETRAIN_MIN_RANKINGS", 200, minimum=1)
+# The same for DPO, which starts from the promoted policy (no run while none is promoted).
+TRAINING_RETRAIN_DPO_MIN_RANKINGS = env_int("TRAINING_RETRAIN_DPO_MIN_RANKINGS", 200, minimum=1)
 
 # --- Serving ----------------------------------------------------------------------------
 

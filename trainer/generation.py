@@ -31,15 +31,17 @@ DEFAULT_PROMPTS = 20
 
 def _model_for(model: ModelVersion | None) -> ModelVersion:
     if model is None:
-        # Of any method that makes a policy; each method's newest promotion first.
+        # The one promoted policy, of whichever method made it (SFT, DPO).
         model = ModelVersion.objects.filter(
             kind__in=method_kinds_producing(POLICY), promoted=True
         ).first()
         if model is None:
-            raise InputError("model", "No SFT model is promoted: promote one first.")
+            raise InputError(
+                "model", "No policy (SFT or DPO model) is promoted: promote one first."
+            )
     if model.produces != POLICY:
         raise InputError(
-            "model", "Candidates are sampled from an SFT model or another policy model."
+            "model", "Candidates are sampled from an SFT model or another policy model (DPO)."
         )
     return model
 

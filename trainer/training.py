@@ -40,12 +40,14 @@ from trainer.ml.methods import (
     TrainingData,
     TrainingMethod,
     UnknownMethod,
+    method_kinds_producing,
     training_method,
     training_methods,
 )
 from trainer.models import ModelVersion, TrainingRun
 from trainer.training_config import (
     base_model_checked,
+    base_model_fits,
     base_model_path,
     config_checked,
 )
@@ -76,12 +78,16 @@ def training_run_create(
             raise InputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
         if snapshot.status != JobStatus.SUCCEEDED:
             raise InputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
+        if snapshot.counts.get("train") == 0:
+            # Refused now rather than failed later: a DPO or reward run needs ranked pairs.
+            raise InputError("snapshot", f"Snapshot {snapshot.pk} has no training rows.")
+    checked = config_checked(config, method)
     with transaction.atomic():
         run = TrainingRun.objects.create(
             kind=kind,
             snapshot=snapshot,
-            base_model=base_model_checked(base_model),
-            config=config_checked(config),
+            base_model=base_model_fits(base_model_checked(base_model), method),
+            config=checked,
             created_by=created_by,
         )
         if enqueue:
@@ -425,10 +431,16 @@ def approved_conversations() -> list[list[dict]] | None:
 
 
 def model_promote(*, version: ModelVersion) -> ModelVersion:
+    """The one promoted model of what it produces: promoting a DPO policy unpromotes the SFT
+    model that was promoted, as generation, drafts and serving use one policy. Kinds no
+    method is registered for any more are only exclusive with their own kind."""
+    kinds = method_kinds_producing(version.produces) if version.produces else [version.kind]
     with transaction.atomic():
-        ModelVersion.objects.filter(kind=version.kind, promoted=True).exclude(pk=version.pk).update(
-            promoted=False
-        )
+        # Every version of the product locked first: two promotions at once, of an SFT and
+        # a DPO model say, take turns, and the second unpromotes the first.
+        rivals = ModelVersion.objects.select_for_update().filter(kind__in=kinds)
+        list(rivals.values_list("pk", flat=True))
+        rivals.filter(promoted=True).exclude(pk=version.pk).update(promoted=False)
         ModelVersion.objects.filter(pk=version.pk).update(promoted=True, promoted_at=timezone.now())
     version.refresh_from_db()
     return version
@@ -463,8 +475,22 @@ def runs_start_when_enough_data() -> list[TrainingRun]:
         runs = TrainingRun.objects.filter(kind=method.name)
         if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
             continue
+        base = _scheduled_base(method)
+        if base is None:
+            continue
         last = runs.order_by("-created_at").first()
         since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
         if arrived(since) >= threshold:
-            started.append(training_run_create(kind=method.name))
+            started.append(training_run_create(kind=method.name, base_model=base))
     return started
+
+
+def _scheduled_base(method: TrainingMethod) -> str | None:
+    """What a scheduled run starts from: the built-in model, or for a method that needs a
+    base of some product (DPO, a policy) the promoted one; None while none is promoted."""
+    if method.starts_from is None:
+        return ""
+    promoted = ModelVersion.objects.filter(
+        kind__in=method_kinds_producing(method.starts_from), promoted=True
+    ).first()
+    return f"model:{promoted.pk}" if promoted else None

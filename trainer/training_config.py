@@ -3,6 +3,7 @@ model it starts from, checked before anything is queued (400 naming the field ot
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from config.errors import InputError
+from trainer.ml.methods import METHODS, POLICY, TrainingMethod
 from trainer.models import ModelVersion
 
 # What an admin may set from the API; the rest of TrainConfig belongs to the platform.
@@ -76,31 +78,48 @@ CHECKED_APART = {
 }
 
 
-def config_checked(config: object) -> dict:
+def config_checked(config: object, method: TrainingMethod) -> dict:
+    """The settings of a run of `method`: the loop's, and the method's own."""
     if config is None:
         return {}
     if not isinstance(config, dict):
         raise InputError("config", "An object of settings.")
+    own = {setting.name: setting for setting in method.settings}
     checked = {}
     for name, value in config.items():
         if name in CHECKED_APART:
             checked[name] = CHECKED_APART[name](value)
-            continue
-        if name not in SETTABLE:
-            known = ", ".join(sorted([*SETTABLE, *CHECKED_APART]))
+        elif name in SETTABLE:
+            checked[name] = _number_checked(name, value, *SETTABLE[name])
+        elif name in own:
+            checked[name] = _number_checked(name, value, float, own[name].low, own[name].high)
+        else:
+            others = sorted(m.name for m in METHODS.values() if name in _own_names(m))
+            if others:
+                raise InputError(
+                    f"config.{name}",
+                    f"A setting of {' and '.join(others)} runs, not {method.name}.",
+                )
+            known = ", ".join(sorted([*SETTABLE, *CHECKED_APART, *own]))
             raise InputError(f"config.{name}", f"Not a setting; known: {known}.")
-        kind, low, high = SETTABLE[name]
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise InputError(f"config.{name}", "true or false.")
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(f"config.{name}", "A number.")
-        elif kind is int and value != int(value):
-            raise InputError(f"config.{name}", "A whole number.")
-        elif not low <= value <= high:
-            raise InputError(f"config.{name}", f"Between {low} and {high}.")
-        checked[name] = kind(value)
     return checked
+
+
+def _own_names(method: TrainingMethod) -> set[str]:
+    return {setting.name for setting in method.settings}
+
+
+def _number_checked(name: str, value: object, kind: type, low, high) -> object:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"config.{name}", "true or false.")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"config.{name}", "A number.")
+    elif kind is int and value != int(value):
+        raise InputError(f"config.{name}", "A whole number.")
+    elif not low <= value <= high:
+        raise InputError(f"config.{name}", f"Between {low} and {high}.")
+    return kind(value)
 
 
 def base_model_checked(base_model: object) -> str:
@@ -128,4 +147,39 @@ def base_model_path(base_model: str) -> str:
     if base_model.startswith("model:"):
         version = ModelVersion.objects.get(pk=int(base_model.removeprefix("model:")))
         return str(Path(settings.DATA_DIR) / version.path)
+    return base_model
+
+
+# The architectures, as config.json names them, of models that generate text.
+GENERATIVE_ARCHITECTURES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+
+
+def base_model_fits(base_model: str, method: TrainingMethod) -> str:
+    """`base_model` (already checked) where it is what `method` starts from: a method that
+    fine-tunes a policy further (DPO) needs a generative base, a model version that answers
+    or a directory of a generative architecture. The built-in tiny model is refused there:
+    from random weights there is no policy to improve, and no reference worth staying near."""
+    if method.starts_from != POLICY:
+        return base_model
+    wanted = (
+        f"A {method.name} run starts from a generative model: model:<id> of an SFT (or other "
+        "policy) model version, or a local directory of a causal language model."
+    )
+    if not base_model:
+        raise InputError("base_model", wanted)
+    if base_model.startswith("model:"):
+        version = ModelVersion.objects.get(pk=int(base_model.removeprefix("model:")))
+        if version.produces != POLICY:
+            raise InputError(
+                "base_model", f"{version.name} is a {version.kind_label.lower()}. {wanted}"
+            )
+        return base_model
+    try:
+        declared = json.loads((Path(base_model) / "config.json").read_text()).get("architectures")
+    except (OSError, ValueError, AttributeError):
+        declared = None
+    # A config that names no architecture is given the benefit of the doubt: loading it as
+    # a causal language model is what tells.
+    if declared and not any(a.endswith(GENERATIVE_ARCHITECTURES) for a in declared):
+        raise InputError("base_model", f"{base_model} is a {', '.join(declared)}. {wanted}")
     return base_model

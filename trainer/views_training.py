@@ -35,6 +35,8 @@ from trainer.ml.defaults import (
 )
 from trainer.ml.methods import (
     POLICY,
+    REWARD,
+    TrainingMethod,
     method_kinds_producing,
     training_method_choices,
     training_methods,
@@ -66,7 +68,7 @@ RUN_SETTINGS = [
     ("max_steps", "Steps", "Optimizer steps; when set, epochs are ignored."),
     ("epochs", "Epochs", "Passes over the training data; default 1."),
     ("lr", "Learning rate", lr_defaults_hint()),
-    ("batch_size", "Batch size", "Conversations (SFT) or ranked groups (reward) per step."),
+    ("batch_size", "Batch size", "Conversations (SFT) or ranked groups (reward, DPO) per step."),
     ("max_length", "Maximum length", "Tokens per sequence; default 256."),
     ("log_every", "Log every", "Steps between the points of the loss curve; default 5."),
     ("eval_every", "Evaluate every", "Steps between held-out evaluations; 0: at the end only."),
@@ -142,11 +144,19 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
+def _own_settings(method: TrainingMethod) -> list[tuple[str, str, str]]:
+    """A method's own settings (DPO's beta) as the form's (name, label, hint)."""
+    return [(setting.name, setting.label, setting.hint) for setting in method.settings]
+
+
 def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
-    """The run form as the API's input, and the fields that are not even numbers."""
+    """The run form as the API's input, and the fields that are not even numbers. Of the
+    methods' own settings, only the chosen kind's are sent: the others' stay in the form."""
     errors: dict[str, str] = {}
     config: dict[str, object] = {}
-    for name, _, _ in RUN_SETTINGS + LORA_SETTINGS:
+    kind = post.get("kind", "")
+    own = [s for m in training_methods() if m.name == kind for s in _own_settings(m)]
+    for name, _, _ in RUN_SETTINGS + LORA_SETTINGS + own:
         text = post.get(name, "").strip()
         if text:
             try:
@@ -213,6 +223,11 @@ def training(request: HttpRequest) -> HttpResponse:
             "run_settings": _form_fields(request.POST, RUN_SETTINGS, errors),
             "lora_settings": _form_fields(request.POST, LORA_SETTINGS, errors),
             "lora_targets": _form_fields(request.POST, [LORA_TARGETS], errors)[0],
+            "method_settings": [
+                {"method": m, "fields": _form_fields(request.POST, _own_settings(m), errors)}
+                for m in training_methods()
+                if m.settings
+            ],
             "runs": TrainingRun.objects.select_related("model")
             .defer("history", "logs", "config")
             .order_by("-created_at")[:50],
@@ -311,7 +326,9 @@ def models(request: HttpRequest) -> HttpResponse:
 @require_POST
 def model_promote_view(request: HttpRequest, model_id: int) -> HttpResponse:
     version = model_promote(version=get_object_or_404(ModelVersion, pk=model_id))
-    messages.success(request, f"{version.name} is now the promoted {version.kind_label.lower()}.")
+    # One policy and one reward model are promoted, whichever method made them.
+    what = {POLICY: "policy", REWARD: "reward model"}.get(version.produces or "", version.kind)
+    messages.success(request, f"{version.name} is now the promoted {what}.")
     return redirect(_next_or(request, "trainer-models-page"))
 
 
@@ -349,7 +366,9 @@ def _generation_input(
         # The API takes sources without a model as sources alone: name the promoted
         # model, which the form offers as our model's default.
         if promoted is None:
-            errors["model"] = "No SFT model is promoted: promote one first, or choose one."
+            errors["model"] = (
+                "No policy (SFT or DPO model) is promoted: promote one first, or choose one."
+            )
         else:
             data["model"] = promoted.pk
     if chosen:

@@ -115,7 +115,9 @@ def test_the_api_queues_a_run_and_reports_it(api, carol, oasst, django_capture_o
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"kind": "dpo"}, "kind"),
+        ({"kind": "magic"}, "kind"),
+        ({"kind": "dpo"}, "base_model"),
+        ({"kind": "sft", "config": {"beta": 0.1}}, "config.beta"),
         ({"kind": "sft", "config": {"lr": "fast"}}, "config.lr"),
         ({"kind": "sft", "config": {"max_steps": -1}}, "config.max_steps"),
         ({"kind": "sft", "config": {"learning_rate": 1e-4}}, "config.learning_rate"),

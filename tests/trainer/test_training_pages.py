@@ -105,7 +105,9 @@ def test_labelers_reviewers_and_people_without_a_role_get_403_on_every_page_and_
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
-        ({"kind": "dpo"}, "kind", "not a valid choice"),
+        ({"kind": "magic"}, "kind", "not a valid choice"),
+        ({"kind": "dpo"}, "base_model", "starts from a generative model"),
+        ({"kind": "dpo", "base": "model", "base_version": "1", "beta": "0"}, "beta", "Between"),
         ({"kind": "sft", "lr": "fast"}, "lr", "A number."),
         ({"kind": "sft", "max_steps": "-1"}, "max_steps", "Between 0 and"),
         ({"kind": "sft", "max_steps": "2.5"}, "max_steps", "A whole number."),

@@ -54,3 +54,39 @@ def length_runs(lengths: list[int], *, forward_cost: int) -> list[list[int]]:
         runs.append(order[start[j] : j])
         j = start[j]
     return runs[::-1]
+
+
+def trained_token_batch(
+    sequences: list[tuple[list[int], list[bool]]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, trained) sequences as right-padded ids and mask, with the (row, column) of
+    every position whose next token is trained on: where a method projects to the
+    vocabulary (SFT's loss, DPO's log-probabilities), so prompts and padding never reach
+    the output layer."""
+    ids = right_padded([s for s, _ in sequences], pad_id, device)
+    mask = right_padded([[1] * len(s) for s, _ in sequences], 0, device)
+    rows, cols = [], []
+    for row, (sequence, trained) in enumerate(sequences):
+        for col in range(len(sequence) - 1):
+            if trained[col + 1]:
+                rows.append(row)
+                cols.append(col)
+    return ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+
+
+def pair_indices(groups, device: torch.device):
+    """(better, worse) indices into the `sequences` of ranked groups laid end to end, and
+    each pair's weight, 1 / its group's pairs: a group weighs the same whatever its K."""
+    better, worse, weight = [], [], []
+    offset = 0
+    for group in groups:
+        for a, b in group.pairs:
+            better.append(offset + a)
+            worse.append(offset + b)
+            weight.append(1.0 / len(group.pairs))
+        offset += len(group.sequences)
+    return (
+        torch.tensor(better, dtype=torch.long, device=device),
+        torch.tensor(worse, dtype=torch.long, device=device),
+        torch.tensor(weight, device=device),
+    )

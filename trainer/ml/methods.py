@@ -33,6 +33,18 @@ class TrainingData:
 
 
 @dataclass(frozen=True)
+class MethodSetting:
+    """A setting of one method's own (its CONFIG's, beyond the loop's), which the API and
+    the run form accept for runs of that method: a number from `low` to `high`."""
+
+    name: str
+    label: str
+    hint: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class TrainingMethod:
     # The run's and its model version's `kind`.
     name: str
@@ -55,6 +67,11 @@ class TrainingMethod:
     # Whether it is given approved demonstrations (the reward model centres its scores
     # on them).
     wants_demonstrations: bool = False
+    # Its own settings, which runs of other methods refuse.
+    settings: tuple[MethodSetting, ...] = ()
+    # What its base must produce (POLICY: it fine-tunes a generative model further), or
+    # None for any base. A scheduled run starts from the promoted model of that product.
+    starts_from: str | None = None
 
     def implementation(self) -> ModuleType:
         """The method's module, which loads torch. Run as `python -m`, the module is
@@ -162,5 +179,42 @@ method_register(
         counters=("pairs", "sequences", "tokens"),
         retrain_setting="TRAINING_RETRAIN_MIN_RANKINGS",
         wants_demonstrations=True,
+    )
+)
+method_register(
+    TrainingMethod(
+        name="dpo",
+        label="Direct preference optimization",
+        produces=POLICY,
+        module="trainer.ml.dpo",
+        snapshot_kinds=("rankings", "preference"),
+        metrics=(
+            "validation_accuracy",
+            "validation_loss",
+            "validation_pairs",
+            "validation_margin",
+            "validation_chosen_reward",
+            "validation_rejected_reward",
+            "validation_kl",
+        ),
+        counters=("pairs", "sequences", "tokens"),
+        retrain_setting="TRAINING_RETRAIN_DPO_MIN_RANKINGS",
+        settings=(
+            MethodSetting(
+                "beta",
+                "DPO beta",
+                "How far the policy may move from its base: lower moves further; 0.1.",
+                0.001,
+                10.0,
+            ),
+            MethodSetting(
+                "label_smoothing",
+                "DPO label smoothing",
+                "The share of pairs taken as mislabelled (conservative DPO), below 0.5; 0.",
+                0.0,
+                0.49,
+            ),
+        ),
+        starts_from=POLICY,
     )
 )

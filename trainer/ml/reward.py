@@ -30,7 +30,7 @@ from transformers import (
 )
 from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
-from trainer.ml.batching import length_buckets, length_runs, right_padded
+from trainer.ml.batching import length_buckets, length_runs, pair_indices, right_padded
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import RankedGroup, groups_read
@@ -261,20 +261,7 @@ class Reward:
 
     @staticmethod
     def _pairs(groups: list[EncodedGroup], device: torch.device):
-        better, worse, weight = [], [], []
-        offset = 0
-        for group in groups:
-            for a, b in group.pairs:
-                better.append(offset + a)
-                worse.append(offset + b)
-                # Each group weighs the same whatever its K: its loss is a mean over pairs.
-                weight.append(1.0 / len(group.pairs))
-            offset += len(group.sequences)
-        return (
-            torch.tensor(better, device=device),
-            torch.tensor(worse, device=device),
-            torch.tensor(weight, device=device),
-        )
+        return pair_indices(groups, device)
 
     @torch.no_grad()
     def scores(self, sequences: list[list[int]]) -> torch.Tensor:

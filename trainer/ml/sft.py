@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from trainer.ml.batching import length_buckets, right_padded
+from trainer.ml.batching import length_buckets, trained_token_batch
 from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import conversations_read
@@ -78,11 +78,22 @@ class AssistantTokenLoss(nn.Module):
     def forward(
         self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
     ) -> torch.Tensor:
-        body = getattr(self.model, self.model.base_model_prefix)
-        hidden = body(input_ids=ids, attention_mask=None if self.causal else mask)[0]  # (B, T, H)
-        picked = hidden[rows, cols]  # (N, H): positions whose next token is trained on
-        logits = self.model.get_output_embeddings()(picked).float()  # (N, V)
+        logits = trained_logits(self.model, ids, None if self.causal else mask, rows, cols)
         return F.cross_entropy(logits, ids[rows, cols + 1], reduction="sum")
+
+
+def trained_logits(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    mask: torch.Tensor | None,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+) -> torch.Tensor:
+    """The output layer's logits at the (rows, cols) positions of a padded batch alone."""
+    body = getattr(model, model.base_model_prefix)
+    hidden = body(input_ids=ids, attention_mask=mask)[0]  # (B, T, H)
+    picked = hidden[rows, cols]  # (N, H): positions whose next token is trained on
+    return model.get_output_embeddings()(picked).float()  # (N, V)
 
 
 class SFT:
@@ -119,15 +130,8 @@ class SFT:
 
     def _tensors(self, items: list[Encoded]):
         device = next(self.model.parameters()).device
-        ids = right_padded([item.ids for item in items], self.tokenizer.pad_token_id, device)
-        mask = right_padded([[1] * len(item.ids) for item in items], 0, device)
-        rows, cols = [], []
-        for row, item in enumerate(items):
-            for col in range(len(item.ids) - 1):
-                if item.trained[col + 1]:
-                    rows.append(row)
-                    cols.append(col)
-        return ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+        sequences = [(item.ids, item.trained) for item in items]
+        return trained_token_batch(sequences, self.tokenizer.pad_token_id, device)
 
     def finish(self, processes: Processes) -> None:
         pass
