@@ -47,14 +47,15 @@ from benchmarks.training_peers import (
     Turn,
     Turns,
     arguments_parser,
+    benchmark_start,
     fold_of,
     held_out,
+    our_config,
     our_turn_listener,
+    pairs_counted,
     records_read,
     table_print,
-    threads_fix,
     trl_arguments,
-    trl_missing,
     trl_turn_attach,
 )
 from dataset_io.imports import hh_rlhf, oasst
@@ -212,17 +213,15 @@ class Outcome:
 
 
 def ours_run(turn: Turn, data: DataSet, fold: Fold, seed: int, base: Path, work: Path, args):
-    config = TrainConfig(
+    config = our_config(
+        TrainConfig,
+        args,
         output_dir=str(work / f"ours-{data.k}-{seed}-{id(fold)}"),
         base_model=str(base),
         max_length=MAX_LENGTH,
         batch_size=data.groups_per_step,
         epochs=data.epochs,
-        max_steps=args.max_steps,
-        lr=args.lr,
         seed=seed,
-        log_every=1,
-        checkpoint_every=0,
     )
     method = Reward(config, fold.train, fold.held_out)
     # What TRL is given (encoded here by the benchmark) is what we train on.
@@ -250,15 +249,6 @@ def trl_run(turn: Turn, data: DataSet, fold: Fold, seed: int, base: Path, work: 
     rendered = tokenizer.apply_chat_template(short.prompt + short.completions[0], tokenize=True)
     assert rendered["input_ids"] == encoded(tokenizer, short)[0]
 
-    class CountedRewardTrainer(RewardTrainer):
-        pairs_trained = 0
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if model.training:
-                # Chosen rows, then rejected rows: half the rows are pairs.
-                self.pairs_trained += inputs["input_ids"].shape[0] // 2
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-
     # Same pairs per forward as our groups per forward: 2 sequences a pair.
     config = TrainConfig(
         output_dir="",
@@ -268,7 +258,7 @@ def trl_run(turn: Turn, data: DataSet, fold: Fold, seed: int, base: Path, work: 
         lr=args.lr,
         seed=seed,
     )
-    trainer = CountedRewardTrainer(
+    trainer = pairs_counted(RewardTrainer)(
         model=str(base),
         args=RewardConfig(
             max_length=MAX_LENGTH,
@@ -342,13 +332,8 @@ def data_set_rows(data: DataSet, work: Path, args) -> list[list[str]]:
 
 def main() -> None:
     args = parse_args()
-    missing = trl_missing()
-    if missing:
-        raise SystemExit(missing)
-    threads_fix(args.threads)
-    args.max_steps = 0
+    benchmark_start(args)
     if args.quick:
-        args.warmup_steps, args.max_steps = 2, 4
         args.hh_train, args.hh_held_out = 48, 24
         args.oasst_orders = args.hh_orders = 1
         args.oasst_folds = 2

@@ -38,13 +38,13 @@ from benchmarks.training_peers import (
     Turn,
     Turns,
     arguments_parser,
+    benchmark_start,
     held_out,
+    our_config,
     our_turn_listener,
     records_read,
     table_print,
-    threads_fix,
     trl_arguments,
-    trl_missing,
     trl_turn_attach,
 )
 from dataset_io.imports import alpaca, oasst
@@ -112,16 +112,14 @@ def encoded_all(tokenizer, train_set: list[list[Message]]) -> list[tuple[list[in
 
 
 def ours_run(turn: Turn, train_set, test, base: Path, work: Path, args) -> Outcome:
-    config = TrainConfig(
+    config = our_config(
+        TrainConfig,
+        args,
         output_dir=str(work / "ours"),
         base_model=str(base),
         max_length=MAX_LENGTH,
         batch_size=BATCH,
         epochs=args.epochs,
-        max_steps=args.max_steps,
-        lr=args.lr,
-        log_every=1,
-        checkpoint_every=0,
     )
     fed = {"positions": 0}
 
@@ -200,13 +198,7 @@ def trl_run(turn: Turn, train_set, test, packing: bool, base: Path, work: Path, 
 
 def main() -> None:
     args = parse_args()
-    missing = trl_missing()
-    if missing:
-        raise SystemExit(missing)
-    threads_fix(args.threads)
-    args.max_steps = 0
-    if args.quick:
-        args.warmup_steps, args.max_steps = 2, 4
+    benchmark_start(args)
     train_set, test = conversations()
     if args.quick:
         test = test[:4]

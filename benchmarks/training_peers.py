@@ -40,6 +40,18 @@ def arguments_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def benchmark_start(args: argparse.Namespace) -> None:
+    """Stops at once without TRL, fixes the threads, and sets the step limit: none, or a
+    few steps (two of them untimed) with --quick."""
+    missing = trl_missing()
+    if missing:
+        raise SystemExit(missing)
+    threads_fix(args.threads)
+    args.max_steps = 0
+    if args.quick:
+        args.warmup_steps, args.max_steps = 2, 4
+
+
 def threads_fix(count: int) -> None:
     """One thread count for both trainers, set once, before either builds anything."""
     torch.set_num_threads(count)
@@ -194,6 +206,14 @@ class Turns:
             self.condition.notify_all()
 
 
+def our_config(config_class: type, args: argparse.Namespace, **settings) -> TrainConfig:
+    """Our trainer's settings for a timed run: the shared lr and step limit, every step
+    logged (each closes a turn) and no checkpoints, which TRL's runs do not write either."""
+    return config_class(
+        max_steps=args.max_steps, lr=args.lr, log_every=1, checkpoint_every=0, **settings
+    )
+
+
 def trl_arguments(config: TrainConfig, output_dir: str) -> dict:
     """TRL's TrainingArguments equal to our TrainConfig: the same optimizer (AdamW, betas
     0.9/0.95, decay on matrices only), warmup then cosine down to a tenth of lr, clipping,
@@ -238,6 +258,21 @@ def trl_turn_attach(trainer, turn: Turn, count: Callable[[], float]) -> None:
 
     trainer.add_callback(Ticks())
     trainer.remove_callback(PrinterCallback)
+
+
+def pairs_counted(trainer_class: type) -> type:
+    """A TRL pairwise trainer (reward, DPO) that counts the pairs it trains on: each of its
+    batches is the chosen rows, then the rejected rows, so half the rows are pairs."""
+
+    class Counted(trainer_class):
+        pairs_trained = 0
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                self.pairs_trained += inputs["input_ids"].shape[0] // 2
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return Counted
 
 
 def our_turn_listener(turn: Turn, counter: str) -> Callable[[dict], None]:

@@ -56,3 +56,15 @@ def test_the_sft_benchmark_prints_ours_against_trl_packed_and_unpacked():
     assert re.search(r"^TRL +no packing", out, re.MULTILINE), out
     assert re.search(rf"^ours/TRL +packing +{RATIO}", out, re.MULTILINE), out
     assert re.search(rf"^ours/TRL +no packing +{RATIO}", out, re.MULTILINE), out
+
+
+def test_the_dpo_benchmark_prints_ours_against_trl_with_and_without_a_precomputed_reference():
+    out = quick_run("dpo_vs_trl.py")
+
+    assert "pairs/s" in out and "held-out accuracy" in out
+    row = r" +\d+ +\d+\.\d +0\.\d{3} \(\d+ pairs\) +[+-]\d\.\d{3}"
+    assert re.search(rf"^1 +ours +reference precomputed{row}", out, re.MULTILINE), out
+    assert re.search(rf"^1 +TRL +precompute_ref_log_probs{row}", out, re.MULTILINE), out
+    assert re.search(rf"^1 +TRL +reference forwarded each step{row}", out, re.MULTILINE), out
+    for setting in ("precompute_ref_log_probs", "reference forwarded each step"):
+        assert re.search(rf"^all +ours/TRL +{setting} +{RATIO} +[+-]\d\.\d{{3}}", out, re.M), out
