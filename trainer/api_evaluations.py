@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdminRole
 from config.errors import InputError
 from trainer.api_drafts import PromptsSamplingInputSerializer
-from trainer.evaluation_results import evaluation_detail, evaluation_tally
+from trainer.evaluation_results import evaluation_detail, evaluation_tallies, evaluation_tally
 from trainer.evaluations import evaluation_create
 from trainer.models import EvaluationJob, ModelVersion
 
@@ -116,6 +116,13 @@ class EvaluationSerializer(serializers.ModelSerializer):
         return evaluation_detail(job, self._tally(job))
 
 
+def evaluations_data(jobs) -> list[dict]:  # type: ignore[no-untyped-def]
+    """A list of evaluations as the API answers it: the comparisons the human judge filed
+    for all of them are read in one query, not one per evaluation."""
+    jobs = list(jobs.select_related("model", "baseline"))
+    return EvaluationSerializer(jobs, many=True, context={"tallies": evaluation_tallies(jobs)}).data
+
+
 def _id_param(request: Request, name: str) -> int | None:
     text = request.query_params.get(name)
     if text is None or text == "":
@@ -136,12 +143,12 @@ class EvaluationsView(APIView):
         responses=EvaluationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        jobs = EvaluationJob.objects.select_related("model", "baseline")
+        jobs = EvaluationJob.objects.all()
         for name in ("model", "baseline"):
             pk = _id_param(request, name)
             if pk is not None:
                 jobs = jobs.filter(**{f"{name}_id": pk})
-        return Response(EvaluationSerializer(jobs[:200], many=True).data)
+        return Response(evaluations_data(jobs[:200]))
 
     @extend_schema(request=EvaluationInputSerializer, responses={202: EvaluationSerializer})
     def post(self, request: Request) -> Response:

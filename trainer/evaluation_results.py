@@ -69,13 +69,22 @@ def consensus_outcome(groups: list[list[int]], model: int, baseline: int) -> str
     return "win" if place[model] < place[baseline] else "loss"
 
 
-def evaluation_tally(job: EvaluationJob) -> Tally:
+def comparisons_consensus(jobs: list[EvaluationJob]) -> dict[int, list[list[int]]]:
+    """The consensus of every comparison the human judge filed for `jobs`, by comparison
+    id, in one query however many jobs a list shows."""
+    ids = [entry["comparison"] for job in jobs for entry in job.filed.values()]
+    if not ids:
+        return {}
+    return dict(Comparison.objects.filter(pk__in=ids).values_list("pk", "consensus_ranked_pairs"))
+
+
+def evaluation_tally(
+    job: EvaluationJob, consensus: dict[int, list[list[int]]] | None = None
+) -> Tally:
+    """The job's counts; `consensus` (comparisons_consensus) when a list read it already."""
+    if consensus is None:
+        consensus = comparisons_consensus([job])
     tally = Tally()
-    consensus = dict(
-        Comparison.objects.filter(
-            pk__in=[entry["comparison"] for entry in job.filed.values()]
-        ).values_list("pk", "consensus_ranked_pairs")
-    )
     for prompt_id in job.prompts:
         key = str(prompt_id)
         if key in job.results:
@@ -91,6 +100,12 @@ def evaluation_tally(job: EvaluationJob) -> Tally:
                 ),
             )
     return tally
+
+
+def evaluation_tallies(jobs: list[EvaluationJob]) -> dict[int, Tally]:
+    """Each job's counts by job id, the comparisons of them all read at once."""
+    consensus = comparisons_consensus(jobs)
+    return {job.pk: evaluation_tally(job, consensus) for job in jobs}
 
 
 def evaluation_detail(job: EvaluationJob, tally: Tally) -> list[dict[str, object]]:
@@ -113,9 +128,8 @@ def evaluation_detail(job: EvaluationJob, tally: Tally) -> list[dict[str, object
     return rows
 
 
-def evaluation_summary(job: EvaluationJob) -> dict[str, object]:
+def evaluation_summary(job: EvaluationJob, tally: Tally) -> dict[str, object]:
     """The counts pages and lists show."""
-    tally = evaluation_tally(job)
     return {
         "n": tally.n,
         "wins": tally.wins,
@@ -134,13 +148,14 @@ def evaluations_latest(versions: list) -> dict[int, dict[str, object]]:
     jobs = EvaluationJob.objects.filter(model__in=versions).select_related("baseline")
     for job in jobs.order_by("model_id", "-created_at"):
         latest.setdefault(job.model_id, job)
+    tallies = evaluation_tallies(list(latest.values()))
     return {
         pk: {
             "id": job.pk,
             "status": job.status,
             "baseline_name": job.baseline.name,
             "judge_name": job.judge_name,
-            **evaluation_summary(job),
+            **evaluation_summary(job, tallies[job.pk]),
         }
         for pk, job in latest.items()
     }

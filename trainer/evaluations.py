@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import InputError
+from jobs.models import JobStatus
 from jobs.services import Attempt, job_error_text, job_execute, job_send
 from labeling.models import Prompt
 from labeling.services import prompt_content_hash
@@ -155,7 +156,8 @@ def evaluation_create(
     created_by=None,
 ) -> EvaluationJob:
     """Queue `model` against `baseline` on the prompts given by id, or else on held-out
-    prompts (`filters`: guideline, category, limit; `"held_out": false` takes any)."""
+    prompts (`filters`: guideline, category, limit; `"held_out": false` takes any). The
+    same evaluation asked for again while it waits or runs is that job, not a second."""
     _generative(model, "model")
     _generative(baseline, "baseline")
     kind, reward_model, source, judge_name = _judge(judge)
@@ -177,21 +179,30 @@ def evaluation_create(
             already=Q(pk__in=[]),  # type: ignore[arg-type]  # excludes nothing
             nothing_left="No prompt matches.",
         )
+    asked = {
+        "model": model,
+        "baseline": baseline,
+        "judge": kind,
+        "reward_model": reward_model,
+        "judge_source": source,
+        "held_out": held_out,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "overlap": overlap,
+    }
     with transaction.atomic():
+        # The model's row locked: two submits of one form at once take turns, and the
+        # second finds the first's job rather than judging everything twice.
+        list(ModelVersion.objects.select_for_update().filter(pk=model.pk).values_list("pk"))
+        waiting = EvaluationJob.objects.filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING], **asked
+        )
+        for job in waiting:
+            if job.prompts == chosen:
+                return job
         job = EvaluationJob.objects.create(
-            model=model,
-            baseline=baseline,
-            judge=kind,
-            reward_model=reward_model,
-            judge_source=source,
-            judge_name=judge_name,
-            prompts=chosen,
-            held_out=held_out,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            overlap=overlap,
-            created_by=created_by,
+            **asked, judge_name=judge_name, prompts=chosen, created_by=created_by
         )
         job_send(job)
     return job

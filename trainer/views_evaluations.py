@@ -9,7 +9,11 @@ from accounts.permissions import role_required
 from accounts.roles import Role
 from jobs.services import FINISHED
 from sources.models import ModelSource
-from trainer.api_evaluations import EvaluationInputSerializer, EvaluationSerializer
+from trainer.api_evaluations import (
+    EvaluationInputSerializer,
+    EvaluationSerializer,
+    evaluations_data,
+)
 from trainer.evaluations import DEFAULT_PROMPTS, evaluation_create, lineage
 from trainer.ml.methods import POLICY, method_kinds_producing
 from trainer.models import EvaluationJob, ModelVersion
@@ -37,7 +41,8 @@ def _evaluation_input(
     if text and limit is None:
         errors["limit"] = "A whole number."
     data["filters"] = {
-        "limit": limit or DEFAULT_PROMPTS,
+        # 0 is asked for, and refused by the service, not taken as "unset".
+        "limit": DEFAULT_PROMPTS if limit is None else limit,
         "held_out": post.get("held_out") == "on" or "baseline" not in post,
     }
     return data, errors
@@ -58,7 +63,6 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
             messages.success(request, f"Evaluation {job.pk} is queued.")
             return redirect("trainer-evaluation-page", job_id=job.pk)
     ancestors = lineage(version)[1:]
-    evaluations = EvaluationJob.objects.filter(model=version).select_related("baseline")[:50]
     return render(
         request,
         "trainer/model.html",
@@ -67,7 +71,7 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
             "version": version,
             "parent": ancestors[0] if ancestors else None,
             "answers": version.produces == POLICY,
-            "evaluations": EvaluationSerializer(evaluations, many=True).data,
+            "evaluations": evaluations_data(EvaluationJob.objects.filter(model=version)[:50]),
             "baselines": ModelVersion.objects.filter(
                 kind__in=method_kinds_producing(POLICY)
             ).exclude(pk=version.pk)[:100],

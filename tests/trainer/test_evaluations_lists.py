@@ -1,0 +1,119 @@
+"""Evaluations as lists read them and forms send them: a list page costs the same few
+queries however many human-judged evaluations it shows, the same evaluation asked for
+twice while the first is waiting is one job, and a form's prompt count of 0 is refused."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rankings.services import comparison_create
+from trainer.models import EvaluationJob, ModelVersion
+
+from . import test_evaluations
+from .test_training_pages import field_error, model_version
+
+questions = test_evaluations.questions
+
+
+def human_evaluation(model: ModelVersion, baseline: ModelVersion, prompt) -> EvaluationJob:
+    """A finished human-judged evaluation with one comparison filed for reviewers."""
+    comparison = comparison_create(
+        prompt=prompt,
+        candidates=[{"content": "One reply."}, {"content": "Another reply."}],
+        overlap=1,
+    )
+    first, second = sorted(comparison.candidates.values_list("pk", flat=True))
+    return EvaluationJob.objects.create(
+        model=model,
+        baseline=baseline,
+        judge=EvaluationJob.Judge.HUMAN,
+        judge_name="human",
+        prompts=[prompt.pk],
+        status="succeeded",
+        filed={
+            str(prompt.pk): {
+                "comparison": comparison.pk,
+                "model_candidate": first,
+                "baseline_candidate": second,
+            }
+        },
+    )
+
+
+def queries_of(read) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        read()
+    return len(captured.captured_queries)
+
+
+@pytest.mark.django_db
+def test_lists_of_human_judged_evaluations_read_the_comparisons_in_one_query(
+    api, client, carol, questions
+):
+    model, baseline = model_version("sft"), model_version("sft")
+    api.force_authenticate(carol)
+    client.force_login(carol)
+    reads = {
+        "api": lambda: api.get("/api/evaluations/"),
+        "model page": lambda: client.get(f"/dashboard/models/{model.pk}/"),
+        "models page": lambda: client.get("/dashboard/models/"),
+    }
+    human_evaluation(model, baseline, questions[0])
+    human_evaluation(model_version("sft"), model, questions[0])
+    for read in reads.values():
+        read()  # what a first request reads once (the session, caches) is not counted
+    before = {name: queries_of(read) for name, read in reads.items()}
+
+    for prompt in questions[1:5]:
+        human_evaluation(model, baseline, prompt)
+        human_evaluation(model_version("sft"), model, prompt)
+
+    after = {name: queries_of(read) for name, read in reads.items()}
+    assert after == before
+    listed = api.get("/api/evaluations/").json()
+    assert len(listed) == 10 and {e["pending"] for e in listed} == {1}
+
+
+@pytest.mark.django_db
+def test_the_same_evaluation_asked_twice_while_it_waits_is_one_job(api, client, carol, questions):
+    model, baseline = model_version("sft"), model_version("sft")
+    model_version("reward", promoted=True)
+    api.force_authenticate(carol)
+    ask = {
+        "model": model.pk,
+        "baseline": baseline.pk,
+        "judge": "reward",
+        "prompts": [questions[0].pk, questions[1].pk],
+    }
+
+    first = api.post("/api/evaluations/", ask, format="json")
+    second = api.post("/api/evaluations/", ask, format="json")
+
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    other = api.post("/api/evaluations/", {**ask, "prompts": [questions[0].pk]}, format="json")
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+    EvaluationJob.objects.filter(pk=first.json()["id"]).update(status="succeeded")
+    again = api.post("/api/evaluations/", ask, format="json")
+    assert again.json()["id"] not in (first.json()["id"], other.json()["id"])
+    assert EvaluationJob.objects.count() == 3
+
+    client.force_login(carol)
+    form = {"baseline": baseline.pk, "judge": "reward", "limit": "3"}
+    posted = [client.post(f"/dashboard/models/{model.pk}/", form) for _ in range(2)]
+    assert [p.status_code for p in posted] == [302, 302] and posted[0].url == posted[1].url
+    assert EvaluationJob.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_form_asking_for_no_prompts_is_refused_at_the_count(client, carol, questions):
+    model, baseline = model_version("sft"), model_version("sft")
+    model_version("reward", promoted=True)
+    client.force_login(carol)
+
+    answer = client.post(
+        f"/dashboard/models/{model.pk}/", {"baseline": baseline.pk, "judge": "reward", "limit": "0"}
+    )
+
+    assert answer.status_code == 400 and "Between 1 and" in field_error(answer, "limit")
+    assert not EvaluationJob.objects.exists()
