@@ -7,6 +7,7 @@ prompt it could not judge goes to the job's failures; the others go on."""
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 from collections.abc import Callable
@@ -83,6 +84,9 @@ def judge_reward(attempt, job, prompts, replies, failures) -> None:  # type: ign
         messages = prompts[int(key)].messages
         try:
             model, baseline = (scorer.score(messages, replies[key][side]) for side in SIDES)
+            if not (math.isfinite(model) and math.isfinite(baseline)):
+                # NaN decides nothing, and neither JSON nor PostgreSQL's jsonb holds it.
+                raise ValueError(f"The reward model gave no finite score: {model}, {baseline}.")
         except Exception as exc:  # one prompt's failure is recorded, the rest go on
             failures[key] = job_error_text(exc)
         else:

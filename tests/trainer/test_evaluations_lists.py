@@ -1,12 +1,17 @@
 """Evaluations as lists read them and forms send them: a list page costs the same few
 queries however many human-judged evaluations it shows, the same evaluation asked for
-twice while the first is waiting is one job, and a form's prompt count of 0 is refused."""
+twice while the first is waiting is one job, a form's prompt count of 0 is refused, and
+a reward model's score that is not a number fails its prompt instead of deciding it."""
 
 import pytest
+import torch
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from transformers import LlamaForSequenceClassification
 
+from jobs.models import JobStatus
 from rankings.services import comparison_create
+from trainer.evaluations import evaluation_run
 from trainer.models import EvaluationJob, ModelVersion
 
 from . import test_evaluations
@@ -117,3 +122,25 @@ def test_a_form_asking_for_no_prompts_is_refused_at_the_count(client, carol, que
 
     assert answer.status_code == 400 and "Between 1 and" in field_error(answer, "limit")
     assert not EvaluationJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_reward_judge_that_scores_nan_fails_those_prompts_rather_than_calling_them_losses(
+    api, carol, questions, tmp_path
+):
+    folder = test_evaluations.tiny_reward_model(tmp_path / "broken")
+    broken = LlamaForSequenceClassification.from_pretrained(folder)
+    with torch.no_grad():
+        broken.score.weight.fill_(float("nan"))
+    broken.save_pretrained(folder)
+    test_evaluations.version_at("reward", folder, promoted=True)
+    pairs = [("Boil it for seven minutes.", "No."), ("Yes.", "I do not know.")]
+    job_id, _, _ = test_evaluations.evaluation_planted(api, carol, "reward", questions, pairs)
+
+    job = evaluation_run(job_id=job_id)
+
+    assert job.status == JobStatus.FAILED and job.results == {}
+    assert set(job.failures) == {str(p.pk) for p in questions[:2]}
+    assert "no finite score" in job.failures[str(questions[0].pk)]
+    body = api.get(f"/api/evaluations/{job_id}/").json()
+    assert (body["n"], body["losses"], body["win_rate"]) == (0, 0, None)
