@@ -99,14 +99,20 @@ def _snapshot_prompts(path: Path) -> Iterator[list[dict[str, str]]]:
 
 
 def trained_on(versions: list[ModelVersion]) -> set[str]:
-    """Content hashes of the prompts in the training splits the versions learned from."""
+    """Content hashes of the prompts in the training splits the versions learned from; an
+    InputError when a split's file is missing."""
     hashes: set[str] = set()
     snapshots = {v.snapshot_id: v.snapshot for v in versions if v.snapshot_id}
     for snapshot in snapshots.values():
         train = (snapshot.files or {}).get("train")
         path = Path(settings.DATA_DIR) / train if train else None
-        if path is None or not path.exists():
-            continue
+        if path is None or not path.is_file():
+            # Taken as empty, its prompts would be offered as held out.
+            raise InputError(
+                "filters",
+                f"Snapshot {snapshot.pk}'s training file is gone, so the prompts a model "
+                "learned from are not known: give prompt ids or held_out false.",
+            )
         for prompt in _snapshot_prompts(path):
             if prompt:
                 hashes.add(prompt_content_hash(prompt))

@@ -1,7 +1,10 @@
 """Evaluations as lists read them and forms send them: a list page costs the same few
 queries however many human-judged evaluations it shows, the same evaluation asked for
 twice while the first is waiting is one job, a form's prompt count of 0 is refused, and
-a reward model's score that is not a number fails its prompt instead of deciding it."""
+a reward model's score that is not a number fails its prompt instead of deciding it, and
+held-out prompts are refused when a training file they are told from is missing."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,3 +147,28 @@ def test_a_reward_judge_that_scores_nan_fails_those_prompts_rather_than_calling_
     assert "no finite score" in job.failures[str(questions[0].pk)]
     body = api.get(f"/api/evaluations/{job_id}/").json()
     assert (body["n"], body["losses"], body["win_rate"]) == (0, 0, None)
+
+
+@pytest.mark.django_db
+def test_held_out_prompts_are_not_claimed_when_a_training_file_is_gone(
+    api, carol, questions, tmp_path
+):
+    model_version("reward", promoted=True)
+    snapshot = test_evaluations.snapshot_with(
+        tmp_path / "sft",
+        "sft",
+        [{"messages": [*questions[0].messages, {"role": "assistant", "content": "Done."}]}],
+    )
+    parent = model_version("sft", snapshot=snapshot)
+    child = model_version("sft", base_model=f"model:{parent.pk}")
+    Path(snapshot.files["train"]).unlink()
+    api.force_authenticate(carol)
+    ask = {"model": child.pk, "baseline": child.pk, "judge": "reward", "filters": {"limit": 2}}
+
+    refused = api.post("/api/evaluations/", ask, format="json")
+
+    assert refused.status_code == 400 and "training file is gone" in refused.json()["filters"][0]
+    anywhere = api.post(
+        "/api/evaluations/", {**ask, "filters": {"limit": 2, "held_out": False}}, format="json"
+    )
+    assert anywhere.status_code == 202 and anywhere.json()["held_out"] is False
