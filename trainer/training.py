@@ -458,6 +458,8 @@ def runs_start_when_enough_data() -> list[TrainingRun]:
     already queued or running."""
     started = []
     for method in training_methods():
+        if not method.retrain_setting:
+            continue
         threshold = getattr(settings, method.retrain_setting)
         arrived = ROWS_ARRIVED_SINCE[method.snapshot_kinds[0]]
         runs = TrainingRun.objects.filter(kind=method.name)

@@ -24,12 +24,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What a Method is built from: exported snapshot files, and approved demonstrations
-    for a method that asks for them (`TrainingMethod.wants_demonstrations`)."""
+    """What a Method is built from: exported snapshot files, approved demonstrations for a
+    method that asks for them (`TrainingMethod.wants_demonstrations`), and the saved reward
+    model that scores samples for one that asks for that (`wants_reward_model`)."""
 
     train: Path
     validation: Path | None = None
     demonstrations: list[list[dict]] | None = None
+    reward_model: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,17 @@ class TrainingMethod:
     # What its training steps count besides the loss (totals since the last record).
     counters: tuple[str, ...]
     # The Django setting of how much new data of the fresh snapshot kind starts a
-    # scheduled run.
+    # scheduled run; "" for a method never scheduled.
     retrain_setting: str
     # Whether it is given approved demonstrations (the reward model centres its scores
     # on them).
     wants_demonstrations: bool = False
+    # Whether it is given the promoted reward model (RL scores its samples with it): a run
+    # is refused while none is promoted.
+    wants_reward_model: bool = False
+    # Metrics of its progress records drawn as charts of their own on the run page, each
+    # beside the evaluation's value of the same name (`validation_<name>`).
+    charts: tuple[str, ...] = ()
 
     def implementation(self) -> ModuleType:
         """The method's module, which loads torch. Run as `python -m`, the module is
@@ -162,5 +170,28 @@ method_register(
         counters=("pairs", "sequences", "tokens"),
         retrain_setting="TRAINING_RETRAIN_MIN_RANKINGS",
         wants_demonstrations=True,
+    )
+)
+method_register(
+    TrainingMethod(
+        name="rl",
+        label="RL against the reward model",
+        produces=POLICY,
+        module="trainer.ml.rl",
+        # Only the prompts are read: the conversations before their replies.
+        snapshot_kinds=("sft", "rankings", "preference"),
+        metrics=(
+            "validation_reward",
+            "validation_kl",
+            "validation_entropy",
+            "validation_reply_length",
+            "validation_reward_gain",
+            "validation_length_share",
+        ),
+        counters=("samples", "reply_tokens"),
+        # Never scheduled: a run needs an admin's choice of the SFT model to start from.
+        retrain_setting="",
+        wants_reward_model=True,
+        charts=("reward", "kl", "entropy", "reply_length"),
     )
 )
