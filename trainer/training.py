@@ -45,9 +45,12 @@ from trainer.ml.methods import (
 )
 from trainer.models import ModelVersion, TrainingRun
 from trainer.training_config import (
+    REWARD_MODEL_KEY,
     base_model_checked,
     base_model_path,
     config_checked,
+    generative_base_checked,
+    promoted_reward_model,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,12 +79,18 @@ def training_run_create(
             raise InputError("snapshot", f"A {kind} run trains on a {wanted} snapshot.")
         if snapshot.status != JobStatus.SUCCEEDED:
             raise InputError("snapshot", f"Snapshot {snapshot.pk} is {snapshot.status}.")
+    base_model = base_model_checked(base_model)
+    checked = config_checked(config, method)
+    if method.wants_reward_model:
+        generative_base_checked(base_model)
+        # Chosen now, so every attempt of the run scores with the same model.
+        checked[REWARD_MODEL_KEY] = promoted_reward_model().pk
     with transaction.atomic():
         run = TrainingRun.objects.create(
             kind=kind,
             snapshot=snapshot,
-            base_model=base_model_checked(base_model),
-            config=config_checked(config),
+            base_model=base_model,
+            config=checked,
             created_by=created_by,
         )
         if enqueue:
@@ -265,6 +274,7 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
         train_file,
         validation_file,
         approved_conversations() if method.wants_demonstrations else None,
+        reward_model_path(run) if method.wants_reward_model else None,
     )
     train_with = _train_in_processes if settings.TRAINING_PROCESSES > 1 else _train_here
     model_dir = train_with(
@@ -283,7 +293,10 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
             snapshot=snapshot,
             guideline_versions=snapshot.guideline_versions,
             base_model=run.base_model,
-            config={k: v for k, v in vars(config).items() if k != "output_dir"},
+            config={
+                **{k: v for k, v in vars(config).items() if k != "output_dir"},
+                **{k: v for k, v in run.config.items() if k == REWARD_MODEL_KEY},
+            },
             metrics=final,
             path=str(model_dir.relative_to(data_dir)),
         )
@@ -352,6 +365,8 @@ def _train_in_processes(
         argv += ["--validation", str(data.validation)]
     if config.base_model:
         argv += ["--base-model", config.base_model]
+    if data.reward_model:
+        argv += ["--reward-model", str(data.reward_model)]
     if data.demonstrations:
         demonstrations = output / "demonstrations.jsonl"
         with demonstrations.open("w", encoding="utf-8") as out:
@@ -415,6 +430,12 @@ def _snapshot_for(
         raise Suspended(None) if should_suspend() else Cancelled() from None
     run.snapshot = exported
     return exported
+
+
+def reward_model_path(run: TrainingRun) -> Path:
+    """The saved reward model the run was given when it was queued."""
+    version = ModelVersion.objects.get(pk=run.config[REWARD_MODEL_KEY])
+    return Path(settings.DATA_DIR) / version.path
 
 
 def approved_conversations() -> list[list[dict]] | None:

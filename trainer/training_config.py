@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 
 from config.errors import InputError
+from trainer.ml.methods import POLICY, REWARD, TrainingMethod, method_kinds_producing
 from trainer.models import ModelVersion
 
 # What an admin may set from the API; the rest of TrainConfig belongs to the platform.
@@ -34,6 +35,9 @@ SETTABLE = {
     # LoRA (trainer.ml.lora); 0 fine-tunes every weight.
     "lora_r": (int, 0, 4096),
 }
+# In the config of a run that scores its samples (RL): the id of the reward model version
+# it was queued with. Set by the platform, never by the admin.
+REWARD_MODEL_KEY = "reward_model"
 # Settings whose values a range does not describe, each with its own check.
 LORA_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 
@@ -76,20 +80,24 @@ CHECKED_APART = {
 }
 
 
-def config_checked(config: object) -> dict:
+def config_checked(config: object, method: TrainingMethod | None = None) -> dict:
+    """The settings of a run of `method`: the loop's (SETTABLE) and the method's own."""
     if config is None:
         return {}
     if not isinstance(config, dict):
         raise InputError("config", "An object of settings.")
+    settable = (
+        {**SETTABLE, **{name: rest for name, *rest in method.settings}} if method else SETTABLE
+    )
     checked = {}
     for name, value in config.items():
         if name in CHECKED_APART:
             checked[name] = CHECKED_APART[name](value)
             continue
-        if name not in SETTABLE:
-            known = ", ".join(sorted([*SETTABLE, *CHECKED_APART]))
+        if name not in settable:
+            known = ", ".join(sorted([*settable, *CHECKED_APART]))
             raise InputError(f"config.{name}", f"Not a setting; known: {known}.")
-        kind, low, high = SETTABLE[name]
+        kind, low, high = settable[name]
         if kind is bool:
             if not isinstance(value, bool):
                 raise InputError(f"config.{name}", "true or false.")
@@ -129,3 +137,30 @@ def base_model_path(base_model: str) -> str:
         version = ModelVersion.objects.get(pk=int(base_model.removeprefix("model:")))
         return str(Path(settings.DATA_DIR) / version.path)
     return base_model
+
+
+def generative_base_checked(base_model: str) -> str:
+    """A run that starts from a generative model of ours (RL, from an SFT model): the
+    base must be model:<id> of a policy model version."""
+    version = _version_named(base_model)
+    if version is None or version.produces != POLICY:
+        raise InputError(
+            "base_model", "This run starts from a generative model: model:<id> of an SFT model."
+        )
+    return base_model
+
+
+def promoted_reward_model() -> ModelVersion:
+    """The reward model a run scores its samples with: the promoted one."""
+    version = ModelVersion.objects.filter(
+        kind__in=method_kinds_producing(REWARD), promoted=True
+    ).first()
+    if version is None:
+        raise InputError("reward_model", "No reward model is promoted: promote one first.")
+    return version
+
+
+def _version_named(base_model: str) -> ModelVersion | None:
+    if not base_model.startswith("model:"):
+        return None
+    return ModelVersion.objects.filter(pk=int(base_model.removeprefix("model:"))).first()

@@ -32,6 +32,15 @@ def run_reached(run_id: int, **lookup):
     return TrainingRun.objects.filter(pk=run_id, **lookup).first()
 
 
+def finished_by_a_worker(run_id: int, env: dict) -> TrainingRun:
+    with worker_process(env, queue=QUEUES):
+        return wait_for(
+            lambda: run_reached(run_id, status__in=["succeeded", "failed"]),
+            timeout=300,
+            what="the run to finish",
+        )
+
+
 def finished_by_the_next_worker(run_id: int, env: dict, *, killed_before: int) -> TrainingRun:
     """After a worker was killed mid-run: a new worker takes the run over and ends it."""
     killed_at = TrainingRun.objects.get(pk=run_id)
@@ -52,12 +61,7 @@ def test_a_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oasst, 
     answer = api.post("/api/training-runs/", {"kind": "reward", "config": QUICK}, format="json")
     assert answer.status_code == 202
 
-    with worker_process(child_env, queue=QUEUES):
-        run = wait_for(
-            lambda: run_reached(answer.data["id"], status__in=["succeeded", "failed"]),
-            timeout=300,
-            what="the run to finish",
-        )
+    run = finished_by_a_worker(answer.data["id"], child_env)
 
     assert run.status == JobStatus.SUCCEEDED, run.error
     assert run.model.metrics["validation_accuracy"] >= 0

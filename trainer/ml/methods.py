@@ -63,6 +63,9 @@ class TrainingMethod:
     # Metrics of its progress records drawn as charts of their own on the run page, each
     # beside the evaluation's value of the same name (`validation_<name>`).
     charts: tuple[str, ...] = ()
+    # Its own settings an admin may give a run besides the loop's: (name, type, lowest,
+    # highest), checked before the run is queued.
+    settings: tuple[tuple[str, type, float, float], ...] = ()
 
     def implementation(self) -> ModuleType:
         """The method's module, which loads torch. Run as `python -m`, the module is
@@ -193,5 +196,12 @@ method_register(
         retrain_setting="",
         wants_reward_model=True,
         charts=("reward", "kl", "entropy", "reply_length"),
+        settings=(
+            ("kl_coef", float, 0.0, 10.0),
+            ("samples_per_prompt", int, 2, 64),
+            ("max_new_tokens", int, 1, 4096),
+            ("temperature", float, 0.05, 5.0),
+            ("eval_prompts", int, 1, 10_000),
+        ),
     )
 )
