@@ -75,6 +75,13 @@ LORA_SETTINGS = [
     ("lora_alpha", "LoRA alpha", "Adapter scale alpha / rank; default twice the rank."),
     ("lora_dropout", "LoRA dropout", "Dropout on the adapters' input, from 0 to below 1; 0.05."),
 ]
+# RL's own settings (trainer.ml.rl), in a fieldset of their own: other kinds refuse them.
+RL_SETTINGS = [
+    ("kl_coef", "KL coefficient", "Reward lost per nat of KL to the SFT model; default 0.05."),
+    ("samples_per_prompt", "Samples per prompt", "Replies sampled per prompt, 2 or more; 4."),
+    ("max_new_tokens", "Reply tokens", "Most tokens sampled per reply; default 64."),
+    ("temperature", "Temperature", "Sampling temperature; default 1, the policy's own."),
+]
 # Comma-separated layer names, the one setting of the form that is not a number.
 LORA_TARGETS = (
     "lora_target_modules",
@@ -144,7 +151,7 @@ def _run_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
     """The run form as the API's input, and the fields that are not even numbers."""
     errors: dict[str, str] = {}
     config: dict[str, object] = {}
-    for name, _, _ in RUN_SETTINGS + LORA_SETTINGS:
+    for name, _, _ in RUN_SETTINGS + LORA_SETTINGS + RL_SETTINGS:
         text = post.get(name, "").strip()
         if text:
             try:
@@ -210,6 +217,7 @@ def training(request: HttpRequest) -> HttpResponse:
             ],
             "run_settings": _form_fields(request.POST, RUN_SETTINGS, errors),
             "lora_settings": _form_fields(request.POST, LORA_SETTINGS, errors),
+            "rl_settings": _form_fields(request.POST, RL_SETTINGS, errors),
             "lora_targets": _form_fields(request.POST, [LORA_TARGETS], errors)[0],
             "runs": TrainingRun.objects.select_related("model")
             .defer("history", "logs", "config")

@@ -12,10 +12,11 @@ from serving.selectors import servable_model
 from trainer.curves import run_charts
 from trainer.ml.generate import Generator
 from trainer.ml.sampling import Sampling
-from trainer.models import ModelVersion
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training import model_promote, run_execute, training_run_create
 
 from .conftest import QUICK
+from .test_training_pages import field_error, model_version
 from .test_training_worker import finished_by_a_worker
 
 RL_QUICK = {**QUICK, "max_new_tokens": 8, "samples_per_prompt": 2, "eval_prompts": 2}
@@ -101,3 +102,29 @@ def test_an_rl_run_from_the_api_trained_by_a_worker_is_a_policy_generation_takes
     reward_chart = re.search(r'data-chart="reward".*?</figure>', page, re.S).group(0)
     assert "training reward" in reward_chart and 'data-series="train"' in reward_chart
     assert 'data-chart="kl"' in page
+
+
+@pytest.mark.django_db
+def test_the_run_form_queues_an_rl_run_with_its_settings_once_a_reward_model_is_promoted(
+    client, carol, django_capture_on_commit_callbacks
+):
+    client.force_login(carol)
+    sft, reward = model_version("sft"), model_version("reward")
+    form = {"kind": "rl", "base": "model", "base_version": sft.pk, "kl_coef": "0.2"}
+
+    answer = client.post("/dashboard/training/", form)
+    assert answer.status_code == 400
+    assert "No reward model is promoted" in field_error(answer, "reward_model")
+    assert 'value="0.2"' in answer.content.decode()
+    answer = client.post("/dashboard/training/", {**form, "kind": "sft"})
+    assert answer.status_code == 400 and "Not a setting" in field_error(answer, "kl_coef")
+
+    model_promote(version=reward)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        answer = client.post("/dashboard/training/", {**form, "samples_per_prompt": "3"})
+
+    assert answer.status_code == 302, answer.content.decode()
+    run = TrainingRun.objects.get(kind="rl")
+    assert run.base_model == f"model:{sft.pk}"
+    assert run.config == {"kl_coef": 0.2, "samples_per_prompt": 3, "reward_model": reward.pk}
+    assert len(queued) == 1
