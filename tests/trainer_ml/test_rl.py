@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from trainer.ml.chat import tokenizer_train
@@ -19,6 +20,7 @@ from trainer.ml.sampling import Sampling
 from trainer.ml.sft import SFT
 
 from .conftest import MARKER, SHAPE, WORDS, jsonl_write, marker_groups, sentence
+from .test_distributed import run_trainer, weights
 
 # One reply in eight of the demonstrations holds the marker: the SFT model says it now
 # and then, which gives RL samples that earn the reward to learn from.
@@ -212,3 +214,23 @@ def test_the_command_line_trains_a_policy_from_a_snapshot_and_a_reward_model(
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[-1] == {"type": "done", "model_dir": str(tmp_path / "rl" / "model")}
     assert "train_reward" in next(e for e in events if e["type"] == "eval")["metrics"]
+
+
+def test_two_gloo_processes_train_a_policy_each_on_its_share_of_the_prompts(tmp_path, planted):
+    """Each process samples its own prompts' replies (seeded apart from the other's), so
+    the weights are not one process's; what must hold is that the run trains through
+    DDP with the frozen reference inside the trained module, and saves one policy."""
+    sft, reward = planted
+    data = jsonl_write(tmp_path / "sft.jsonl", [{"messages": p} for p in prompts(16, seed=3)])
+    extra = ("--base-model", str(sft), "--reward-model", str(reward))
+    extra += ("--set", "max_new_tokens=8", "--set", "eval_prompts=4")
+
+    events = run_trainer("rl", data, tmp_path / "two", processes=2, extra=extra)
+
+    progress = [e["metrics"] for e in events if e["type"] == "progress"]
+    # Both processes' replies are counted: 8 prompts of 4 replies a step, 2 steps a record.
+    assert [p["samples"] for p in progress] == [64, 64, 64]
+    assert events[-1]["type"] == "done"
+    trained = weights(tmp_path / "two")
+    started = load_file(str(sft / "model.safetensors"))
+    assert any(not torch.equal(trained[name], started[name]) for name in started)
