@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+from django.conf import settings as django_settings
 
 from jobs.models import JobStatus
 from serving.selectors import servable_model
@@ -34,7 +34,9 @@ def rl_posted(api, **payload):
 
 
 @pytest.mark.django_db
-def test_an_rl_run_needs_an_sft_model_to_start_from_and_a_promoted_reward_model(api, carol, oasst):
+def test_an_rl_run_needs_an_sft_model_to_start_from_and_a_promoted_reward_model(
+    api, carol, oasst, settings
+):
     api.force_authenticate(carol)
     sft = trained("sft")
     reward = trained("reward")
@@ -56,9 +58,20 @@ def test_an_rl_run_needs_an_sft_model_to_start_from_and_a_promoted_reward_model(
     )
     assert answer.status_code == 400 and "config.kl_coef" in answer.data
 
-    answer = rl_posted(api, base_model=f"model:{sft.pk}", config={"kl_coef": 0.1})
+    answer = rl_posted(api, base_model=f"model:{sft.pk}", config={**RL_QUICK, "kl_coef": 0.1})
     assert answer.status_code == 202
-    assert answer.data["config"] == {"kl_coef": 0.1, "reward_model": reward.pk}
+    assert answer.data["config"] == {**RL_QUICK, "kl_coef": 0.1, "reward_model": reward.pk}
+
+    # Trained in two processes, which get the reward model on their command line.
+    settings.TRAINING_PROCESSES = 2
+    run = run_execute(run_id=answer.data["id"])
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert "training in 2 processes" in run.logs
+    assert run.model.kind == "rl" and [r["samples"] for r in run.history if "loss" in r] == [
+        16,
+        16,
+        16,
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,7 +98,7 @@ def test_an_rl_run_from_the_api_trained_by_a_worker_is_a_policy_generation_takes
 
     # The policy is a generative model: /v1 serves it, it answers, and generation takes it.
     assert servable_model(version.name) == version
-    generator = Generator(Path(settings.DATA_DIR) / version.path)
+    generator = Generator(Path(django_settings.DATA_DIR) / version.path)
     assert generator.sample([{"role": "user", "content": "Hi"}], Sampling(k=1, max_new_tokens=4))
     generation = api.post(
         "/api/generations/",
