@@ -13,7 +13,12 @@ from trainer.curves import run_charts
 from trainer.ml.generate import Generator
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion, TrainingRun
-from trainer.training import model_promote, run_execute, training_run_create
+from trainer.training import (
+    model_promote,
+    run_execute,
+    runs_start_when_enough_data,
+    training_run_create,
+)
 
 from .conftest import QUICK
 from .test_training_pages import field_error, model_version
@@ -141,3 +146,13 @@ def test_the_run_form_queues_an_rl_run_with_its_settings_once_a_reward_model_is_
     assert run.base_model == f"model:{sft.pk}"
     assert run.config == {"kl_coef": 0.2, "samples_per_prompt": 3, "reward_model": reward.pk}
     assert len(queued) == 1
+
+
+@pytest.mark.django_db
+def test_scheduled_retraining_never_starts_an_rl_run(settings):
+    settings.TRAINING_RETRAIN_MIN_DEMONSTRATIONS = 0
+    settings.TRAINING_RETRAIN_MIN_RANKINGS = 0
+
+    started = runs_start_when_enough_data()
+
+    assert sorted(run.kind for run in started) == ["reward", "sft"]
