@@ -234,3 +234,24 @@ def test_two_gloo_processes_train_a_policy_each_on_its_share_of_the_prompts(tmp_
     trained = weights(tmp_path / "two")
     started = load_file(str(sft / "model.safetensors"))
     assert any(not torch.equal(trained[name], started[name]) for name in started)
+
+
+def test_the_reply_log_probabilities_are_the_models_own_at_the_sampling_temperature(
+    tmp_path, planted
+):
+    sft, reward = planted
+    method = RL(rl_config(tmp_path, sft, temperature=0.5), prompts(4, seed=5), RewardScorer(reward))
+    samples = method._sampled(
+        [(0, m, ids) for m, ids in zip(method.messages, method.prompts, strict=True)], policy=True
+    )
+    ids, mask, rows, cols = method._tensors(samples)
+
+    logp, ref_logp, entropy = method.module(ids, mask, rows, cols)
+
+    with torch.no_grad():
+        logits = method.model(input_ids=ids, attention_mask=mask).logits / 0.5
+    expected = torch.log_softmax(logits, dim=-1)[rows, cols, ids[rows, cols + 1]]
+    torch.testing.assert_close(logp.detach(), expected, rtol=1e-4, atol=1e-5)
+    # Before any step the policy is its frozen reference.
+    torch.testing.assert_close(ref_logp, expected, rtol=1e-4, atol=1e-5)
+    assert len(logp) == sum(samples.lengths) and bool((entropy > 0).all())

@@ -122,9 +122,13 @@ class ReplyLogProbs(nn.Module):
         adapted: Adapted | None,
         *,
         causal: bool,
+        temperature: float,
     ):
         super().__init__()
         self.model = model
+        # The distribution replies are sampled from is the policy's at this temperature,
+        # and the gradient and the KL are of that distribution.
+        self.temperature = temperature
         # A submodule, so the loop moves it with the policy; frozen, so it is neither
         # trained nor written into checkpoints.
         self.reference = reference
@@ -166,7 +170,8 @@ class ReplyLogProbs(nn.Module):
         # The output layer only at the reply's positions, as SFT's loss does.
         body = getattr(model, model.base_model_prefix)
         hidden = body(input_ids=ids, attention_mask=None if self.causal else mask)[0]  # (B, T, H)
-        return model.get_output_embeddings()(hidden[rows, cols]).float()  # (N, V)
+        logits = model.get_output_embeddings()(hidden[rows, cols]).float()  # (N, V)
+        return logits / self.temperature
 
 
 @dataclass
@@ -199,7 +204,11 @@ class RL:
         if self.adapted is None:
             reference = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.module = ReplyLogProbs(
-            self.model, reference, self.adapted, causal=attends_only_backwards(self.model)
+            self.model,
+            reference,
+            self.adapted,
+            causal=attends_only_backwards(self.model),
+            temperature=config.temperature,
         )
         # Room for the reply within max_length: a long prompt loses its beginning.
         self.prompt_room = max(8, config.max_length - config.max_new_tokens)
@@ -223,7 +232,7 @@ class RL:
 
     def epoch_plan(self, epoch: int, rng: random.Random) -> list[list[int]]:
         """Prompts in batches; an index holds its epoch (epoch * prompts + prompt), which
-        seeds the prompt's samples, so each epoch samples anew and a resume the same."""
+        seeds its samples, so each epoch samples anew and a resume samples the same."""
         order = list(range(len(self.prompts)))
         rng.shuffle(order)
         offset = epoch * len(self.prompts)
@@ -239,28 +248,28 @@ class RL:
         samples = self._sampled(
             [(epoch, self.messages[i], self.prompts[i]) for epoch, i in picked], policy=True
         )
-        ids, mask, rows, cols, owner = self._tensors(samples)
+        ids, mask, rows, cols = self._tensors(samples)
         logp, ref_logp, entropy = module(ids, mask, rows, cols)  # (N,) each
         replies = len(samples.reply_ids)
         kl = torch.zeros(replies, device=logp.device).index_add_(
-            0, owner, (logp - ref_logp).detach()
+            0, rows, (logp - ref_logp).detach()
         )  # (R,)
         returns = samples.scores.to(logp.device) - self.config.kl_coef * kl  # (R,)
         advantage = leave_one_out(returns, self.config.samples_per_prompt)  # (R,)
-        loss = -(advantage[owner] * logp).sum()
+        loss = -(advantage[rows] * logp).sum()
         stats = {
             "samples": replies,
             "reward": float(samples.scores.sum()),
             "kl": float(kl.sum()),
             "reply_length": float(sum(samples.lengths)),
-            "reply_tokens": float(len(owner)),
+            "reply_tokens": float(len(rows)),
             "entropy": float(entropy.sum()),
         }
         return loss, stats
 
     def _tensors(self, samples: Samples):
         """The sequences (prompt and reply), and for each reply token the row and the
-        column that predicts it, with the index of its reply."""
+        column that predicts it."""
         device = next(self.model.parameters()).device
         sequences = [p + r for p, r in zip(samples.prompt_ids, samples.reply_ids, strict=True)]
         ids = right_padded(sequences, self.tokenizer.pad_token_id, device)
@@ -271,9 +280,10 @@ class RL:
         ):
             rows += [row] * len(reply)
             cols += range(len(prompt) - 1, len(prompt) + len(reply) - 1)
+        # A row is one reply: the row of a token is also the index of its reply.
         rows_t = torch.tensor(rows, dtype=torch.long, device=device)
         cols_t = torch.tensor(cols, dtype=torch.long, device=device)
-        return ids, mask, rows_t, cols_t, rows_t
+        return ids, mask, rows_t, cols_t
 
     @torch.no_grad()
     def _sampled(
@@ -356,11 +366,11 @@ class RL:
             self.reference_samples = self._sampled(held, policy=False)
         samples = self._sampled(held, policy=True)
         self.module.eval()
-        ids, mask, rows, cols, owner = self._tensors(samples)
+        ids, mask, rows, cols = self._tensors(samples)
         logp, ref_logp, entropy = self.module(ids, mask, rows, cols)
         self.module.train()
         kl = torch.zeros(len(samples.reply_ids), device=logp.device).index_add_(
-            0, owner, logp - ref_logp
+            0, rows, logp - ref_logp
         )
         reference = self.reference_samples
         split = self.split
