@@ -59,10 +59,13 @@ def job_shares(job: GenerationJob) -> tuple[int, list[dict]]:
 def kept_best(texts: list[str], rewards: list[float | None], k: int) -> list[int]:
     """The places of the k replies scored highest, one per distinct text (a reply
     sampled twice is kept once, so the next best distinct one gets its place) and never
-    an empty one or one the model could not score; fewer when fewer such replies exist.
+    an empty (or whitespace-only) one or one the model could not score; fewer when fewer
+    such replies exist.
     Equal rewards keep the earlier sampled."""
     order = sorted(
-        (i for i, reward in enumerate(rewards) if reward is not None and texts[i]),
+        # Blank is empty: a comparison refuses a whitespace-only candidate, and one kept
+        # would leave the prompt with nothing filed.
+        (i for i, reward in enumerate(rewards) if reward is not None and texts[i].strip()),
         key=lambda i: (-rewards[i], i),
     )
     kept: list[int] = []
@@ -86,7 +89,7 @@ def samples_record(
     seen: set[str] = set()
     for i, ((text, name), reward) in enumerate(zip(replies, rewards, strict=True)):
         entry: dict = {"model": name, "reward": reward, "kept": i in kept}
-        if not text:
+        if not text.strip():
             entry["unfit"] = "empty"
         elif reward is None:
             entry["unfit"] = "unscored"

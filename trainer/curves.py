@@ -76,14 +76,35 @@ def _place(chart: Chart, x_max: int, fixed: tuple[float, float] | None) -> Chart
     return chart
 
 
-def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Chart]:
-    """Loss (training, and held-out at each evaluation) by step, and the held-out accuracy
-    of a method whose evaluation reports one (a reward model's does; SFT has none)."""
-    train_loss = [
-        (record["step"], float(record["loss"]))
+# What a chart of a method's own metric (`TrainingMethod.charts`) is called.
+TITLES = {"kl": "KL to the reference", "reply_length": "Reply length (tokens)"}
+
+
+def record_values(history: list[dict], name: str) -> list[tuple[int, float]]:
+    return [
+        (record["step"], float(record[name]))
         for record in history
-        if isinstance(record.get("loss"), int | float)
+        if isinstance(record.get(name), int | float)
     ]
+
+
+def metric_chart(history: list[dict], name: str, total_steps: int) -> Chart:
+    """A method's own metric by step: as its progress records report it, and as each
+    evaluation does (`validation_<name>` or `train_<name>`)."""
+    title = TITLES.get(name, name.replace("_", " ").capitalize())
+    words = title.lower()
+    series = [
+        Series("train", f"training {words}", record_values(history, name)),
+        Series("eval", f"held-out {words}", _eval_values(history, f"_{name}")),
+    ]
+    return _place(Chart(name, title, series), total_steps, None)
+
+
+def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Chart]:
+    """Loss (training, and held-out at each evaluation) by step, the held-out accuracy
+    of a method whose evaluation reports one (a reward model's does; SFT has none), and
+    the charts of the method's own metrics (RL's reward and KL)."""
+    train_loss = record_values(history, "loss")
     loss = Chart(
         "loss",
         "Loss",
@@ -101,4 +122,6 @@ def run_charts(history: list[dict], *, total_steps: int, kind: str) -> list[Char
     method = METHODS.get(kind)
     if method is not None and any(name.endswith("_accuracy") for name in method.metrics):
         charts.append(_place(accuracy, total_steps, (0.0, 1.0)))
+    for name in method.charts if method is not None else ():
+        charts.append(metric_chart(history, name, total_steps))
     return charts

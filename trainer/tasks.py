@@ -10,7 +10,8 @@ from django.conf import settings
 from jobs.models import JobStatus
 from jobs.services import BrokerUnavailable, job_publish
 from trainer.models import TrainingRun
-from trainer.training import run_execute, runs_start_when_enough_data
+from trainer.retraining import runs_start_when_enough_data
+from trainer.training import run_execute
 
 # Training runs for hours: its limits are its own (CELERY_TRAINING_TIME_LIMIT), with the
 # soft limit a minute earlier so the run can be marked failed rather than vanish.

@@ -11,7 +11,6 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import fields
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -34,8 +33,6 @@ from jobs.services import (
     job_claim,
     job_send,
 )
-from labeling.models import Demonstration
-from rankings.models import Ranking
 from trainer.ml.methods import (
     TrainingData,
     TrainingMethod,
@@ -46,10 +43,12 @@ from trainer.ml.methods import (
 )
 from trainer.models import ModelVersion, TrainingRun
 from trainer.training_config import (
+    REWARD_MODEL_KEY,
     base_model_checked,
     base_model_fits,
     base_model_path,
     config_checked,
+    promoted_reward_model,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,12 +80,16 @@ def training_run_create(
         if snapshot.counts.get("train") == 0:
             # Refused now rather than failed later: a DPO or reward run needs ranked pairs.
             raise InputError("snapshot", f"Snapshot {snapshot.pk} has no training rows.")
+    base_model = base_model_fits(base_model_checked(base_model), method)
     checked = config_checked(config, method)
+    if method.wants_reward_model:
+        # Chosen now, so every attempt of the run scores with the same model.
+        checked[REWARD_MODEL_KEY] = promoted_reward_model().pk
     with transaction.atomic():
         run = TrainingRun.objects.create(
             kind=kind,
             snapshot=snapshot,
-            base_model=base_model_fits(base_model_checked(base_model), method),
+            base_model=base_model,
             config=checked,
             created_by=created_by,
         )
@@ -271,6 +274,7 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
         train_file,
         validation_file,
         approved_conversations() if method.wants_demonstrations else None,
+        reward_model_path(run) if method.wants_reward_model else None,
     )
     train_with = _train_in_processes if settings.TRAINING_PROCESSES > 1 else _train_here
     model_dir = train_with(
@@ -289,7 +293,10 @@ def _train(run: TrainingRun, report: RunReport, *, should_stop, should_suspend) 
             snapshot=snapshot,
             guideline_versions=snapshot.guideline_versions,
             base_model=run.base_model,
-            config={k: v for k, v in vars(config).items() if k != "output_dir"},
+            config={
+                **{k: v for k, v in vars(config).items() if k != "output_dir"},
+                **{k: v for k, v in run.config.items() if k == REWARD_MODEL_KEY},
+            },
             metrics=final,
             path=str(model_dir.relative_to(data_dir)),
         )
@@ -358,6 +365,8 @@ def _train_in_processes(
         argv += ["--validation", str(data.validation)]
     if config.base_model:
         argv += ["--base-model", config.base_model]
+    if data.reward_model:
+        argv += ["--reward-model", str(data.reward_model)]
     if data.demonstrations:
         demonstrations = output / "demonstrations.jsonl"
         with demonstrations.open("w", encoding="utf-8") as out:
@@ -423,6 +432,12 @@ def _snapshot_for(
     return exported
 
 
+def reward_model_path(run: TrainingRun) -> Path:
+    """The saved reward model the run was given when it was queued."""
+    version = ModelVersion.objects.get(pk=run.config[REWARD_MODEL_KEY])
+    return Path(settings.DATA_DIR) / version.path
+
+
 def approved_conversations() -> list[list[dict]] | None:
     """Approved demonstrations, which the reward model's scores are centred on."""
     rows = islice(sft_rows({}, {}), DEMONSTRATIONS_FOR_BIAS)
@@ -444,53 +459,3 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
         ModelVersion.objects.filter(pk=version.pk).update(promoted=True, promoted_at=timezone.now())
     version.refresh_from_db()
     return version
-
-
-def _demonstrations_approved_since(since: datetime) -> int:
-    return Demonstration.objects.filter(
-        status=Demonstration.Status.APPROVED, updated_at__gt=since
-    ).count()
-
-
-def _rankings_since(since: datetime) -> int:
-    return Ranking.objects.filter(created_at__gt=since).count()
-
-
-# What the scheduled retraining counts for a method, by the kind of snapshot its fresh
-# export makes: the rows that export would read that arrived since a time.
-ROWS_ARRIVED_SINCE: dict[str, Callable[[datetime], int]] = {
-    DatasetSnapshot.Kind.SFT: _demonstrations_approved_since,
-    DatasetSnapshot.Kind.RANKINGS: _rankings_since,
-}
-
-
-def runs_start_when_enough_data() -> list[TrainingRun]:
-    """The scheduled retraining: a run of each method whose new data passed its threshold
-    (the setting its `retrain_setting` names) since that method's last run, unless one is
-    already queued or running."""
-    started = []
-    for method in training_methods():
-        threshold = getattr(settings, method.retrain_setting)
-        arrived = ROWS_ARRIVED_SINCE[method.snapshot_kinds[0]]
-        runs = TrainingRun.objects.filter(kind=method.name)
-        if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
-            continue
-        base = _scheduled_base(method)
-        if base is None:
-            continue
-        last = runs.order_by("-created_at").first()
-        since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
-        if arrived(since) >= threshold:
-            started.append(training_run_create(kind=method.name, base_model=base))
-    return started
-
-
-def _scheduled_base(method: TrainingMethod) -> str | None:
-    """What a scheduled run starts from: the built-in model, or for a method that needs a
-    base of some product (DPO, a policy) the promoted one; None while none is promoted."""
-    if method.starts_from is None:
-        return ""
-    promoted = ModelVersion.objects.filter(
-        kind__in=method_kinds_producing(method.starts_from), promoted=True
-    ).first()
-    return f"model:{promoted.pk}" if promoted else None

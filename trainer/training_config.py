@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from config.errors import InputError
-from trainer.ml.methods import METHODS, POLICY, TrainingMethod
+from trainer.ml.methods import METHODS, POLICY, REWARD, TrainingMethod, method_kinds_producing
 from trainer.models import ModelVersion
 
 # What an admin may set from the API; the rest of TrainConfig belongs to the platform.
@@ -36,6 +36,9 @@ SETTABLE = {
     # LoRA (trainer.ml.lora); 0 fine-tunes every weight.
     "lora_r": (int, 0, 4096),
 }
+# In the config of a run that scores its samples (RL): the id of the reward model version
+# it was queued with. Set by the platform, never by the admin.
+REWARD_MODEL_KEY = "reward_model"
 # Settings whose values a range does not describe, each with its own check.
 LORA_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 
@@ -92,7 +95,8 @@ def config_checked(config: object, method: TrainingMethod) -> dict:
         elif name in SETTABLE:
             checked[name] = _number_checked(name, value, *SETTABLE[name])
         elif name in own:
-            checked[name] = _number_checked(name, value, float, own[name].low, own[name].high)
+            setting = own[name]
+            checked[name] = _number_checked(name, value, setting.type, setting.low, setting.high)
         else:
             others = sorted(m.name for m in METHODS.values() if name in _own_names(m))
             if others:
@@ -183,3 +187,13 @@ def base_model_fits(base_model: str, method: TrainingMethod) -> str:
     if declared and not any(a.endswith(GENERATIVE_ARCHITECTURES) for a in declared):
         raise InputError("base_model", f"{base_model} is a {', '.join(declared)}. {wanted}")
     return base_model
+
+
+def promoted_reward_model() -> ModelVersion:
+    """The reward model a run scores its samples with: the promoted one."""
+    version = ModelVersion.objects.filter(
+        kind__in=method_kinds_producing(REWARD), promoted=True
+    ).first()
+    if version is None:
+        raise InputError("reward_model", "No reward model is promoted: promote one first.")
+    return version

@@ -87,7 +87,17 @@ LORA_TARGETS = (
     "projections.",
 )
 # Bookkeeping more than quality: left out of the side-by-side table of model metrics.
-QUIET_METRICS = {"step", "lr", "grad_norm", "tokens", "sequences", "pairs", "elapsed_s"}
+QUIET_METRICS = {
+    "step",
+    "lr",
+    "grad_norm",
+    "tokens",
+    "sequences",
+    "pairs",
+    "samples",
+    "reply_tokens",
+    "elapsed_s",
+}
 GENERATION_NUMBERS = ("k", "temperature", "top_p", "max_new_tokens", "overlap", "best_of")
 # The generation form's model choice for candidates from model sources alone.
 NO_MODEL = "none"

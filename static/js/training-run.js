@@ -24,14 +24,17 @@ function evalValues(history, suffix) {
   return found;
 }
 
-function seriesOf(history) {
-  const trainLoss = history
-    .filter((record) => typeof record.loss === "number")
-    .map((record) => [record.step, record.loss]);
-  return {
-    loss: { train: trainLoss, eval: evalValues(history, "_loss") },
-    accuracy: { eval: evalValues(history, "_accuracy") },
-  };
+function recordValues(history, name) {
+  return history
+    .filter((record) => typeof record[name] === "number")
+    .map((record) => [record.step, record[name]]);
+}
+
+// A chart's series by its key: the loss, the accuracy, or a method's own metric (RL's
+// reward and KL) as its records and its evaluations report it, as trainer/curves.py does.
+function seriesOf(history, key) {
+  if (key === "accuracy") return { eval: evalValues(history, "_accuracy") };
+  return { train: recordValues(history, key), eval: evalValues(history, `_${key}`) };
 }
 
 function draw(figure, series, totalSteps, fixed) {
@@ -112,11 +115,10 @@ function show(data) {
   run.querySelector("[data-run-step]").textContent = String(data.step);
   run.querySelector("[data-run-total]").textContent = String(data.total_steps || "?");
   run.querySelector("[data-run-eta]").textContent = timeLeft(data);
-  const series = seriesOf(data.history || []);
-  const fixed = { loss: null, accuracy: [0, 1] };
+  const fixed = { accuracy: [0, 1] };
   for (const figure of run.querySelectorAll("[data-chart]")) {
     const key = figure.dataset.chart;
-    draw(figure, series[key], data.total_steps, fixed[key]);
+    draw(figure, seriesOf(data.history || [], key), data.total_steps, fixed[key]);
   }
   showMetrics(data.metrics || {});
   showLogs(data.logs || "");

@@ -37,6 +37,9 @@ def test_the_k_best_distinct_replies_are_kept_never_an_empty_or_unscored_one():
     # tie, and the earlier sampled wins.
     assert kept_best(texts, rewards, 3) == [0, 5, 6]
     assert kept_best(texts, rewards, 2) == [0, 5]
+    # A whitespace-only reply is empty: a comparison would refuse it, filing nothing.
+    assert kept_best([" \n", "b", "c"], [9.0, 1.0, 0.0], 2) == [1, 2]
+    assert samples_record([(" \n", "sft-1")], [9.0], [])[0]["unfit"] == "empty"
     # Fewer distinct scored replies than K: all of them.
     assert kept_best(["x", "x", "y"], [1.0, 1.0, 0.0], 3) == [0, 2]
     record = samples_record([(t, "sft-1") for t in texts], rewards, [0, 5, 6])

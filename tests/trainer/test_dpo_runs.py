@@ -16,7 +16,8 @@ from trainer.generation import generation_run
 from trainer.ml.dpo import REFERENCE_FILE
 from trainer.ml.methods import training_method
 from trainer.models import ModelVersion, TrainingRun
-from trainer.training import model_promote, run_execute, runs_start_when_enough_data
+from trainer.retraining import runs_start_when_enough_data
+from trainer.training import model_promote, run_execute
 
 from .conftest import QUICK
 from .test_training import trained

@@ -14,10 +14,10 @@ from jobs.models import JobStatus
 from rankings.models import Candidate, Comparison
 from trainer.generation import generation_run
 from trainer.models import ModelVersion, TrainingRun
+from trainer.retraining import runs_start_when_enough_data
 from trainer.training import (
     model_promote,
     run_execute,
-    runs_start_when_enough_data,
     training_run_create,
 )
 

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,7 +103,16 @@ def training_files(method: TrainingMethod, folder) -> TrainingData:
     return TrainingData(
         train=jsonl_write(folder / "train.jsonl", train_rows),
         validation=jsonl_write(folder / "validation.jsonl", validation_rows),
+        reward_model=reward_model_trained(folder) if method.wants_reward_model else None,
     )
+
+
+def reward_model_trained(folder) -> Path:
+    """A reward model of two steps, for a method that scores its samples with one."""
+    reward = training_method("reward")
+    config = reward.config_type().from_dict({**QUICK, "output_dir": str(folder / "reward")})
+    (folder / "reward").mkdir()
+    return train(reward.build(config, training_files(reward, folder / "reward")), config).model_dir
 
 
 @pytest.mark.parametrize("name", NAMES)

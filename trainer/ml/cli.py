@@ -104,15 +104,19 @@ def arguments_parse(method: TrainingMethod, argv: list[str] | None) -> argparse.
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="one setting")
     if method.wants_demonstrations:
         parser.add_argument("--demonstrations", help="SFT snapshot file of approved replies")
+    if method.wants_reward_model:
+        parser.add_argument("--reward-model", required=True, help="saved reward model directory")
     return parser.parse_args(argv)
 
 
 def data_from_args(args: argparse.Namespace) -> TrainingData:
     demonstrations = getattr(args, "demonstrations", None)
+    reward_model = getattr(args, "reward_model", None)
     return TrainingData(
         train=Path(args.train),
         validation=Path(args.validation) if args.validation else None,
         demonstrations=conversations_read(demonstrations) if demonstrations else None,
+        reward_model=Path(reward_model) if reward_model else None,
     )
 
 

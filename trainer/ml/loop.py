@@ -146,6 +146,10 @@ class Method(Protocol):
 
     def save(self, folder: Path) -> None: ...
 
+    # Optional: counters a progress record reports as a mean, each divided by the total of
+    # the counter named beside it ({"reward": "samples"}), rather than as a total.
+    # averaged: dict[str, str]
+
 
 COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
@@ -252,7 +256,7 @@ def train(
     if step:
         emit({"type": "resumed", "step": step, "total_steps": total})
     steps = OptimizerSteps(method, config, processes, module, optimizer, _autocast(config, device))
-    progress = ProgressLog(config, total, first_step=step)
+    progress = ProgressLog(config, total, first_step=step, averaged=_averaged(method))
     clock = CheckpointClock(every=config.checkpoint_every, every_s=config.checkpoint_every_s)
     while step < total:
         if should_stop and should_stop():
@@ -282,6 +286,10 @@ def train(
             if done.votes["suspend"]:
                 raise Suspended(step)
     return _finished(method, config, processes, step, history, emit)
+
+
+def _averaged(method: Method) -> dict[str, str]:
+    return dict(getattr(method, "averaged", {}))
 
 
 class EpochPlans:
@@ -366,8 +374,11 @@ class ProgressLog:
     """A record every `log_every` steps and at the last: the mean loss and the counters'
     totals over the steps since the record before, with the progress event it goes in."""
 
-    def __init__(self, config: TrainConfig, total: int, *, first_step: int):
+    def __init__(
+        self, config: TrainConfig, total: int, *, first_step: int, averaged: dict[str, str]
+    ):
         self.every, self.total, self.first_step = config.log_every, total, first_step
+        self.averaged = averaged
         self.started = time.monotonic()
         self.elapsed = 0.0
         self.window: dict[str, float] = {}
@@ -382,6 +393,9 @@ class ProgressLog:
             return None
         self.elapsed = time.monotonic() - self.started
         self.window = {}
+        for name, divisor in self.averaged.items():
+            if name in window:
+                window[name] = window[name] / window[divisor] if window.get(divisor) else 0.0
         return _record(window, step=step, lr=lr, grad_norm=done.grad_norm, elapsed=self.elapsed)
 
     def event(self, step: int, record: dict) -> Event:

@@ -24,12 +24,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What a Method is built from: exported snapshot files, and approved demonstrations
-    for a method that asks for them (`TrainingMethod.wants_demonstrations`)."""
+    """What a Method is built from: exported snapshot files, approved demonstrations for a
+    method that asks for them (`TrainingMethod.wants_demonstrations`), and the saved reward
+    model that scores samples for one that asks for that (`wants_reward_model`)."""
 
     train: Path
     validation: Path | None = None
     demonstrations: list[list[dict]] | None = None
+    reward_model: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class MethodSetting:
     hint: str
     low: float
     high: float
+    # int for counts (samples, tokens), which refuse a fraction.
+    type: type = float
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class TrainingMethod:
     # What its training steps count besides the loss (totals since the last record).
     counters: tuple[str, ...]
     # The Django setting of how much new data of the fresh snapshot kind starts a
-    # scheduled run.
+    # scheduled run; "" for a method never scheduled.
     retrain_setting: str
     # Whether it is given approved demonstrations (the reward model centres its scores
     # on them).
@@ -72,6 +76,12 @@ class TrainingMethod:
     # What its base must produce (POLICY: it fine-tunes a generative model further), or
     # None for any base. A scheduled run starts from the promoted model of that product.
     starts_from: str | None = None
+    # Whether it is given the promoted reward model (RL scores its samples with it): a run
+    # is refused while none is promoted.
+    wants_reward_model: bool = False
+    # Metrics of its progress records drawn as charts of their own on the run page, each
+    # beside the evaluation's value of the same name (`validation_<name>`).
+    charts: tuple[str, ...] = ()
 
     def implementation(self) -> ModuleType:
         """The method's module, which loads torch. Run as `python -m`, the module is
@@ -213,6 +223,65 @@ method_register(
                 "The share of pairs taken as mislabelled (conservative DPO), below 0.5; 0.",
                 0.0,
                 0.49,
+            ),
+        ),
+        starts_from=POLICY,
+    )
+)
+method_register(
+    TrainingMethod(
+        name="rl",
+        label="RL against the reward model",
+        produces=POLICY,
+        module="trainer.ml.rl",
+        # Only the prompts are read: the conversations before their replies.
+        snapshot_kinds=("sft", "rankings", "preference"),
+        metrics=(
+            "validation_reward",
+            "validation_kl",
+            "validation_entropy",
+            "validation_reply_length",
+            "validation_reward_gain",
+            "validation_length_share",
+        ),
+        counters=("samples", "reply_tokens"),
+        # Never scheduled: a run needs an admin's choice of the SFT model to start from.
+        retrain_setting="",
+        wants_reward_model=True,
+        charts=("reward", "kl", "entropy", "reply_length"),
+        settings=(
+            MethodSetting(
+                "kl_coef",
+                "KL coefficient",
+                "Reward lost per nat of KL to the starting model; 0.05.",
+                0.0,
+                10.0,
+            ),
+            MethodSetting(
+                "samples_per_prompt",
+                "Samples per prompt",
+                "Replies sampled per prompt, 2 or more; 4.",
+                2,
+                64,
+                int,
+            ),
+            MethodSetting(
+                "max_new_tokens", "Reply tokens", "Most tokens sampled per reply; 64.", 1, 4096, int
+            ),
+            MethodSetting(
+                "temperature",
+                "Temperature",
+                "Sampling temperature; 1, the policy's own.",
+                0.05,
+                5.0,
+            ),
+            MethodSetting(
+                "eval_prompts",
+                "Evaluation prompts",
+                "Held-out prompts each evaluation samples from both models.",
+                1,
+                10_000,
+                int,
             ),
         ),
         starts_from=POLICY,

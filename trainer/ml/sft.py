@@ -24,7 +24,7 @@ from trainer.ml.chat import Message, conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import conversations_read
 from trainer.ml.loop import Processes, TrainConfig
-from trainer.ml.lora import lora_applied, trained_save
+from trainer.ml.lora import Adapted, lora_applied, trained_save
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import (
     attends_only_backwards,
@@ -96,6 +96,19 @@ def trained_logits(
     return model.get_output_embeddings()(picked).float()  # (N, V)
 
 
+def generative_model_load(
+    config: TrainConfig, conversations: list[list[Message]]
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, Adapted | None]:
+    """A run's tokenizer and its model to train, with LoRA adapters when the config asks
+    for them: what every method that trains a generative model starts from."""
+    tokenizer = run_tokenizer(
+        config.output_dir, config.base_model, conversation_texts(conversations)
+    )
+    torch.manual_seed(config.seed)
+    model = causal_lm_load(config.base_model, tokenizer, max_length=config.max_length)
+    return tokenizer, model, lora_applied(model, config, tokenizer)
+
+
 class SFT:
     def __init__(
         self,
@@ -104,12 +117,7 @@ class SFT:
         validation: list[list[Message]] | None = None,
     ):
         self.config = config
-        self.tokenizer = run_tokenizer(
-            config.output_dir, config.base_model, conversation_texts(train)
-        )
-        torch.manual_seed(config.seed)
-        self.model = causal_lm_load(config.base_model, self.tokenizer, max_length=config.max_length)
-        self.adapted = lora_applied(self.model, config, self.tokenizer)
+        self.tokenizer, self.model, self.adapted = generative_model_load(config, train)
         self.module = AssistantTokenLoss(self.model, causal=attends_only_backwards(self.model))
         self.train_set = encode_all(self.tokenizer, train, config.max_length)
         self.validation_set = encode_all(self.tokenizer, validation or [], config.max_length)

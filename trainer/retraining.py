@@ -1,0 +1,71 @@
+"""Scheduled retraining: a method's run starts by itself once enough new data of the
+kind its fresh snapshot reads has arrived since its last run (the threshold is the Django
+setting its registry entry names), from the built-in model or the promoted model its
+base must be."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from datasets.models import DatasetSnapshot
+from django.conf import settings
+
+from jobs.models import JobStatus
+from labeling.models import Demonstration
+from rankings.models import Ranking
+from trainer.ml.methods import TrainingMethod, method_kinds_producing, training_methods
+from trainer.models import ModelVersion, TrainingRun
+from trainer.training import training_run_create
+
+
+def _demonstrations_approved_since(since: datetime) -> int:
+    return Demonstration.objects.filter(
+        status=Demonstration.Status.APPROVED, updated_at__gt=since
+    ).count()
+
+
+def _rankings_since(since: datetime) -> int:
+    return Ranking.objects.filter(created_at__gt=since).count()
+
+
+# What the scheduled retraining counts for a method, by the kind of snapshot its fresh
+# export makes: the rows that export would read that arrived since a time.
+ROWS_ARRIVED_SINCE: dict[str, Callable[[datetime], int]] = {
+    DatasetSnapshot.Kind.SFT: _demonstrations_approved_since,
+    DatasetSnapshot.Kind.RANKINGS: _rankings_since,
+}
+
+
+def runs_start_when_enough_data() -> list[TrainingRun]:
+    """The scheduled retraining: a run of each method whose new data passed its threshold
+    (the setting its `retrain_setting` names) since that method's last run, unless one is
+    already queued or running."""
+    started = []
+    for method in training_methods():
+        if not method.retrain_setting:
+            continue
+        threshold = getattr(settings, method.retrain_setting)
+        arrived = ROWS_ARRIVED_SINCE[method.snapshot_kinds[0]]
+        runs = TrainingRun.objects.filter(kind=method.name)
+        if runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+            continue
+        base = _scheduled_base(method)
+        if base is None:
+            continue
+        last = runs.order_by("-created_at").first()
+        since = last.created_at if last else datetime(1970, 1, 1, tzinfo=UTC)
+        if arrived(since) >= threshold:
+            started.append(training_run_create(kind=method.name, base_model=base))
+    return started
+
+
+def _scheduled_base(method: TrainingMethod) -> str | None:
+    """What a scheduled run starts from: the built-in model, or for a method that needs a
+    base of some product (DPO, a policy) the promoted one; None while none is promoted."""
+    if method.starts_from is None:
+        return ""
+    promoted = ModelVersion.objects.filter(
+        kind__in=method_kinds_producing(method.starts_from), promoted=True
+    ).first()
+    return f"model:{promoted.pk}" if promoted else None
