@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from datasets.models import DatasetSnapshot
 from django.conf import settings
 
+from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from labeling.models import Demonstration
 from rankings.models import Ranking
