@@ -175,6 +175,9 @@ def evaluation_create(
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters per comparison.")
     if filters is not None and not isinstance(filters, dict):
         raise InputError("filters", "An object: guideline, category, limit, held_out.")
+    if not isinstance((filters or {}).get("held_out", True), bool):
+        # "false" as text would otherwise read as true: held-out prompts nobody asked for.
+        raise InputError("filters.held_out", "true or false.")
     held_out = prompt_ids is None and (filters or {}).get("held_out", True) is not False
     if held_out:
         chosen = held_out_prompts(model=model, baseline=baseline, filters=filters)

@@ -172,3 +172,24 @@ def test_held_out_prompts_are_not_claimed_when_a_training_file_is_gone(
         "/api/evaluations/", {**ask, "filters": {"limit": 2, "held_out": False}}, format="json"
     )
     assert anywhere.status_code == 202 and anywhere.json()["held_out"] is False
+
+
+@pytest.mark.django_db
+def test_held_out_given_as_anything_but_true_or_false_is_a_400(api, carol, questions):
+    model_version("reward", promoted=True)
+    model = model_version("sft")
+    api.force_authenticate(carol)
+    ask = {"model": model.pk, "baseline": model.pk, "judge": "reward"}
+
+    for held_out in ("false", 0, None):
+        answer = api.post(
+            "/api/evaluations/",
+            {**ask, "filters": {"limit": 2, "held_out": held_out}},
+            format="json",
+        )
+        assert answer.status_code == 400 and "filters.held_out" in answer.json(), answer.json()
+    assert not EvaluationJob.objects.exists()
+    answer = api.post(
+        "/api/evaluations/", {**ask, "filters": {"limit": 2, "held_out": False}}, format="json"
+    )
+    assert answer.status_code == 202 and answer.json()["held_out"] is False
