@@ -80,8 +80,8 @@ def training_run_create(
         if snapshot.counts.get("train") == 0:
             # Refused now rather than failed later: a DPO or reward run needs ranked pairs.
             raise InputError("snapshot", f"Snapshot {snapshot.pk} has no training rows.")
-    base_model = base_model_fits(base_model_checked(base_model), method)
     checked = config_checked(config, method)
+    base_model = base_model_fits(base_model_checked(base_model), method)
     if method.wants_reward_model:
         # Chosen now, so every attempt of the run scores with the same model.
         checked[REWARD_MODEL_KEY] = promoted_reward_model().pk
