@@ -144,10 +144,14 @@ def evaluation_summary(job: EvaluationJob, tally: Tally) -> dict[str, object]:
 def evaluations_latest(versions: list) -> dict[int, dict[str, object]]:
     """Each version's newest evaluation (as the model's own, not as a baseline) with its
     counts, by version id: what the models page shows beside the promote button."""
-    latest: dict[int, EvaluationJob] = {}
-    jobs = EvaluationJob.objects.filter(model__in=versions).select_related("baseline")
-    for job in jobs.order_by("model_id", "-created_at"):
-        latest.setdefault(job.model_id, job)
+    # Ids first, so only the newest job of each version is loaded, and without its
+    # replies, the largest field, which the counts never read.
+    newest: dict[int, int] = {}
+    ordered = EvaluationJob.objects.filter(model__in=versions).order_by("model_id", "-created_at")
+    for model_id, pk in ordered.values_list("model_id", "pk"):
+        newest.setdefault(model_id, pk)
+    jobs = EvaluationJob.objects.filter(pk__in=newest.values()).select_related("baseline")
+    latest = {job.model_id: job for job in jobs.defer("replies")}
     tallies = evaluation_tallies(list(latest.values()))
     return {
         pk: {

@@ -14,7 +14,7 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from labeling.models import Demonstration
 from rankings.models import Ranking
-from trainer.ml.methods import TrainingMethod, method_kinds_producing, training_methods
+from trainer.ml.methods import METHODS, TrainingMethod, method_kinds_producing, training_methods
 from trainer.models import ModelVersion, TrainingRun
 from trainer.training import training_run_create
 
@@ -61,11 +61,21 @@ def runs_start_when_enough_data() -> list[TrainingRun]:
 
 
 def _scheduled_base(method: TrainingMethod) -> str | None:
-    """What a scheduled run starts from: the built-in model, or for a method that needs a
-    base of some product (DPO, a policy) the promoted one; None while none is promoted."""
+    """What a scheduled run starts from: the built-in model, or for a method that tunes a
+    model of some product further (DPO: a policy) the promoted one's first ancestor not
+    itself tuned so, the SFT model under a promoted DPO policy. A DPO run must be referenced
+    to the SFT model, not stacked on the last DPO run. None while none is promoted."""
     if method.starts_from is None:
         return ""
-    promoted = ModelVersion.objects.filter(
+    version = ModelVersion.objects.filter(
         kind__in=method_kinds_producing(method.starts_from), promoted=True
     ).first()
-    return f"model:{promoted.pk}" if promoted else None
+    seen = set()
+    while version is not None and version.pk not in seen:
+        seen.add(version.pk)
+        made_by = METHODS.get(version.kind)
+        parent = version.base_model.removeprefix("model:")
+        if made_by is None or made_by.starts_from is None or not parent.isdigit():
+            return f"model:{version.pk}"
+        version = ModelVersion.objects.filter(pk=int(parent)).first()
+    return None

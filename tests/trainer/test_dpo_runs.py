@@ -2,6 +2,7 @@
 becomes a policy model version that generation samples from, and promotion keeps one
 promoted policy whichever method made it."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,17 @@ def test_the_schedule_starts_dpo_from_the_promoted_policy_only(oasst, settings):
     assert runs_start_when_enough_data() == []
     sft = model_version("sft")
     model_promote(version=sft)
+    started = runs_start_when_enough_data()
+
+    assert [(run.kind, run.base_model) for run in started] == [("dpo", f"model:{sft.pk}")]
+
+    # With a DPO policy promoted over it, the next scheduled run still starts from the
+    # SFT model under it, its reference, rather than stacking DPO on DPO.
+    model_promote(version=model_version("dpo", base_model=f"model:{sft.pk}"))
+    # Both DPO runs long done, so the rankings count as new since them.
+    TrainingRun.objects.filter(kind="dpo").update(
+        status=JobStatus.SUCCEEDED, created_at=datetime(2000, 1, 1, tzinfo=UTC)
+    )
     started = runs_start_when_enough_data()
 
     assert [(run.kind, run.base_model) for run in started] == [("dpo", f"model:{sft.pk}")]
