@@ -69,19 +69,22 @@ def planted(tmp_path_factory):
     torch.set_num_threads(before)
 
 
+# Enough for RL to learn the planted reward (tests/trainer/test_loop_end_to_end.py runs
+# it through the platform with these too).
+RL_SETTINGS = dict(
+    batch_size=8,
+    max_steps=12,
+    lr=3e-3,
+    warmup_ratio=0.0,
+    max_new_tokens=20,
+    eval_prompts=8,
+    log_every=4,
+    checkpoint_every=0,
+)
+
+
 def rl_config(folder, sft, **overrides) -> RLConfig:
-    settings = dict(
-        output_dir=str(folder),
-        base_model=str(sft),
-        batch_size=8,
-        max_steps=12,
-        lr=3e-3,
-        warmup_ratio=0.0,
-        max_new_tokens=20,
-        eval_prompts=8,
-        log_every=4,
-        checkpoint_every=0,
-    )
+    settings = dict(output_dir=str(folder), base_model=str(sft), **RL_SETTINGS)
     return RLConfig(**{**settings, **overrides})
 
 
