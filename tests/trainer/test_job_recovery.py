@@ -343,7 +343,7 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(oasst, child
 @pytest.mark.django_db
 def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue_import, settings):
     from jobs.services import JOB_KINDS
-    from trainer.models import ModelVersion, TrainingRun
+    from trainer.models import EvaluationJob, ModelVersion, TrainingRun
 
     # An in-process broker: no worker of a later test receives these ids.
     settings.CELERY_BROKER_URL = "memory://"
@@ -356,6 +356,7 @@ def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue
         TrainingRun.objects.create(kind="reward"),
         GenerationJob.objects.create(model=version, prompts=[1]),
         DraftJob.objects.create(model=version, origin_name=version.name, prompts=[1]),
+        EvaluationJob.objects.create(model=version, baseline=version, judge="human", prompts=[1]),
     ]
     assert {type(job) for job in jobs} == set(JOB_KINDS)
     for job in jobs:
