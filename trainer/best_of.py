@@ -9,7 +9,7 @@ import math
 from django.conf import settings
 
 from config.errors import InputError
-from trainer.ml.methods import REWARD, method_kinds_producing
+from trainer.ml.methods import REWARD
 from trainer.models import GenerationJob, ModelVersion
 
 # The most replies one prompt may get: what one sampling call (trainer.ml.sampling) and
@@ -24,9 +24,7 @@ def best_of_checked(best_of: object, k: int) -> ModelVersion:
         raise InputError(
             "best_of", f"Between K ({k}, the candidates kept) and {MAX_BEST_OF} replies per prompt."
         )
-    reward_model = ModelVersion.objects.filter(
-        kind__in=method_kinds_producing(REWARD), promoted=True
-    ).first()
+    reward_model = ModelVersion.objects.promoted(REWARD)
     if reward_model is None:
         raise InputError("best_of", "No reward model is promoted: promote one to keep the best.")
     return reward_model

@@ -32,7 +32,7 @@ from rankings.services import MAX_OVERLAP
 from sources.models import ModelSource
 from trainer.evaluation_judges import EVALUATION_SEED, JUDGES, SIDES
 from trainer.generation import MAX_PROMPTS, finish_listing_failures, prompts_chosen
-from trainer.ml.methods import POLICY, REWARD, method_kinds_producing
+from trainer.ml.methods import POLICY, REWARD
 from trainer.ml.sampling import Sampling
 from trainer.models import EvaluationJob, ModelVersion
 
@@ -54,9 +54,7 @@ def _judge(judge: object) -> tuple[str, ModelVersion | None, ModelSource | None,
     if judge == EvaluationJob.Judge.HUMAN:
         return EvaluationJob.Judge.HUMAN, None, None, "human"
     if judge == EvaluationJob.Judge.REWARD:
-        reward_model = ModelVersion.objects.filter(
-            kind__in=method_kinds_producing(REWARD), promoted=True
-        ).first()
+        reward_model = ModelVersion.objects.promoted(REWARD)
         if reward_model is None:
             raise InputError("judge", "No reward model is promoted: promote one to judge with it.")
         return EvaluationJob.Judge.REWARD, reward_model, None, reward_model.name

@@ -19,7 +19,7 @@ from rankings.models import Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
 from trainer.best_of import BestOf, best_of_checked, job_shares
-from trainer.ml.methods import POLICY, method_kinds_producing
+from trainer.ml.methods import POLICY
 from trainer.models import GenerationJob, ModelVersion
 from trainer.source_sampling import SourceFailed, SourceSampling
 
@@ -32,9 +32,7 @@ DEFAULT_PROMPTS = 20
 def _model_for(model: ModelVersion | None) -> ModelVersion:
     if model is None:
         # The one promoted policy, of whichever method made it (SFT, DPO).
-        model = ModelVersion.objects.filter(
-            kind__in=method_kinds_producing(POLICY), promoted=True
-        ).first()
+        model = ModelVersion.objects.promoted(POLICY)
         if model is None:
             raise InputError(
                 "model", "No policy (SFT or DPO model) is promoted: promote one first."

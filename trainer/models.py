@@ -1,7 +1,7 @@
 from django.db import models
 
 from jobs.models import Job, JobStatus
-from trainer.ml.methods import METHODS
+from trainer.ml.methods import METHODS, method_kinds_producing
 
 
 def method_label(kind: str) -> str:
@@ -65,6 +65,13 @@ class TrainingRun(Job):
         return f"runs/{self.pk}-{self.created_at:%Y%m%dT%H%M%S%f}"
 
 
+class ModelVersionManager(models.Manager):
+    def promoted(self, product: str) -> "ModelVersion | None":
+        """The one promoted model of a product (POLICY or REWARD), whichever method made
+        it: promotion is exclusive per product (trainer.training.model_promote)."""
+        return self.filter(kind__in=method_kinds_producing(product), promoted=True).first()
+
+
 class ModelVersion(models.Model):
     """A trained model kept for good, with everything it was made from."""
 
@@ -82,6 +89,8 @@ class ModelVersion(models.Model):
     promoted = models.BooleanField(default=False)
     promoted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -14,7 +14,7 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from labeling.models import Demonstration
 from rankings.models import Ranking
-from trainer.ml.methods import METHODS, TrainingMethod, method_kinds_producing, training_methods
+from trainer.ml.methods import METHODS, TrainingMethod, training_methods
 from trainer.models import ModelVersion, TrainingRun
 from trainer.training import training_run_create
 
@@ -67,9 +67,7 @@ def _scheduled_base(method: TrainingMethod) -> str | None:
     to the SFT model, not stacked on the last DPO run. None while none is promoted."""
     if method.starts_from is None:
         return ""
-    version = ModelVersion.objects.filter(
-        kind__in=method_kinds_producing(method.starts_from), promoted=True
-    ).first()
+    version = ModelVersion.objects.promoted(method.starts_from)
     seen = set()
     while version is not None and version.pk not in seen:
         seen.add(version.pk)

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from config.errors import InputError
-from trainer.ml.methods import METHODS, POLICY, REWARD, TrainingMethod, method_kinds_producing
+from trainer.ml.methods import METHODS, POLICY, REWARD, TrainingMethod
 from trainer.models import ModelVersion
 
 # What an admin may set from the API; the rest of TrainConfig belongs to the platform.
@@ -191,9 +191,7 @@ def base_model_fits(base_model: str, method: TrainingMethod) -> str:
 
 def promoted_reward_model() -> ModelVersion:
     """The reward model a run scores its samples with: the promoted one."""
-    version = ModelVersion.objects.filter(
-        kind__in=method_kinds_producing(REWARD), promoted=True
-    ).first()
+    version = ModelVersion.objects.promoted(REWARD)
     if version is None:
         raise InputError("reward_model", "No reward model is promoted: promote one first.")
     return version
