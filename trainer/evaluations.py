@@ -67,24 +67,6 @@ def _judge(judge: object) -> tuple[str, ModelVersion | None, ModelSource | None,
     raise InputError("judge", '"reward", "human" or the id of a model source.')
 
 
-def lineage(version: ModelVersion) -> list[ModelVersion]:
-    """The version and those it was trained from (a base of "model:<id>", or the parent a
-    policy records), nearest first."""
-    chain, seen = [], set()
-    current: ModelVersion | None = version
-    while current is not None and current.pk not in seen:
-        chain.append(current)
-        seen.add(current.pk)
-        parent = getattr(current, "parent", None)
-        if parent is None and current.base_model.startswith("model:"):
-            number = current.base_model.removeprefix("model:")
-            parent = (
-                ModelVersion.objects.filter(pk=int(number)).first() if number.isdigit() else None
-            )
-        current = parent
-    return chain
-
-
 def _snapshot_prompts(path: Path) -> Iterator[list[dict[str, str]]]:
     """The prompt of every row of a snapshot file: SFT rows hold it as all messages but
     the reply, the preference kinds under "prompt"."""
@@ -129,7 +111,7 @@ def held_out_prompts(
     for name in ("guideline", "category"):
         if filters.get(name) is not None and not isinstance(filters[name], str):
             raise InputError(f"filters.{name}", "A slug, as text.")
-    seen = trained_on(lineage(model) + lineage(baseline))
+    seen = trained_on(model.lineage() + baseline.lineage())
     prompts = Prompt.objects.order_by("pk")
     if filters.get("guideline"):
         prompts = prompts.filter(guideline__slug=filters["guideline"])

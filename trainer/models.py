@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.db import models
 
 from jobs.models import Job, JobStatus
@@ -66,7 +68,7 @@ class TrainingRun(Job):
 
 
 class ModelVersionManager(models.Manager):
-    def promoted(self, product: str) -> "ModelVersion | None":
+    def promoted(self, product: str) -> ModelVersion | None:
         """The one promoted model of a product (POLICY or REWARD), whichever method made
         it: promotion is exclusive per product (trainer.training.model_promote)."""
         return self.filter(kind__in=method_kinds_producing(product), promoted=True).first()
@@ -113,6 +115,21 @@ class ModelVersion(models.Model):
     @property
     def kind_label(self) -> str:
         return method_label(self.kind)
+
+    def lineage(self) -> list[ModelVersion]:
+        """This version and those it was trained from, following each base of
+        "model:<id>", nearest first."""
+        chain, seen = [], set()
+        current: ModelVersion | None = self
+        while current is not None and current.pk not in seen:
+            chain.append(current)
+            seen.add(current.pk)
+            number = current.base_model.removeprefix("model:")
+            started_from_ours = current.base_model.startswith("model:") and number.isdigit()
+            current = (
+                ModelVersion.objects.filter(pk=int(number)).first() if started_from_ours else None
+            )
+        return chain
 
     @property
     def produces(self) -> str | None:

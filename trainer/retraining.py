@@ -68,12 +68,10 @@ def _scheduled_base(method: TrainingMethod) -> str | None:
     if method.starts_from is None:
         return ""
     version = ModelVersion.objects.promoted(method.starts_from)
-    seen = set()
-    while version is not None and version.pk not in seen:
-        seen.add(version.pk)
-        made_by = METHODS.get(version.kind)
-        parent = version.base_model.removeprefix("model:")
-        if made_by is None or made_by.starts_from is None or not parent.isdigit():
-            return f"model:{version.pk}"
-        version = ModelVersion.objects.filter(pk=int(parent)).first()
-    return None
+    chain = version.lineage() if version else []
+    for ancestor in chain:
+        made_by = METHODS.get(ancestor.kind)
+        if made_by is None or made_by.starts_from is None:
+            return f"model:{ancestor.pk}"
+    # Tuned from a directory all the way down: the first of ours is the start.
+    return f"model:{chain[-1].pk}" if chain else None

@@ -14,7 +14,7 @@ from trainer.api_evaluations import (
     EvaluationSerializer,
     evaluations_data,
 )
-from trainer.evaluations import DEFAULT_PROMPTS, evaluation_create, lineage
+from trainer.evaluations import DEFAULT_PROMPTS, evaluation_create
 from trainer.ml.methods import POLICY, method_kinds_producing
 from trainer.models import EvaluationJob, ModelVersion
 from trainer.views_training import errors_by_form_field, form_job_started
@@ -62,7 +62,7 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
         if job is not None:
             messages.success(request, f"Evaluation {job.pk} is queued.")
             return redirect("trainer-evaluation-page", job_id=job.pk)
-    ancestors = lineage(version)[1:]
+    ancestors = version.lineage()[1:]
     return render(
         request,
         "trainer/model.html",
