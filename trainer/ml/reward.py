@@ -60,6 +60,9 @@ BIAS_KEY = "reward_bias"
 # evaluated at, which scoring uses too (a scorer guessing its own would read scores the
 # evaluation never saw, or overrun an encoder's position embeddings).
 MAX_LENGTH_KEY = "reward_max_length"
+# Replies scored in one forward pass by RewardScorer.scores: a padded batch this size costs
+# a small model little more than one reply, and bounds the memory of a long list.
+SCORE_ROWS = 64
 
 
 def length_limit(model: PreTrainedModel, wanted: int) -> int:
@@ -336,6 +339,23 @@ class RewardScorer:
     def score(self, prompt: list[Message], reply: str) -> float:
         ids = torch.tensor([self.sequence(prompt, reply)])
         return float(self.module([(ids, torch.ones_like(ids))])[0]) + self.bias
+
+    @torch.no_grad()
+    def scores(
+        self, texts: list[tuple[list[Message], str]], device: torch.device | None = None
+    ) -> torch.Tensor:
+        """The scores of many (prompt, reply) pairs, batched, on `device` (the model moves
+        there), returned on the CPU."""
+        device = device or torch.device("cpu")
+        self.module.to(device)
+        sequences = [self.sequence(prompt, reply) for prompt, reply in texts]
+        found = [torch.zeros(0)]
+        for start in range(0, len(sequences), SCORE_ROWS):
+            chunk = sequences[start : start + SCORE_ROWS]
+            ids = right_padded(chunk, self.tokenizer.pad_token_id, device)
+            mask = right_padded([[1] * len(s) for s in chunk], 0, device)
+            found.append(self.module([(ids, mask)]).float().cpu())
+        return torch.cat(found) + self.bias  # (R,)
 
 
 def build(config: RewardConfig, data: TrainingData) -> Reward:

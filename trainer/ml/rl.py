@@ -340,17 +340,7 @@ class RL:
         return replies
 
     def _scores(self, texts: list[tuple[list[Message], str]]) -> torch.Tensor:
-        scorer = self.scorer
-        device = next(self.model.parameters()).device
-        scorer.module.to(device)
-        sequences = [scorer.sequence(prompt, reply) for prompt, reply in texts]
-        found = []
-        for start in range(0, len(sequences), 64):
-            chunk = sequences[start : start + 64]
-            ids = right_padded(chunk, scorer.tokenizer.pad_token_id, device)
-            mask = right_padded([[1] * len(s) for s in chunk], 0, device)
-            found.append(scorer.module([(ids, mask)]).float())
-        return torch.cat(found).cpu() + scorer.bias  # (R,)
+        return self.scorer.scores(texts, next(self.model.parameters()).device)
 
     def finish(self, processes: Processes) -> None:
         pass
