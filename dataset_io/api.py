@@ -128,6 +128,8 @@ class ExportFiltersSerializer(serializers.Serializer):
     categories = serializers.ListField(child=serializers.CharField(), required=False)
     languages = serializers.ListField(child=serializers.CharField(), required=False)
     sources = serializers.ListField(child=serializers.CharField(), required=False)
+    # The comparisons an evaluation's human judge filed: out unless asked for.
+    include_evaluations = serializers.BooleanField(required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 

@@ -107,6 +107,8 @@ def comparisons_filtered(filters: dict) -> QuerySet[Comparison]:
     comparisons = Comparison.objects.filter(ranking_count__gt=0)
     if filters.get("sources"):
         comparisons = comparisons.filter(source__in=filters["sources"])
+    if not filters.get("include_evaluations"):
+        comparisons = comparisons.filter(evaluation=False)
     comparisons = _filtered(comparisons, filters, prompt="prompt__")
     rankings = Ranking.objects.order_by("id").select_related("guideline_version__guideline")
     if filters.get("guideline_versions"):

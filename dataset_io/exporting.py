@@ -93,6 +93,8 @@ def _preference_where(filters: dict) -> tuple[str, list[object]]:
         if filters.get(key):
             clauses.append(f"{column} = ANY(%s)")
             params.append(list(filters[key]))
+    if not filters.get("include_evaluations"):
+        clauses.append("NOT c.evaluation")
     if filters.get("created_after"):
         clauses.append("c.created_at >= %s")
         params.append(filters["created_after"])

@@ -51,6 +51,11 @@ class Comparison(models.Model):
     # "platform" for rankings made here, else the import format they came from; exports
     # can include or exclude imported preferences by it.
     source = models.CharField(max_length=32, default="platform", db_index=True)
+    # Filed by an evaluation's human judge: a model's reply against its baseline's on a
+    # prompt held out of both models' training. Ranked here like any other, so it counts
+    # for the raters, but exports leave it out unless asked (`include_evaluations`):
+    # trained on, it would make the next evaluation's prompts training prompts.
+    evaluation = models.BooleanField(default=False)
     consensus_ranked_pairs = models.JSONField(default=list, blank=True)
     consensus_bradley_terry = models.JSONField(default=dict, blank=True)
     agreement = models.JSONField(default=dict, blank=True)

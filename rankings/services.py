@@ -43,8 +43,10 @@ def comparison_create(
     gold: Sequence[Sequence[int]] | None = None,
     created_by: AbstractBaseUser | None = None,
     source: str = Candidate.Source.API,
+    evaluation: bool = False,
 ) -> Comparison:
-    """K = 2..9 candidates for `prompt`, queued for `overlap` raters.
+    """K = 2..9 candidates for `prompt`, queued for `overlap` raters; `evaluation` marks
+    one an evaluation filed, which exports leave out.
 
     `gold`, for a gold task, orders the candidates by their index in `candidates`.
     Everyone who wrote one of the candidates is kept from ranking the set.
@@ -78,7 +80,11 @@ def comparison_create(
         excluded_user_ids={c.author_id for c in made if c.author_id},
     )
     comparison = Comparison.objects.create(
-        task=task, prompt=prompt, gold_ranking=gold_ranking, created_by=created_by
+        task=task,
+        prompt=prompt,
+        gold_ranking=gold_ranking,
+        created_by=created_by,
+        evaluation=evaluation,
     )
     comparison.candidates.set(made)
     return comparison

@@ -217,6 +217,7 @@ def judge_human(attempt, job, prompts, replies, failures) -> None:  # type: igno
                     overlap=job.overlap,
                     created_by=job.created_by,
                     source=Candidate.Source.GENERATED,
+                    evaluation=True,
                 )
             except InputError as exc:  # an empty reply, or one over the length limit
                 failures[key] = job_error_text(exc)

@@ -60,7 +60,7 @@ _COUNTER = {"win": "wins", "tie": "ties", "loss": "losses"}
 
 def consensus_outcome(groups: list[list[int]], model: int, baseline: int) -> str | None:
     """Where the reviewers' merged order puts the model's candidate against the
-    baseline's: above is a win, the same group a tie; None before anyone ranked it."""
+    baseline's: above is a win, the same group a tie; None before all have ranked it."""
     place = {pk: index for index, group in enumerate(groups) for pk in group}
     if model not in place or baseline not in place:
         return None
@@ -70,12 +70,17 @@ def consensus_outcome(groups: list[list[int]], model: int, baseline: int) -> str
 
 
 def comparisons_consensus(jobs: list[EvaluationJob]) -> dict[int, list[list[int]]]:
-    """The consensus of every comparison the human judge filed for `jobs`, by comparison
-    id, in one query however many jobs a list shows."""
+    """The consensus of every comparison the human judge filed for `jobs` that all its
+    raters (the evaluation's overlap) have ranked, by comparison id, in one query however
+    many jobs a list shows. One still short of raters is left out, so its prompt stays
+    pending: the first reviewer's order alone is not the verdict the overlap asked for."""
     ids = [entry["comparison"] for job in jobs for entry in job.filed.values()]
     if not ids:
         return {}
-    return dict(Comparison.objects.filter(pk__in=ids).values_list("pk", "consensus_ranked_pairs"))
+    rows = Comparison.objects.filter(pk__in=ids).values_list(
+        "pk", "consensus_ranked_pairs", "ranking_count", "task__wanted"
+    )
+    return {pk: groups for pk, groups, ranked, wanted in rows if ranked >= wanted}
 
 
 def evaluation_tally(

@@ -26,7 +26,8 @@ def _demonstrations_approved_since(since: datetime) -> int:
 
 
 def _rankings_since(since: datetime) -> int:
-    return Ranking.objects.filter(created_at__gt=since).count()
+    # An evaluation's comparisons are no training data (exports leave them out).
+    return Ranking.objects.filter(created_at__gt=since, comparison__evaluation=False).count()
 
 
 # What the scheduled retraining counts for a method, by the kind of snapshot its fresh

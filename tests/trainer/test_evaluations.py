@@ -11,12 +11,15 @@ import torch
 from django.conf import settings
 from transformers import LlamaForSequenceClassification
 
+from accounts.services import user_create
+from dataset_io.exporting import snapshot_export
 from dataset_io.models import DatasetSnapshot
 from guidelines.services import acknowledgement_create
 from jobs.models import JobStatus
 from labeling.models import Prompt
 from labeling.services import prompt_import
 from rankings.models import Comparison
+from tests.conftest import PASSWORD
 from tests.serving import conftest as serving_fixtures
 from trainer.evaluation_judges import REWARD_TIE_TOLERANCE, verdict_read
 from trainer.evaluation_results import consensus_outcome, wilson_interval
@@ -73,7 +76,9 @@ def planted(job_id: int, pairs: list[tuple[str, str]], prompts: list[Prompt]) ->
     )
 
 
-def evaluation_planted(api, admin, judge, prompts, pairs) -> tuple[int, ModelVersion, ModelVersion]:
+def evaluation_planted(
+    api, admin, judge, prompts, pairs, **asked
+) -> tuple[int, ModelVersion, ModelVersion]:
     """An evaluation of one generative version (no weights behind it) against another on
     the first len(pairs) prompts, asked through the API, with `pairs` as their replies."""
     model, baseline = model_version("sft"), model_version("sft")
@@ -85,6 +90,7 @@ def evaluation_planted(api, admin, judge, prompts, pairs) -> tuple[int, ModelVer
             "baseline": baseline.pk,
             "judge": judge,
             "prompts": [p.pk for p in prompts[: len(pairs)]],
+            **asked,
         },
         format="json",
     )
@@ -300,6 +306,38 @@ def test_the_human_judge_files_blind_pairs_and_counts_them_as_reviewers_rank(
     assert (body["wins"], body["ties"], body["losses"], body["n"]) == (4, 2, 2, 8)
     assert body["win_rate"] == pytest.approx(5 / 8)
     assert body["ci95"] == pytest.approx(list(wilson_interval(5 / 8, 8)))
+
+
+@pytest.mark.django_db
+def test_a_human_judged_pair_counts_when_all_its_raters_ranked_and_stays_out_of_exports(
+    api, carol, bob, guideline, questions
+):
+    erin = user_create(username="erin", password=PASSWORD, roles=["reviewer"])
+    pairs = [("Model says 0.", "Baseline says 0.")]
+    job_id, _, _ = evaluation_planted(api, carol, "human", questions, pairs, overlap=2)
+    job = evaluation_run(job_id=job_id)
+    comparison = Comparison.objects.get(pk=job.filed[str(questions[0].pk)]["comparison"])
+    assert comparison.evaluation and comparison.task.wanted == 2
+
+    version = guideline.versions.get(status="published")
+    for reviewer, pending in ((bob, 1), (erin, 0)):
+        acknowledgement_create(user=reviewer, version=version)
+        take_and_rank(
+            api, reviewer, lambda ids: [[ids["Model says 0."]], [ids["Baseline says 0."]]]
+        )
+        api.force_authenticate(carol)
+        body = api.get(f"/api/evaluations/{job.pk}/").json()
+        # One reviewer of the two asked for is no verdict yet.
+        assert (body["pending"], body["n"]) == (pending, 1 - pending)
+    assert body["wins"] == 1
+
+    def exported(**filters) -> int:
+        snapshot = DatasetSnapshot.objects.create(kind="preference", filters=filters)
+        done = snapshot_export(snapshot_id=snapshot.pk)
+        return done.counts["train"] + done.counts["validation"]
+
+    assert exported() == 0  # held-out prompts, kept out of training data
+    assert exported(include_evaluations=True) == 2  # one pair from each reviewer
 
 
 @pytest.mark.django_db
