@@ -62,12 +62,15 @@ def test_dpo_prefers_the_held_out_chosen_replies_more_than_the_reference_does(
     # The policy starts as the reference: no implicit reward, so no margin (up to the
     # rounding of batches padded differently).
     assert abs(before["validation_margin"]) < 1e-4
+    assert abs(before["validation_kl"]) < 1e-4
     assert after["validation_pairs"] == 12 * 3
     assert after["validation_accuracy"] > 0.8
     assert after["validation_margin"] > 0.5
     assert after["validation_chosen_reward"] > after["validation_rejected_reward"]
     assert after["validation_loss"] < before["validation_loss"]
-    assert after["validation_kl"] != 0.0
+    # A KL over the whole vocabulary at each reply token: never below 0, and the policy
+    # has left the reference.
+    assert after["validation_kl"] > 0.01
     # Accuracy counts the pairs whose better reply the policy raised more than the worse
     # one over the reference, which no pair is at the start. In plain log-probabilities,
     # which the replies' lengths dominate, the margin rises above the reference's too.
@@ -156,7 +159,10 @@ def test_dpo_with_lora_trains_the_adapters_alone_and_saves_a_generative_model(
     method = DPO(config, marker_groups(16, seed=5))
     trainable = {n for n, p in method.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or "trainable_tokens" in n for n in trainable)
+    # The reference is the model with its adapters off, which start at zero.
+    assert abs(method.evaluate()["train_kl"]) < 1e-4
     result = train(method, config)
+    assert result.metrics["eval"]["train_kl"] > 0.0
 
     merged = AutoModelForCausalLM.from_pretrained(result.model_dir)
     changed = changed_weights(

@@ -20,7 +20,10 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -251,13 +254,8 @@ class DPO:
         losses = dpo_losses(
             policy, reference, better, worse, beta=config.beta, smoothing=config.label_smoothing
         )
-        # KL to the reference, estimated on the better replies as the mean over sequences of
-        # log pi - log pi_ref summed over their tokens. The replies come from people, not
-        # from the policy, so this is a measure of drift on the data rather than an unbiased
-        # KL(pi || pi_ref), which would need samples from the policy; it costs nothing more
-        # than the pass the other metrics need, and it grows as the policy leaves the
-        # reference on the replies it is trained to prefer.
         chosen = sorted(set(better.tolist()))
+        sequences = [s for g in groups for s in g.sequences]
         split = "validation" if held_out else "train"
         return {
             f"{split}_loss": float((losses * weight).sum() / len(groups)),
@@ -266,8 +264,55 @@ class DPO:
             f"{split}_margin": float(margins.mean()),
             f"{split}_chosen_reward": float(rewards[better].mean()),
             f"{split}_rejected_reward": float(rewards[worse].mean()),
-            f"{split}_kl": float((policy - reference)[chosen].mean()),
+            f"{split}_kl": float(self.reply_kl([sequences[i] for i in chosen]).mean()),
         }
+
+    @torch.no_grad()
+    def reply_kl(self, sequences: list[Sequence]) -> torch.Tensor:
+        """Per sequence: KL(pi || pi_ref) between the policy's and the reference's next-token
+        distributions, over the whole vocabulary, summed over the reply's tokens with the
+        reply itself as the context (the units of RL's KL: nats per reply). Exact at each
+        position, unlike log pi - log pi_ref at the data's tokens, which can be negative as
+        the replies come from people, not from the policy."""
+        device = next(self.model.parameters()).device
+        found = torch.zeros(len(sequences), device=device)
+        was_training = self.model.training
+        self.model.eval()
+        with self._reference_logits() as reference_logits:
+            chunk = self.config.batch_size * 4
+            for start in range(0, len(sequences), chunk):
+                ids, mask, rows, cols = self._tensors(sequences[start : start + chunk])
+                mask = None if self.module.causal else mask
+                policy = F.log_softmax(trained_logits(self.model, ids, mask, rows, cols), -1)
+                base = F.log_softmax(reference_logits(ids, mask, rows, cols), -1)
+                per_token = (policy.exp() * (policy - base)).sum(dim=-1)  # (N,)
+                found.index_add_(0, rows + start, per_token)
+        self.model.train(was_training)
+        return found.cpu()
+
+    @contextmanager
+    def _reference_logits(self) -> Iterator[Callable[..., torch.Tensor]]:
+        """`trained_logits` of the starting model: the policy with its adapters off in a
+        LoRA run, else the base loaded again for this evaluation and let go after it, so
+        that training holds one model."""
+        if self.adapted is not None:
+            peft = self.adapted.peft
+
+            def adapters_off(*batch: torch.Tensor | None) -> torch.Tensor:
+                with peft.disable_adapter():
+                    return trained_logits(self.model, *batch)
+
+            yield adapters_off
+            return
+        with torch.random.fork_rng(devices=[]):
+            # The tiny default's weights are drawn from the seed, as when training began.
+            torch.manual_seed(self.config.seed)
+            reference = causal_lm_load(
+                self.config.base_model, self.tokenizer, max_length=self.config.max_length
+            )
+        parameter = next(self.model.parameters())
+        reference.to(device=parameter.device, dtype=parameter.dtype).eval()
+        yield partial(trained_logits, reference)
 
     def save(self, folder: Path) -> None:
         trained_save(self.model, self.adapted, self.tokenizer, folder)
