@@ -271,7 +271,8 @@ method_register(
             MethodSetting(
                 "temperature",
                 "Temperature",
-                "Sampling temperature; 1, the policy's own.",
+                "Sampling temperature. The update and the KL are of this tempered distribution, "
+                "so sample the trained model at it too; 1 is the model's own.",
                 0.05,
                 5.0,
             ),

@@ -70,7 +70,10 @@ class RLConfig(TrainConfig):
     samples_per_prompt: int = 4
     # A reply of a few sentences; longer ones cost sampling time at every step.
     max_new_tokens: int = 64
-    # 1: the policy's own distribution, which the gradient assumes the samples come from.
+    # The replies are sampled at this temperature, and the log-probabilities the update
+    # and the KL use are of the same tempered distribution (ReplyLogProbs divides the
+    # logits by it), so the gradient is exact for that distribution: what is optimized is
+    # the model sampled at this temperature. 1: the model's own distribution.
     temperature: float = 1.0
     # Held-out prompts sampled at each evaluation (their K replies each): enough for a mean
     # reward to move visibly, cheap next to the steps between evaluations.
