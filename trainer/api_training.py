@@ -1,7 +1,7 @@
 """The training API: runs, model versions and generations (admins only)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,9 +11,10 @@ from accounts.permissions import IsAdminRole
 from dataset_io.models import DatasetSnapshot
 from sources.models import ModelSource
 from trainer.generation import generation_create
-from trainer.ml.methods import training_method_choices
+from trainer.ml.methods import method_kinds_producing, training_method_choices
 from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
+from trainer.training_config import REWARD_MODEL_KEY
 
 
 class TrainingKindField(serializers.ChoiceField):
@@ -37,6 +38,10 @@ class TrainingRunInputSerializer(serializers.Serializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     kind = TrainingKindField()
+    # "policy" or "reward": what the method that made it makes, whichever method it was.
+    produces = serializers.CharField(read_only=True, allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    reward_model = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -44,10 +49,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "kind",
+            "produces",
             "run",
             "snapshot",
             "guideline_versions",
             "base_model",
+            "parent",
+            "reward_model",
             "config",
             "metrics",
             "path",
@@ -55,6 +63,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "promoted_at",
             "created_at",
         ]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_reward_model(self, version: ModelVersion) -> int | None:
+        """The reward model an RL run optimized against, pinned when it was queued."""
+        return version.config.get(REWARD_MODEL_KEY)
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -144,6 +157,10 @@ class ModelsView(APIView):
         kind = request.query_params.get("kind")
         if kind:
             versions = versions.filter(kind=kind)
+        produces = request.query_params.get("produces")
+        if produces:
+            # "policy": every model that answers, whichever method made it.
+            versions = versions.filter(kind__in=method_kinds_producing(produces))
         return Response(ModelVersionSerializer(versions[:200], many=True).data)
 
 

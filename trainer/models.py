@@ -124,12 +124,18 @@ class ModelVersion(models.Model):
         while current is not None and current.pk not in seen:
             chain.append(current)
             seen.add(current.pk)
-            number = current.base_model.removeprefix("model:")
-            started_from_ours = current.base_model.startswith("model:") and number.isdigit()
-            current = (
-                ModelVersion.objects.filter(pk=int(number)).first() if started_from_ours else None
-            )
+            parent = current.parent_id
+            current = ModelVersion.objects.filter(pk=parent).first() if parent else None
         return chain
+
+    @property
+    def parent_id(self) -> int | None:
+        """The id of the version this one was trained from, when its base is "model:<id>";
+        None for a directory or the built-in model."""
+        number = self.base_model.removeprefix("model:")
+        if self.base_model.startswith("model:") and number.isascii() and number.isdigit():
+            return int(number)
+        return None
 
     @property
     def produces(self) -> str | None:

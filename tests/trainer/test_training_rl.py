@@ -100,6 +100,15 @@ def test_an_rl_run_from_the_api_trained_by_a_worker_is_a_policy_generation_takes
     ) or {"train_reward", "train_kl", "train_length_share"} <= set(version.metrics)
     records = [r for r in run.history if "reward" in r]
     assert records and all({"kl", "entropy", "reply_length"} <= set(r) for r in records)
+    # The registry says what it is and what it was made from.
+    listed = api.get(f"/api/models/{version.pk}/").json()
+    assert (listed["produces"], listed["parent"], listed["reward_model"]) == (
+        "policy",
+        sft.pk,
+        reward.pk,
+    )
+    policies = api.get("/api/models/", {"produces": "policy"}).json()
+    assert {m["id"] for m in policies} == {sft.pk, version.pk}
 
     # The policy is a generative model: /v1 serves it, it answers, and generation takes it.
     assert servable_model(version.name) == version
