@@ -35,7 +35,7 @@ def _model_for(model: ModelVersion | None) -> ModelVersion:
         model = ModelVersion.objects.promoted(POLICY)
         if model is None:
             raise InputError(
-                "model", "No policy (SFT or DPO model) is promoted: promote one first."
+                "model", "No policy (SFT, DPO or RL model) is promoted: promote one first."
             )
     if model.produces != POLICY:
         raise InputError(

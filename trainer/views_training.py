@@ -377,7 +377,7 @@ def _generation_input(
         # model, which the form offers as our model's default.
         if promoted is None:
             errors["model"] = (
-                "No policy (SFT or DPO model) is promoted: promote one first, or choose one."
+                "No policy (SFT, DPO or RL model) is promoted: promote one first, or choose one."
             )
         else:
             data["model"] = promoted.pk
