@@ -35,7 +35,7 @@ from trainer.ml.batching import length_buckets, pair_indices, trained_token_batc
 from trainer.ml.chat import conversation_encode, conversation_texts
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import RankedGroup, groups_read
-from trainer.ml.loop import Processes, TrainConfig
+from trainer.ml.loop import Processes, TrainConfig, autocast_for
 from trainer.ml.lora import lora_applied, trained_save
 from trainer.ml.methods import TrainingData
 from trainer.ml.modeling import attends_only_backwards, causal_lm_load, run_tokenizer
@@ -164,11 +164,15 @@ class DPO:
         fingerprint = _fingerprint(sequences, self.config)
         path = Path(self.config.output_dir) / REFERENCE_FILE
         values = _cached(path, fingerprint)
+        device = next(self.model.parameters()).device
         if values is not None:
             self.reference_cached = True
         else:
             mine = range(processes.rank, len(sequences), processes.world)
-            found = self.log_probs([sequences[i] for i in mine]).tolist()
+            # At the training steps' precision: under bf16 a reference in float32 would
+            # start the policy off its own reference at step 0.
+            with autocast_for(self.config, device):
+                found = self.log_probs([sequences[i] for i in mine]).tolist()
             shares = [0.0] * len(sequences)
             for index, value in zip(mine, found, strict=True):
                 shares[index] = value
@@ -176,7 +180,6 @@ class DPO:
             values = processes.sum(shares)
             if processes.main:
                 _cache_write(path, fingerprint, values)
-        device = next(self.model.parameters()).device
         per_group, start = [], 0
         for group in self.train_set + self.validation_set:
             end = start + len(group.sequences)
@@ -319,9 +322,9 @@ class DPO:
 
 
 def _fingerprint(sequences: list[Sequence], config: DPOConfig) -> str:
-    """What the cached values belong to: the exact ids and trained tokens, and the base
-    (with the seed, which draws the tiny default model's weights)."""
-    digest = hashlib.sha256(json.dumps([config.base_model, config.seed]).encode())
+    """What the cached values belong to: the exact ids and trained tokens, the base (with
+    the seed, which draws the tiny default model's weights) and the precision."""
+    digest = hashlib.sha256(json.dumps([config.base_model, config.seed, config.bf16]).encode())
     for sequence in sequences:
         digest.update(json.dumps([sequence.ids, sequence.trained]).encode())
     return digest.hexdigest()

@@ -255,7 +255,8 @@ def train(
     step, history = checkpoint_resumed(output, module, optimizer, device)
     if step:
         emit({"type": "resumed", "step": step, "total_steps": total})
-    steps = OptimizerSteps(method, config, processes, module, optimizer, _autocast(config, device))
+    autocast = autocast_for(config, device)
+    steps = OptimizerSteps(method, config, processes, module, optimizer, autocast)
     progress = ProgressLog(config, total, first_step=step, averaged=_averaged(method))
     clock = CheckpointClock(every=config.checkpoint_every, every_s=config.checkpoint_every_s)
     while step < total:
@@ -279,13 +280,13 @@ def train(
             history.append(record)
             emit(progress.event(step, record))
         if config.eval_every and step % config.eval_every == 0 and step < total:
-            history.append(_evaluated(method, processes, step, emit))
+            history.append(_evaluated(method, processes, step, emit, autocast))
         # A run asked to suspend at its last step finishes instead: only saving is left.
         if step < total and (done.votes["suspend"] or done.votes["time"] or clock.step_due(step)):
             _checkpoint(steps, output, step, history, clock, emit)
             if done.votes["suspend"]:
                 raise Suspended(step)
-    return _finished(method, config, processes, step, history, emit)
+    return _finished(method, config, processes, step, history, emit, autocast)
 
 
 def _averaged(method: Method) -> dict[str, str]:
@@ -318,7 +319,10 @@ def _steps_per_epoch(plans: EpochPlans, config: TrainConfig) -> int:
     return steps
 
 
-def _autocast(config: TrainConfig, device: torch.device) -> AbstractContextManager:
+def autocast_for(config: TrainConfig, device: torch.device) -> AbstractContextManager:
+    """bf16 autocast on a GPU that has it when the config asks, else nothing. Training steps
+    run under it, and so do evaluations and DPO's reference pass, so that each compares
+    log-probabilities computed at the same precision as the steps'."""
     if config.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
@@ -421,11 +425,17 @@ def _checkpoint(
 
 
 def _finished(
-    method: Method, config: TrainConfig, processes: Processes, step: int, history: list, emit
+    method: Method,
+    config: TrainConfig,
+    processes: Processes,
+    step: int,
+    history: list,
+    emit,
+    autocast: AbstractContextManager,
 ) -> TrainResult:
     """The final evaluation, and the model saved with its config and history."""
     method.finish(processes)
-    final = _evaluated(method, processes, step, emit)
+    final = _evaluated(method, processes, step, emit, autocast)
     history.append(final)
     model_dir = Path(config.output_dir) / "model"
     if processes.main:
@@ -478,10 +488,11 @@ def _record(window: dict[str, float], *, step: int, lr: float, grad_norm: float,
     return record
 
 
-def _evaluated(method: Method, processes: Processes, step: int, emit) -> dict:
+def _evaluated(method: Method, processes: Processes, step: int, emit, autocast) -> dict:
     metrics: dict = {}
     if processes.main:
-        metrics = method.evaluate()
+        with autocast:
+            metrics = method.evaluate()
         emit({"type": "eval", "step": step, "metrics": metrics})
     processes.barrier()
     return {"step": step, "eval": metrics}
