@@ -1,7 +1,9 @@
 """DPO training: our `DPO` trainer against TRL's `DPOTrainer`.
 
-Both train the same freshly initialised tiny Llama (one saved directory: weights, and the
-tokenizer learned once from the training texts) on the same Anthropic HH harmless pairs,
+Both train the same tiny Llama (one saved directory: weights, and the tokenizer learned
+once from the training texts), first fine-tuned by our SFT on the training pairs' chosen
+replies as DPO's users start from an SFT model (setup, untimed; `--sft-steps 0` starts
+from random weights instead), on the same Anthropic HH harmless pairs,
 with the same optimizer, schedule, learning rate, beta, batch size and epochs, on the same
 threads, taking turns step by step in this process (see benchmarks/training_peers.py).
 Reported: preference pairs trained on per second, and the held-out preference accuracy of
@@ -40,10 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 import torch.nn.functional as F
+from transformers import AutoModelForCausalLM
 
 from benchmarks import training_peers as peers
-from dataset_io.imports import hh_rlhf
-from dataset_io.imports.records import PreferenceRecord
 from trainer.ml.chat import conversation_encode, conversation_texts, tokenizer_train
 from trainer.ml.data import RankedGroup
 from trainer.ml.dpo import DPO, DPOConfig
@@ -61,6 +62,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-pairs", type=int, default=400, help="HH pairs trained on")
     parser.add_argument("--held-out-pairs", type=int, default=300, help="HH pairs held out")
     parser.add_argument("--rounds", type=int, default=2, help="ours and TRL, turn about")
+    parser.add_argument(
+        "--sft-steps",
+        type=int,
+        default=200,
+        help="SFT steps on the chosen replies before DPO (0: DPO from random weights)",
+    )
     return parser.parse_args()
 
 
@@ -80,22 +87,8 @@ def pair_encode(tokenizer, group: RankedGroup) -> Pair:
 
 
 def hh_pairs(train_size: int, held_out_size: int) -> tuple[list[RankedGroup], list[RankedGroup]]:
-    """(train, held out), split by a hash of the conversation's first prompt: HH repeats
-    opening questions across pairs."""
-    groups = [
-        RankedGroup(
-            prompt=r.messages,
-            completions=[[{"role": "assistant", "content": reply}] for reply in r.replies],
-            ranking=r.ranking,
-        )
-        for r in peers.records_read("hh-rlhf-harmless-sample.jsonl", hh_rlhf.parse_line)
-        if isinstance(r, PreferenceRecord)
-    ]
-    test = [peers.held_out(g.prompt[0]["content"], 30) for g in groups]
-    return (
-        [g for g, out in zip(groups, test, strict=True) if not out][:train_size],
-        [g for g, out in zip(groups, test, strict=True) if out][:held_out_size],
-    )
+    train_groups, test_groups = peers.hh_harmless_split(30)
+    return train_groups[:train_size], test_groups[:held_out_size]
 
 
 def fitting(tokenizer, groups: list[RankedGroup]) -> list[Pair]:
@@ -228,11 +221,13 @@ def main() -> None:
     os.environ["TQDM_DISABLE"] = "1"
     if args.quick:
         args.train_pairs, args.held_out_pairs, args.rounds = 48, 16, 1
+        args.sft_steps = min(args.sft_steps, 4)
     train_groups, test_groups = hh_pairs(args.train_pairs, args.held_out_pairs)
     print(
         f"threads: {args.threads} (torch.set_num_threads, all runs); max length {MAX_LENGTH}; "
         f"batch {BATCH} pairs (16 sequences); lr {args.lr}; beta {args.beta}; float32; "
-        f"first {args.warmup_steps} steps of a run untimed"
+        f"first {args.warmup_steps} steps of a run untimed; "
+        f"{args.sft_steps} SFT steps on the chosen replies first (untimed)"
     )
     runs = {"ours": [], "TRL precomputed": [], "TRL live": []}
     with tempfile.TemporaryDirectory() as folder:
@@ -243,6 +238,10 @@ def main() -> None:
         model = causal_lm_load("", tokenizer, max_length=MAX_LENGTH)
         base = work / "base"
         model_save(model, tokenizer, base)
+        if args.sft_steps:
+            settings = {"max_length": MAX_LENGTH, "batch_size": BATCH, "lr": 5e-4}
+            base = peers.sft_started(base, train_groups, test_groups, args.sft_steps, **settings)
+            model = AutoModelForCausalLM.from_pretrained(base)
         train_set, test = fitting(tokenizer, train_groups), fitting(tokenizer, test_groups)
         reference = reply_log_probs(model, test)
         print(

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import torch
 
-from dataset_io.imports.records import Record
+from dataset_io.imports import hh_rlhf
+from dataset_io.imports.records import PreferenceRecord, Record
+from trainer.ml.data import RankedGroup
 from trainer.ml.loop import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,49 @@ def threads_fix(count: int) -> None:
 def records_read(name: str, parse_line: Callable[[str], list[Record]]) -> list[Record]:
     with (SHARED_DATA / name).open(encoding="utf-8") as lines:
         return [record for line in lines if line.strip() for record in parse_line(line)]
+
+
+def hh_harmless_split(percent: int) -> tuple[list[RankedGroup], list[RankedGroup]]:
+    """The Anthropic HH harmless pairs as (train, held out), `percent` held out by a hash of
+    the conversation's first prompt: HH repeats opening questions across pairs."""
+    groups = [
+        RankedGroup(
+            prompt=r.messages,
+            completions=[[{"role": "assistant", "content": reply}] for reply in r.replies],
+            ranking=r.ranking,
+        )
+        for r in records_read("hh-rlhf-harmless-sample.jsonl", hh_rlhf.parse_line)
+        if isinstance(r, PreferenceRecord)
+    ]
+    test = [held_out(g.prompt[0]["content"], percent) for g in groups]
+    return (
+        [g for g, out in zip(groups, test, strict=True) if not out],
+        [g for g, out in zip(groups, test, strict=True) if out],
+    )
+
+
+def sft_started(
+    blank: Path, groups: list[RankedGroup], held_out: list[RankedGroup], steps: int, **settings
+) -> Path:
+    """A starting policy for the third stage: the saved `blank` model fine-tuned by our SFT
+    on the groups' best replies for `steps` steps (setup, never timed), so that it answers
+    in words and ends its turns. A few held-out groups keep its final evaluation short."""
+    from trainer.ml.loop import train
+    from trainer.ml.sft import SFT, SFTConfig
+
+    def best(group: RankedGroup) -> list:
+        return group.prompt + group.completions[group.ranking[0][0]]
+
+    config = SFTConfig(
+        output_dir=str(blank.parent / f"{blank.name}-sft"),
+        base_model=str(blank),
+        max_steps=steps,
+        log_every=50,
+        checkpoint_every=0,
+        **settings,
+    )
+    method = SFT(config, [best(g) for g in groups], [best(g) for g in held_out[:16]])
+    return train(method, config).model_dir
 
 
 def text_hash(key: str) -> int:
