@@ -71,6 +71,10 @@ SECRET_KEY = _secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The hosts a model source's base_url may name ("gpu1.lan", or "*.lan" for any under it);
+# empty allows any. A source makes the workers send requests, with their network's
+# reach, wherever an admin points it: a deployment that exposes internal services sets it.
+MODEL_SOURCE_HOSTS = env_list("MODEL_SOURCE_HOSTS", [])
 
 # Off by default only where DEBUG is on: a production deployment is HTTPS-only unless
 # someone turns these off on purpose (for instance behind a proxy that redirects itself).

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
@@ -24,14 +25,31 @@ class SourceNameTaken(Conflict):
     code = "source_name_taken"
 
 
+def host_allowed(url: str) -> bool:
+    """Whether MODEL_SOURCE_HOSTS lets a source reach `url`'s host: any when it is empty,
+    else a host named in it, or under a "*.domain" it names."""
+    allowed = [h.strip().lower() for h in settings.MODEL_SOURCE_HOSTS if h.strip()]
+    server = _server_of(url)
+    if not allowed or server is None:
+        return not allowed
+    host = server[1].lower().rstrip(".")
+    return any(
+        host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+        for pattern in allowed
+    )
+
+
 def source_client(source: ModelSource, **options: object) -> ChatClient:
-    """The client that talks to `source`, with its key and its timeout."""
-    settings: dict[str, object] = {"timeout_s": source.timeout_s, **options}
+    """The client that talks to `source`, with its key and its timeout. A source saved
+    before MODEL_SOURCE_HOSTS left its host out is refused here, where it is used."""
+    if not host_allowed(source.base_url):
+        raise SourceError(f"Source {source.name}: its host is not in MODEL_SOURCE_HOSTS.")
+    chosen: dict[str, object] = {"timeout_s": source.timeout_s, **options}
     return ChatClient(
         base_url=source.base_url,
         model=source.model,
         api_key=source.api_key,
-        **settings,  # type: ignore[arg-type]
+        **chosen,  # type: ignore[arg-type]
     )
 
 
@@ -53,6 +71,8 @@ def _checked(fields: dict[str, object]) -> dict[str, object]:
         url = str(fields["base_url"] or "").strip()
         if _server_of(url) is None or len(url) > 500:
             raise InputError("base_url", "An http:// or https:// address, e.g. http://host/v1.")
+        if not host_allowed(url):
+            raise InputError("base_url", "Not a host model sources may use (MODEL_SOURCE_HOSTS).")
         fields["base_url"] = url.rstrip("/")
     if "max_concurrency" in fields:
         value = fields["max_concurrency"]
@@ -130,9 +150,10 @@ class SourceCheck:
 def source_check(*, source: ModelSource) -> SourceCheck:
     """One short completion through the source: whether it answered, how fast, and what
     it said or why it failed. A server that is down or refuses is a result, not an error."""
-    client = source_client(source, attempts=1, timeout_s=min(source.timeout_s, CHECK_TIMEOUT_S))
     started = time.monotonic()
     try:
+        timeout_s = min(source.timeout_s, CHECK_TIMEOUT_S)
+        client = source_client(source, attempts=1, timeout_s=timeout_s)
         completion = client.chat(CHECK_QUESTION, temperature=0.0, max_tokens=8)
     except SourceError as exc:
         return SourceCheck(False, _ms_since(started), str(exc))

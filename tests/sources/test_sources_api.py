@@ -177,3 +177,26 @@ def test_a_wrong_key_or_an_unknown_model_is_not_ok_and_says_why(api, carol, own_
     )
     unknown = api.post(f"/api/model-sources/{own_source.pk}/check/").json()
     assert unknown["ok"] is False and "HTTP 404" in unknown["detail"], unknown
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_hosts_model_source_hosts_names_are_reached(api, carol, own_source, settings):
+    settings.MODEL_SOURCE_HOSTS = ["gpu-box", "*.lan"]
+    api.force_authenticate(carol)
+    for url in ("http://gpu-box:8000/v1", "http://a.b.lan/v1", "https://GPU-BOX/v1"):
+        answer = api.post(
+            "/api/model-sources/", {**GOOD, "name": url, "base_url": url}, format="json"
+        )
+        assert answer.status_code == 201, answer.json()
+    for url in ("http://169.254.169.254/v1", "http://lan/v1", "http://evil-lan/v1"):
+        answer = api.post(
+            "/api/model-sources/", {**GOOD, "name": url, "base_url": url}, format="json"
+        )
+        assert answer.status_code == 400 and "MODEL_SOURCE_HOSTS" in str(answer.json()["base_url"])
+
+    # A source saved before the list left its host out is checked, and refused, when used:
+    # no request leaves, and the check says why.
+    check = api.post(f"/api/model-sources/{own_source.pk}/check/").json()
+    assert check["ok"] is False and "MODEL_SOURCE_HOSTS" in check["detail"], check
+    settings.MODEL_SOURCE_HOSTS = []
+    assert api.post(f"/api/model-sources/{own_source.pk}/check/").json()["ok"] is True
