@@ -22,6 +22,14 @@ def test_the_schema_describes_the_api(client, alice):
     paths = response.json()["paths"]
     for path in API_PATHS:
         assert path in paths
+    # The OpenAI-compatible operations too, with the limits the views enforce.
+    chat = paths["/v1/chat/completions"]["post"]
+    asked = chat["requestBody"]["content"]["application/json"]["schema"]
+    assert asked["required"] == ["model", "messages"] and asked["properties"]["n"]["maximum"] == 16
+    assert {"200", "400", "401", "403", "404"} <= set(chat["responses"])
+    refused = chat["responses"]["400"]["content"]["application/json"]["schema"]
+    assert "error" in refused["properties"]
+    assert "200" in paths["/v1/models"]["get"]["responses"]
 
 
 def test_the_docs_page_loads_nothing_from_a_cdn(client, alice):
