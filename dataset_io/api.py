@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from config.parsers import CheckedJSONParser
+from config.query_params import choice_param
 from dataset_io.models import DatasetSnapshot, ImportJob
 from dataset_io.selectors import guidelines_importable
 from dataset_io.services import import_job_create, snapshot_create, snapshot_run_again
@@ -182,11 +183,31 @@ class SnapshotSerializer(serializers.ModelSerializer):
         ]
 
 
-class ExportCreateView(APIView):
+class ExportsView(APIView):
     permission_classes = [IsAdminRole]
     # JSON only: a form cannot carry the nested `filters` and `options`, and a flat form
     # field holding JSON text would be a second, weaker way in. Forms get a 415.
     parser_classes = [CheckedJSONParser]
+    # The newest this many: a list to pick from, not a dump of every snapshot ever made.
+    LISTED = 200
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, description="Only snapshots of this kind"),
+            OpenApiParameter("status", str, description="Only snapshots in this status"),
+        ],
+        responses=SnapshotSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        """The snapshots, newest first."""
+        snapshots = DatasetSnapshot.objects.order_by("-id")
+        kind = choice_param(request, "kind", DatasetSnapshot.Kind.values)
+        if kind:
+            snapshots = snapshots.filter(kind=kind)
+        wanted = choice_param(request, "status", JobStatus.values)
+        if wanted:
+            snapshots = snapshots.filter(status=wanted)
+        return Response(SnapshotSerializer(snapshots[: self.LISTED], many=True).data)
 
     @extend_schema(request=ExportInputSerializer, responses={202: SnapshotSerializer})
     def post(self, request: Request) -> Response:

@@ -15,7 +15,7 @@ urlpatterns = [
         api.ImportCancelView.as_view(),
         name="datasets-import-cancel",
     ),
-    path("api/exports/", api.ExportCreateView.as_view(), name="datasets-exports"),
+    path("api/exports/", api.ExportsView.as_view(), name="datasets-exports"),
     path("api/exports/<id:snapshot_id>/", api.ExportDetailView.as_view(), name="datasets-export"),
     path(
         "api/exports/<id:snapshot_id>/rerun/",

@@ -1,14 +1,16 @@
 """The training API: runs, model versions and generations (admins only)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
+from config.query_params import choice_param
 from dataset_io.models import DatasetSnapshot
+from jobs.models import JobStatus
 from sources.models import ModelSource
 from trainer.generation import generation_create
 from trainer.ml.methods import method_kinds_producing, training_method_choices
@@ -257,8 +259,30 @@ class GenerationSerializer(serializers.ModelSerializer):
         return [c for c in job.filed.values() if c]
 
 
+class GenerationListSerializer(GenerationSerializer):
+    """A generation in a list: without each sampled reply's reward or its comparisons."""
+
+    class Meta(GenerationSerializer.Meta):
+        fields = [
+            f for f in GenerationSerializer.Meta.fields if f not in ("rewards", "comparisons")
+        ]
+
+
 class GenerationsView(APIView):
     permission_classes = [IsAdminRole]
+    LISTED = 200
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, description="Only jobs in this status")],
+        responses=GenerationListSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        """The generation jobs, newest first."""
+        jobs = GenerationJob.objects.order_by("-id")
+        wanted = choice_param(request, "status", JobStatus.values)
+        if wanted:
+            jobs = jobs.filter(status=wanted)
+        return Response(GenerationListSerializer(jobs[: self.LISTED], many=True).data)
 
     @extend_schema(request=GenerationInputSerializer, responses={202: GenerationSerializer})
     def post(self, request: Request) -> Response:
