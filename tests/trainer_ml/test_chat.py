@@ -6,6 +6,7 @@ from trainer.ml.chat import (
     IM_SEP,
     IM_START,
     conversation_encode,
+    reply_text,
     tokenizer_prepare,
     tokenizer_train,
 )
@@ -61,3 +62,15 @@ def test_a_foreign_tokenizer_gains_turn_tokens_and_its_own_padding():
     assert prepared.eos_token == IM_END
     ids, _ = conversation_encode(prepared, CONVERSATION)
     assert prepared.convert_tokens_to_ids(IM_START) in ids
+
+
+def test_a_reply_cut_inside_a_character_drops_the_half_not_shows_a_replacement_mark():
+    tokenizer = tokenizer_train(["plain words only"] * 5, vocab_size=300)
+    ids = tokenizer("le café", add_special_tokens=False)["input_ids"]
+    # "é" is two bytes, and a tokenizer that never saw it keeps them two tokens.
+    assert tokenizer.decode(ids[:-1]).endswith("\ufffd")
+
+    assert reply_text(tokenizer, ids[:-1]) == "le caf"
+    assert reply_text(tokenizer, ids) == "le café"
+    # Bytes the model got wrong before the cut are its own, and stay.
+    assert reply_text(tokenizer, [ids[-1], *ids[:-1]]).startswith("\ufffd")

@@ -31,7 +31,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from trainer.ml.chat import Message, conversation_encode
+from trainer.ml.chat import INCOMPLETE, Message, conversation_encode, cut_character_dropped
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +318,8 @@ class BatchedGenerator:
             finish = LENGTH
         if finish is None and sequence.ticket.cancelled.is_set():
             finish = STOP
-        ready = text if finish else _safe_prefix(text, request.stop)
+        # A reply cut at its token limit may end inside a character: that half is dropped.
+        ready = cut_character_dropped(text) if finish else _safe_prefix(text, request.stop)
         if finish is None and len(ready) <= sequence.sent:
             return
         piece = Piece(sequence.index, ready[sequence.sent :], finish)
@@ -345,7 +346,7 @@ def _stop_at(text: str, stops: tuple[str, ...], *, start: int) -> int | None:
 def _safe_prefix(text: str, stops: tuple[str, ...]) -> str:
     """The text that can be sent now: not a half-decoded character, nor the start of
     what may become a stop string."""
-    text = text.rstrip("\ufffd")
+    text = text.rstrip(INCOMPLETE)
     hold = max((len(s) - 1 for s in stops), default=0)
     return text[: len(text) - hold] if hold else text
 

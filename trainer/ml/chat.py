@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+# What a byte-level tokenizer decodes the bytes of an unfinished UTF-8 character into.
+INCOMPLETE = "\ufffd"
+
 IM_START = "<|im_start|>"
 IM_SEP = "<|im_sep|>"
 IM_END = "<|im_end|>"
@@ -112,6 +115,20 @@ def conversation_encode(
 
 def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False) if text else []
+
+
+def reply_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
+    """A generated reply's text: special tokens dropped, stripped, and without a character
+    cut short at the end (see `cut_character_dropped`)."""
+    return cut_character_dropped(tokenizer.decode(list(ids), skip_special_tokens=True)).strip()
+
+
+def cut_character_dropped(text: str) -> str:
+    """`text` without its last character when that is the replacement mark a byte-level
+    tokenizer decodes an unfinished UTF-8 character into: what a reply stopped at its
+    token limit inside a multi-byte character ends with. The bytes of one cut character
+    decode to one mark; more marks before it are bytes the model wrote wrong, kept."""
+    return text[:-1] if text.endswith(INCOMPLETE) else text
 
 
 def conversation_texts(conversations: Iterable[Sequence[Message]]) -> Iterator[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from trainer.ml.chat import Message, conversation_encode
+from trainer.ml.chat import Message, conversation_encode, reply_text
 from trainer.ml.data import jsonl_read
 from trainer.ml.sampling import Sampling
 
@@ -60,10 +60,7 @@ class Generator:
             top_k=None,
             **options,
         )
-        replies = [
-            self.tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True).strip()
-            for row in out
-        ]
+        replies = [reply_text(self.tokenizer, row[ids.shape[1] :].tolist()) for row in out]
         return replies * sampling.k if greedy else replies
 
 

@@ -42,7 +42,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from trainer.ml.batching import right_padded
-from trainer.ml.chat import Message, conversation_encode
+from trainer.ml.chat import Message, conversation_encode, reply_text
 from trainer.ml.cli import run_from_command_line
 from trainer.ml.data import jsonl_read
 from trainer.ml.generate import prompt_seed
@@ -308,7 +308,7 @@ class RL:
                     _, messages, ids = chunk[index // k]
                     prompt_ids.append(ids)
                     reply_ids.append(reply)
-                    text = self.tokenizer.decode(reply, skip_special_tokens=True).strip()
+                    text = reply_text(self.tokenizer, reply)
                     texts.append((messages, text))
         self.model.train(was_training)
         return Samples(prompt_ids, reply_ids, self._scores(texts))
