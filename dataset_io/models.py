@@ -35,6 +35,12 @@ class ImportJob(Job):
     def __str__(self) -> str:
         return f"import {self.pk} ({self.format}, {self.status})"
 
+    @property
+    def counts_shown(self) -> list[tuple[str, int]]:
+        """The counts in words, as the pages show them ("lines imported", not the API's key
+        "lines_imported"); static/js/job-progress.js words them the same way."""
+        return [(name.replace("_", " "), n) for name, n in self.counts.items()]
+
 
 class ImportedLine(models.Model):
     """A line already imported, by content: importing the same file again adds nothing."""

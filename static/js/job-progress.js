@@ -30,7 +30,7 @@ function show(data) {
     counts.replaceChildren(
       ...Object.entries(data.counts).map(([name, n]) => {
         const item = document.createElement("li");
-        item.textContent = `${name}: ${n}`;
+        item.textContent = `${name.replaceAll("_", " ")}: ${n}`;
         return item;
       }),
     );

@@ -243,6 +243,7 @@ def test_a_finished_import_page_reports_each_refused_line(client, carol, queue_i
     assert all(reason.strip() for _, reason in refused)
     assert f'max="{job.lines_total}" value="{job.lines_total}"' in page
     assert "<li>prompts: 3</li>" in page
+    assert "<li>lines imported: 3</li>" in page and "lines_imported" not in page
     assert "http-equiv" not in page
 
 
