@@ -85,7 +85,7 @@ def import_new(request: HttpRequest) -> HttpResponse:
         payload = ImportInputSerializer(data=_import_input(request))
         if payload.is_valid():
             job = import_job_create(**payload.job_fields(), created_by=request.user)
-            messages.success(request, f"Import {job.pk} is queued.")
+            messages.success(request, f"Import {job.pk} was queued.")
             return redirect("datasets-import-page", job_id=job.pk)
         errors = field_errors(payload.errors)
     guidelines = list(guidelines_importable())

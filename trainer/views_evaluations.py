@@ -60,7 +60,7 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
             evaluation_create,
         )
         if job is not None:
-            messages.success(request, f"Evaluation {job.pk} is queued.")
+            messages.success(request, f"Evaluation {job.pk} was queued.")
             return redirect("trainer-evaluation-page", job_id=job.pk)
     ancestors = version.lineage()[1:]
     return render(

@@ -213,7 +213,7 @@ def training(request: HttpRequest) -> HttpResponse:
             request, _run_input(request.POST), TrainingRunInputSerializer, training_run_create
         )
         if run is not None:
-            messages.success(request, f"Run {run.pk} is queued.")
+            messages.success(request, f"Run {run.pk} was queued.")
             return redirect("trainer-run-page", run_id=run.pk)
     trainable = {kind for method in training_methods() for kind in method.snapshot_kinds}
     errors = errors_by_form_field(errors)
@@ -406,7 +406,7 @@ def generations(request: HttpRequest) -> HttpResponse:
             generation_create,
         )
         if job is not None:
-            messages.success(request, f"Generation {job.pk} is queued.")
+            messages.success(request, f"Generation {job.pk} was queued.")
             return redirect("trainer-generation-page", job_id=job.pk)
     errors = errors_by_form_field(errors)
     return render(

@@ -204,6 +204,9 @@ def test_the_run_form_offers_dpo_and_sends_its_settings_for_dpo_runs_only(client
     dpo_run, sft_run = TrainingRun.objects.filter(base_model=f"model:{sft.pk}").order_by("pk")
     assert dpo_run.kind == "dpo" and dpo_run.config == {"beta": 0.2, "max_steps": 3}
     assert sft_run.kind == "sft" and sft_run.config == {"max_steps": 3}
+    # The notice tells what was done, which stays true once the run has moved on.
+    shown = client.get(answer.url).content.decode()
+    assert f"Run {dpo_run.pk} was queued." in shown
 
 
 # Committing: on SQLite an open test transaction would make the run's heartbeat wait out
