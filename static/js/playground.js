@@ -20,7 +20,7 @@ function turn(message) {
   const who = document.createElement("span");
   who.className = "who";
   who.textContent = message.role;
-  item.append(who, ` ${message.content}`);
+  item.append(who, ` ${message.content || "(an empty reply)"}`);
   return item;
 }
 
@@ -40,10 +40,11 @@ function answerSection(answer, modelName) {
     score.textContent = answer.score.toFixed(4);
     text.append(`${modelName} gives this reply `, score);
   } else {
-    heading.textContent = "Reply";
-    text.className = "reply";
-    text.dataset.reply = "";
-    text.textContent = answer.reply || "(an empty reply)";
+    // The reply itself is the conversation's last turn: shown there, not twice.
+    heading.textContent = "How it was sampled";
+    text.className = "muted";
+    text.dataset.sampled = "";
+    text.textContent = `Seed ${answer.seed}. The reply is the last turn of the conversation above.`;
   }
   const tokensHeading = document.createElement("h3");
   tokensHeading.id = "tokens-h";

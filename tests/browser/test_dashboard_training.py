@@ -159,6 +159,9 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
         transcript = page.locator("[data-transcript] li")
         expect(transcript).to_have_count(2, timeout=30_000)
         expect(transcript.last).to_have_class(re.compile("turn-assistant"))
+        # The reply is shown once, as the conversation's last turn; the card says how.
+        expect(page.locator("[data-sampled]")).to_contain_text("Seed ")
+        assert page.locator("[data-reply]").count() == 0
         turn_tokens = page.locator("[data-tokens] li.turn-token")
         expect(turn_tokens).to_have_text(
             [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
