@@ -73,6 +73,8 @@ function draw(figure, series, totalSteps, fixed) {
       words.push(`${label}: ${shown.join(", ")}`);
     }
   }
+  // Hidden while the chart had no point: an empty scale read "from to".
+  figure.querySelector("[data-chart-scale]").hidden = false;
   figure.querySelector("[data-chart-low]").textContent = low.toFixed(3);
   figure.querySelector("[data-chart-high]").textContent = high.toFixed(3);
   figure.querySelector("[data-chart-summary]").textContent = words.join("; ");

@@ -202,6 +202,13 @@ def test_the_run_page_shows_progress_curves_metrics_and_logs_without_javascript(
     accuracy = re.search(r'data-chart="accuracy".*?</figure>', page, re.S).group(0)
     assert accuracy.count("<circle") == 1 and "0.55 at step 4" in accuracy
     assert "validation_accuracy" in page and "step 4/8 loss 2.0000" in page
+    assert "data-chart-scale>" in loss  # a scale once there is something to scale
+
+    run.history = []
+    run.save(update_fields=["history"])
+    empty = client.get(f"/dashboard/training/runs/{run.pk}/").content.decode()
+    loss = re.search(r'data-chart="loss".*?</figure>', empty, re.S).group(0)
+    assert "data-chart-scale hidden>" in loss  # not "from to" before any point
     assert "Cancel the run" in page
 
 
