@@ -41,6 +41,12 @@ class IsReviewer(HasRole):
     roles = (Role.REVIEWER, Role.ADMIN)
 
 
+class TakesTasks(HasRole):
+    """Anyone the queue hands tasks to: labelers and reviewers alike (welfare settings)."""
+
+    roles = (Role.LABELER, Role.REVIEWER, Role.ADMIN)
+
+
 def role_required(
     *roles: str,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

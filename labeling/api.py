@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer
+from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer, TakesTasks
 from accounts.roles import Role, user_has_role
 from config.errors import InputError
 from guidelines.models import Guideline
@@ -415,7 +415,8 @@ class OptOutSerializer(serializers.Serializer):
 
 
 class OptOutView(APIView):
-    permission_classes = [IsLabeler]
+    # Reviewers rank replies to the same prompts: they may opt out of a category too.
+    permission_classes = [TakesTasks]
 
     @extend_schema(request=OptOutSerializer, responses=OptOutSerializer)
     def put(self, request: Request) -> Response:

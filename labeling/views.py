@@ -218,7 +218,8 @@ def prompt_write(request: HttpRequest) -> HttpResponse:
     )
 
 
-@labelers
+# Reviewers too: the page keeps everyone's sensitive-content opt-outs.
+@workers
 def my_work(request: HttpRequest) -> HttpResponse:
     demonstrations = (
         demonstrations_of_author(author=request.user)

@@ -66,9 +66,10 @@ if (page) {
     editor.focus();
   });
 
-  // A sensitive prompt stays hidden until the labeler chooses to read it.
+  // A sensitive prompt (and on a ranking page its replies) stays hidden until the person
+  // chooses to read it.
   document.querySelector("[data-reveal]")?.addEventListener("click", (event) => {
-    document.getElementById("conversation").hidden = false;
+    for (const part of document.querySelectorAll("[data-until-revealed]")) part.hidden = false;
     event.currentTarget.closest(".sensitive-warning").hidden = true;
   });
 }

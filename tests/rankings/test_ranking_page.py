@@ -24,3 +24,35 @@ def test_a_number_in_other_digits_is_refused_on_the_page(client, bob, read, prom
     said = "Give every reply a rank" if field == "rank" else "Scores are whole numbers"
     assert answer.status_code == 400 and said in answer.content.decode()
     assert not Ranking.objects.exists()
+
+
+def test_a_reviewer_who_opted_out_is_not_handed_it_and_is_warned_on_one_shown(
+    api, client, bob, read, prompt, guideline, carol
+):
+    from labeling.models import Prompt
+    from labeling.services import prompt_create
+
+    violent = prompt_create(
+        author=carol,
+        guideline=guideline,
+        require_acknowledgement=False,
+        messages=[{"role": "user", "content": "Describe the battle."}],
+    )
+    Prompt.objects.filter(pk=violent.pk).update(sensitive_category="violence")
+    make_comparison(violent, k=2, overlap=1)
+    read(bob)
+
+    # Reviewers keep opt-outs as labelers do, through the API and their page.
+    api.force_authenticate(bob)
+    answer = api.put("/api/me/opt-outs/", {"sensitive_opt_outs": ["violence"]}, format="json")
+    assert answer.status_code == 200 and answer.json() == {"sensitive_opt_outs": ["violence"]}
+    assert api.post("/api/tasks/next/", {"kind": "ranking"}, format="json").status_code == 204
+    client.force_login(bob)
+    assert client.get("/work/mine/").status_code == 200
+
+    # Without the opt-out it is handed out, behind a warning: prompt and replies hidden.
+    api.put("/api/me/opt-outs/", {"sensitive_opt_outs": []}, format="json")
+    page = client.post("/work/ranking/next/", follow=True).content.decode()
+    assert "Content warning:" in page and "Violence" in page
+    assert 'aria-label="Conversation" hidden data-until-revealed' in page
+    assert 'class="ranking-form" hidden data-until-revealed' in page
