@@ -56,3 +56,24 @@ def test_a_reviewer_who_opted_out_is_not_handed_it_and_is_warned_on_one_shown(
     assert "Content warning:" in page and "Violence" in page
     assert 'aria-label="Conversation" hidden data-until-revealed' in page
     assert 'class="ranking-form" hidden data-until-revealed' in page
+
+
+def test_the_agreement_page_says_why_a_rater_alone_on_a_comparison_has_no_agreement(
+    api, client, bob, carol, read, prompt
+):
+    comparison = make_comparison(prompt, k=2, overlap=1)
+    read(bob)
+    api.force_authenticate(bob)
+    assert api.post("/api/tasks/next/", {"kind": "ranking"}, format="json").status_code == 200
+    ids = sorted(comparison.candidates.values_list("pk", flat=True))
+    ranked = api.post(
+        f"/api/comparisons/{comparison.pk}/rankings/",
+        {"ranking": [[ids[0]], [ids[1]]]},
+        format="json",
+    )
+    assert ranked.status_code == 201, ranked.content
+
+    client.force_login(carol)
+    page = client.get("/rankings/agreement/").content.decode()
+    row = page[page.index("<td>bob</td>") :].split("</tr>")[0]
+    assert "no comparison ranked by another rater too" in row
