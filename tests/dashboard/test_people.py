@@ -25,6 +25,8 @@ def people_rows(client, query: str = "") -> dict[str, dict[str, str]]:
     response = client.get(f"/dashboard/people/{query}")
     assert response.status_code == 200
     html = response.content.decode()
+    # The wide layout: every column of the table fits at 1280 px.
+    assert '<main class="wide">' in html
     rows = {}
     for name, cells in re.findall(r'<tr data-person="(.*?)">(.*?)</tr>', html, re.S):
         rows[name] = {
