@@ -53,8 +53,7 @@ REQUEST = {
 USAGE = {
     "type": "object",
     "properties": {
-        name: {"type": "integer"}
-        for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+        name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")
     },
 }
 
