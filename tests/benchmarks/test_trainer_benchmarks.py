@@ -68,3 +68,14 @@ def test_the_dpo_benchmark_prints_ours_against_trl_with_and_without_a_precompute
     assert re.search(rf"^1 +TRL +reference forwarded each step{row}", out, re.MULTILINE), out
     for setting in ("precompute_ref_log_probs", "reference forwarded each step"):
         assert re.search(rf"^all +ours/TRL +{setting} +{RATIO} +[+-]\d\.\d{{3}}", out, re.M), out
+
+
+def test_the_rl_benchmark_prints_ours_against_trls_rloo_with_held_out_figures():
+    out = quick_run("rl_vs_trl.py")
+
+    assert "replies/s" in out and "starting policy's held-out mean reward" in out
+    # timed steps, replies/s, then held-out reward, gain, gain/min, KL and length share
+    row = r" +\d+ +\d+\.\d" + r" +[+-]\d+\.\d{3}" * 3 + r" +\d+\.\d\d +[+-]\d+\.\d\d"
+    for trainer in ("ours", "TRL"):
+        assert re.search(rf"^1 +{trainer}{row}", out, re.MULTILINE), out
+    assert re.search(rf"^all +ours/TRL +{RATIO} +[+-]\d\.\d{{3}}", out, re.MULTILINE), out
