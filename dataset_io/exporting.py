@@ -343,7 +343,9 @@ def data_fingerprint(kind: str) -> str:
             n=Count("id"), last=Max("updated_at")
         )
     else:
-        state = Ranking.objects.aggregate(n=Count("id"), last=Max("id"))
+        # An evaluation's rankings are never exported by default: they change nothing.
+        rankings = Ranking.objects.filter(comparison__evaluation=False)
+        state = rankings.aggregate(n=Count("id"), last=Max("id"))
     return hashlib.sha256(json.dumps(state, default=str, sort_keys=True).encode()).hexdigest()
 
 
