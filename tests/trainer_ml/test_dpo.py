@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from trainer.ml import dpo
 from trainer.ml.checkpoints import checkpoint_latest
 from trainer.ml.dpo import DPO, REFERENCE_FILE, DPOConfig, dpo_losses
 from trainer.ml.generate import Generator, Sampling
@@ -48,7 +49,7 @@ def log_prob_margins(method: DPO, *, reference: bool) -> torch.Tensor:
 
 
 def test_dpo_prefers_the_held_out_chosen_replies_more_than_the_reference_does(
-    tmp_path, small_threads
+    tmp_path, small_threads, monkeypatch
 ):
     config = dpo_config(tmp_path)
     method = DPO(config, marker_groups(32, seed=1), marker_groups(12, seed=2))
@@ -75,6 +76,11 @@ def test_dpo_prefers_the_held_out_chosen_replies_more_than_the_reference_does(
     # one over the reference, which no pair is at the start. In plain log-probabilities,
     # which the replies' lengths dominate, the margin rises above the reference's too.
     assert policy.mean() > reference.mean() + 1.0
+    # The KL read one reply a pass (a long reply alone in its pass) is the same.
+    chosen = [g.sequences[a] for g in method.validation_set for a, _ in g.pairs]
+    whole = method.reply_kl(chosen)
+    monkeypatch.setattr(dpo, "KL_TOKENS", 1)
+    assert torch.allclose(method.reply_kl(chosen), whole, atol=1e-5)
 
 
 def test_label_smoothing_counts_a_share_of_each_pair_the_other_way():

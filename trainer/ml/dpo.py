@@ -44,6 +44,11 @@ from trainer.ml.sft import trained_logits
 # In the output directory: the reference's log-probabilities, with the fingerprint of the
 # sequences they belong to.
 REFERENCE_FILE = "reference_logps.json"
+# Reply tokens whose distributions over the vocabulary one pass of `reply_kl` holds: a few
+# (tokens x vocabulary) float tensors, some 300 MB each at 150,000 words.
+KL_TOKENS = 512
+# Chosen replies the KL is measured on at an evaluation.
+KL_REPLIES = 256
 
 
 @dataclass
@@ -267,7 +272,9 @@ class DPO:
             f"{split}_margin": float(margins.mean()),
             f"{split}_chosen_reward": float(rewards[better].mean()),
             f"{split}_rejected_reward": float(rewards[worse].mean()),
-            f"{split}_kl": float(self.reply_kl([sequences[i] for i in chosen]).mean()),
+            # The first KL_REPLIES chosen replies: two more forward passes each, and a
+            # train split read in full at every evaluation would cost more than the steps.
+            f"{split}_kl": float(self.reply_kl([sequences[i] for i in chosen[:KL_REPLIES]]).mean()),
         }
 
     @torch.no_grad()
@@ -282,14 +289,15 @@ class DPO:
         was_training = self.model.training
         self.model.eval()
         with self._reference_logits() as reference_logits:
-            chunk = self.config.batch_size * 4
-            for start in range(0, len(sequences), chunk):
-                ids, mask, rows, cols = self._tensors(sequences[start : start + chunk])
+            for start, end in _token_chunks(sequences, KL_TOKENS):
+                ids, mask, rows, cols = self._tensors(sequences[start:end])
                 mask = None if self.module.causal else mask
                 policy = F.log_softmax(trained_logits(self.model, ids, mask, rows, cols), -1)
                 base = F.log_softmax(reference_logits(ids, mask, rows, cols), -1)
-                per_token = (policy.exp() * (policy - base)).sum(dim=-1)  # (N,)
+                # sum over the vocabulary of pi * (log pi - log pi_ref), at each token
+                per_token = F.kl_div(base, policy, log_target=True, reduction="none").sum(-1)
                 found.index_add_(0, rows + start, per_token)
+                del policy, base, per_token
         self.model.train(was_training)
         return found.cpu()
 
@@ -319,6 +327,20 @@ class DPO:
 
     def save(self, folder: Path) -> None:
         trained_save(self.model, self.adapted, self.tokenizer, folder)
+
+
+def _token_chunks(sequences: list[Sequence], budget: int) -> Iterator[tuple[int, int]]:
+    """(start, end) runs of `sequences` whose trained tokens add up to at most `budget`,
+    one sequence at least."""
+    start, used = 0, 0
+    for index, sequence in enumerate(sequences):
+        tokens = sum(sequence.trained)
+        if index > start and used + tokens > budget:
+            yield start, index
+            start, used = index, 0
+        used += tokens
+    if start < len(sequences):
+        yield start, len(sequences)
 
 
 def _fingerprint(sequences: list[Sequence], config: DPOConfig) -> str:
