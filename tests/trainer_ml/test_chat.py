@@ -6,6 +6,7 @@ from trainer.ml.chat import (
     IM_SEP,
     IM_START,
     conversation_encode,
+    cut_character_dropped,
     reply_text,
     tokenizer_prepare,
     tokenizer_train,
@@ -74,3 +75,6 @@ def test_a_reply_cut_inside_a_character_drops_the_half_not_shows_a_replacement_m
     assert reply_text(tokenizer, ids) == "le café"
     # Bytes the model got wrong before the cut are its own, and stay.
     assert reply_text(tokenizer, [ids[-1], *ids[:-1]]).startswith("\ufffd")
+    # A byte-fallback tokenizer decodes each byte of the cut character into a mark.
+    assert cut_character_dropped("le caf" + "\ufffd" * 2) == "le caf"
+    assert cut_character_dropped("le caf" + "\ufffd" * 5) == "le caf" + "\ufffd" * 2

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-# What a byte-level tokenizer decodes the bytes of an unfinished UTF-8 character into.
+# What a tokenizer decodes the bytes of an unfinished UTF-8 character into.
 INCOMPLETE = "\ufffd"
+# The bytes of a UTF-8 character a reply can stop inside of: all of a 4-byte one but one.
+MAX_CUT_BYTES = 3
 
 IM_START = "<|im_start|>"
 IM_SEP = "<|im_sep|>"
@@ -124,11 +126,13 @@ def reply_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
 
 
 def cut_character_dropped(text: str) -> str:
-    """`text` without its last character when that is the replacement mark a byte-level
-    tokenizer decodes an unfinished UTF-8 character into: what a reply stopped at its
-    token limit inside a multi-byte character ends with. The bytes of one cut character
-    decode to one mark; more marks before it are bytes the model wrote wrong, kept."""
-    return text[:-1] if text.endswith(INCOMPLETE) else text
+    """`text` without the replacement marks that end it where a reply stopped at its token
+    limit inside a multi-byte character. An unfinished UTF-8 character is at most 3 bytes,
+    which a byte-level tokenizer (GPT-2's, ours) decodes into one mark and a byte-fallback
+    one (Llama 2's, Mistral's) into one per byte: so up to 3 trailing marks go. Marks
+    before them are bytes the model wrote wrong, and stay."""
+    kept = text.rstrip(INCOMPLETE)
+    return kept if len(text) - len(kept) <= MAX_CUT_BYTES else text[:-MAX_CUT_BYTES]
 
 
 def conversation_texts(conversations: Iterable[Sequence[Message]]) -> Iterator[str]:
