@@ -7,7 +7,13 @@ what the views enforce."""
 
 from typing import Any
 
-from serving.completions import DEFAULT_MAX_TOKENS, MAX_N, MAX_STOPS, MAX_TOKENS
+from serving.completions import (
+    DEFAULT_MAX_TOKENS,
+    MAX_N,
+    MAX_STOPS,
+    MAX_TOKENS,
+    MAX_TOTAL_TOKENS,
+)
 
 TAG = "v1 (OpenAI-compatible)"
 
@@ -34,7 +40,7 @@ REQUEST = {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 1},
         "top_p": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
         "n": {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": 1},
-        "seed": {"type": "integer", "minimum": 0},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
         "stop": {
             "oneOf": [
                 {"type": "string"},
@@ -47,7 +53,8 @@ REQUEST = {
             "properties": {"include_usage": {"type": "boolean"}},
         },
     },
-    "description": f"Without max_tokens a reply may run {DEFAULT_MAX_TOKENS} tokens.",
+    "description": f"Without max_tokens a reply may run {DEFAULT_MAX_TOKENS} tokens; n times "
+    f"max_tokens is at most {MAX_TOTAL_TOKENS}.",
 }
 
 USAGE = {
@@ -71,6 +78,7 @@ COMPLETION = {
                 "properties": {
                     "index": {"type": "integer"},
                     "message": MESSAGE,
+                    "logprobs": {"type": "object", "nullable": True},
                     "finish_reason": {"type": "string", "enum": ["stop", "length"]},
                 },
             },
@@ -124,6 +132,11 @@ def _errors(*codes: tuple[str, str]) -> dict[str, Any]:
 
 AUTH = ("401", "No token, or a wrong one (Authorization: Bearer <token>).")
 FORBIDDEN = ("403", "A user whose roles may not call /v1 (admin or inference may).")
+NOT_ALLOWED = ("405", "Another HTTP method than the operation's.")
+BROKEN = ("500", "Something broke in the server; the message says what.")
+# OpenAI's clients send the platform's API token as a bearer token.
+SECURITY = [{"bearerAuth": []}]
+BEARER = {"type": "http", "scheme": "bearer", "description": "The platform's API token."}
 
 PATHS: dict[str, Any] = {
     "/v1/models": {
@@ -132,7 +145,11 @@ PATHS: dict[str, Any] = {
             "tags": [TAG],
             "summary": "The models that can be asked: every policy version (SFT, DPO, RL); "
             "'promoted' asks the promoted one.",
-            "responses": {"200": _json("The models", MODELS), **_errors(AUTH, FORBIDDEN)},
+            "security": SECURITY,
+            "responses": {
+                "200": _json("The models", MODELS),
+                **_errors(AUTH, FORBIDDEN, NOT_ALLOWED, BROKEN),
+            },
         }
     },
     "/v1/chat/completions": {
@@ -140,6 +157,7 @@ PATHS: dict[str, Any] = {
             "operationId": "v1_chat_completions",
             "tags": [TAG],
             "summary": "A chat completion, whole or streamed as server-sent events.",
+            "security": SECURITY,
             "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST}}},
             "responses": {
                 "200": {
@@ -155,7 +173,9 @@ PATHS: dict[str, Any] = {
                     AUTH,
                     FORBIDDEN,
                     ("404", "No such model."),
+                    NOT_ALLOWED,
                     ("413", "A body over the size limit."),
+                    BROKEN,
                     ("503", "The inference process is not answering."),
                     ("504", "The whole answer took longer than SERVING_DEADLINE_S."),
                 ),
@@ -168,4 +188,6 @@ PATHS: dict[str, Any] = {
 def document_v1(result: dict[str, Any], generator, request, public) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """A drf-spectacular postprocessing hook: `/v1`'s operations added to the paths."""
     result.setdefault("paths", {}).update(PATHS)
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearerAuth"] = BEARER
     return result

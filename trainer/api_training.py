@@ -13,7 +13,13 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from sources.models import ModelSource
 from trainer.generation import generation_create
-from trainer.ml.methods import method_kinds_producing, training_method_choices
+from trainer.ml.methods import (
+    POLICY,
+    REWARD,
+    method_kinds_producing,
+    training_method_choices,
+    training_methods,
+)
 from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.training import model_promote, training_run_cancel, training_run_create
 from trainer.training_config import REWARD_MODEL_KEY
@@ -153,13 +159,19 @@ class TrainingRunCancelView(APIView):
 class ModelsView(APIView):
     permission_classes = [IsAdminRole]
 
-    @extend_schema(responses=ModelVersionSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, description="Only versions a method of this name made"),
+            OpenApiParameter("produces", str, description="policy or reward: whichever method"),
+        ],
+        responses=ModelVersionSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         versions = ModelVersion.objects.all()
-        kind = request.query_params.get("kind")
+        kind = choice_param(request, "kind", [m.name for m in training_methods()])
         if kind:
             versions = versions.filter(kind=kind)
-        produces = request.query_params.get("produces")
+        produces = choice_param(request, "produces", [POLICY, REWARD])
         if produces:
             # "policy": every model that answers, whichever method made it.
             versions = versions.filter(kind__in=method_kinds_producing(produces))

@@ -30,6 +30,9 @@ def test_the_schema_describes_the_api(client, alice):
     refused = chat["responses"]["400"]["content"]["application/json"]["schema"]
     assert "error" in refused["properties"]
     assert "200" in paths["/v1/models"]["get"]["responses"]
+    assert chat["security"] == [{"bearerAuth": []}]
+    schemes = response.json()["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
 
 
 def test_the_docs_page_loads_nothing_from_a_cdn(client, alice):

@@ -69,3 +69,14 @@ def test_admins_list_the_generations_newest_first_without_their_rewards(api, car
     assert queries_of(lambda: api.get("/api/generations/")) == one
     api.force_authenticate(bob)
     assert api.get("/api/generations/").status_code == 403
+
+
+def test_the_models_list_checks_its_filters(api, carol):
+    sft, reward = model_version("sft"), model_version("reward")
+    api.force_authenticate(carol)
+
+    assert [m["id"] for m in api.get("/api/models/", {"produces": "reward"}).json()] == [reward.pk]
+    assert [m["id"] for m in api.get("/api/models/", {"kind": "sft"}).json()] == [sft.pk]
+    for bad in ({"produces": "Policy"}, {"kind": "ppo"}):
+        answer = api.get("/api/models/", bad)
+        assert answer.status_code == 400 and set(bad) <= set(answer.json()), answer.json()
