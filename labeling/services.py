@@ -393,6 +393,13 @@ def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> Label
     profile, _ = LabelerProfile.objects.get_or_create(user=user)
     profile.sensitive_opt_outs = sorted(set(categories) - {""})
     profile.save(update_fields=["sensitive_opt_outs"])
+    # A task of a category just opted out of that the person still holds goes back to the
+    # queue at once, rather than being handed to them again on their next "next task".
+    Assignment.objects.filter(
+        user=user,
+        status=Assignment.Status.LEASED,
+        task__prompt__sensitive_category__in=profile.sensitive_opt_outs,
+    ).update(expires_at=timezone.now())
     return profile
 
 

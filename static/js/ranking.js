@@ -49,6 +49,8 @@ const scale = document.querySelector("[data-scale]");
 if (scale) {
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("textarea, input[type=text], select") || event.ctrlKey || event.altKey) return;
+    // Not behind a content warning: nobody judges replies they have not chosen to read.
+    if (scale.closest("[hidden]")) return;
     const radio = scale.querySelector(`[data-key="${event.key}"]`);
     if (radio) {
       event.preventDefault();

@@ -49,7 +49,9 @@ if (page) {
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
       event.preventDefault();
-      document.getElementById("submit-form")?.requestSubmit();
+      const form = document.getElementById("submit-form");
+      // A form still behind a content warning is not sent unseen.
+      if (form && !form.closest("[hidden]")) form.requestSubmit();
     } else if (event.altKey && event.code === "KeyK") {
       event.preventDefault();
       document.getElementById("skip-form")?.requestSubmit();
@@ -70,6 +72,7 @@ if (page) {
   // chooses to read it.
   document.querySelector("[data-reveal]")?.addEventListener("click", (event) => {
     for (const part of document.querySelectorAll("[data-until-revealed]")) part.hidden = false;
+    document.querySelector("form[data-until-revealed] .candidate[tabindex], form[data-until-revealed] input[type=radio]")?.focus();
     event.currentTarget.closest(".sensitive-warning").hidden = true;
   });
 }
