@@ -33,6 +33,10 @@ def host_allowed(url: str) -> bool:
     if not allowed or server is None:
         return not allowed
     host = server[1].lower().rstrip(".")
+    if "%" in host:
+        # urlsplit leaves a percent-escape in the host that the HTTP client then decodes:
+        # "evil.com%2Fx.lan" must not pass for a host under ".lan".
+        return False
     return any(
         host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
         for pattern in allowed

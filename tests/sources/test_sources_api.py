@@ -188,7 +188,8 @@ def test_only_the_hosts_model_source_hosts_names_are_reached(api, carol, own_sou
             "/api/model-sources/", {**GOOD, "name": url, "base_url": url}, format="json"
         )
         assert answer.status_code == 201, answer.json()
-    for url in ("http://169.254.169.254/v1", "http://lan/v1", "http://evil-lan/v1"):
+    refused = ("http://169.254.169.254/v1", "http://lan/v1", "http://evil-lan/v1")
+    for url in (*refused, "http://evil.com%2Fx.lan/v1"):
         answer = api.post(
             "/api/model-sources/", {**GOOD, "name": url, "base_url": url}, format="json"
         )
