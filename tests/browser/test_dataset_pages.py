@@ -44,7 +44,7 @@ def test_an_admin_imports_a_file_follows_it_then_exports_and_downloads(
     expect(bar).to_have_js_property("max", 3)
     expect(bar).to_have_js_property("value", 3)
     expect(page.locator("[data-job-lines]")).to_have_text("3 of 3 lines")
-    expect(page.get_by_text("lines_imported: 3")).to_be_visible()
+    expect(page.get_by_text("lines imported: 3")).to_be_visible()
     expect(page.get_by_text("No line was refused.")).to_be_visible()
     assert page.evaluate("window.followedInPlace") is True
 
