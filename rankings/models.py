@@ -55,7 +55,8 @@ class Comparison(models.Model):
     # prompt held out of both models' training. Ranked here like any other, so it counts
     # for the raters, but exports leave it out unless asked (`include_evaluations`):
     # trained on, it would make the next evaluation's prompts training prompts.
-    evaluation = models.BooleanField(default=False)
+    # db_default too: the benchmarks seed comparisons with COPY, which names no such column.
+    evaluation = models.BooleanField(default=False, db_default=False)
     consensus_ranked_pairs = models.JSONField(default=list, blank=True)
     consensus_bradley_terry = models.JSONField(default=dict, blank=True)
     agreement = models.JSONField(default=dict, blank=True)
