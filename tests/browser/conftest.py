@@ -71,3 +71,29 @@ def log_in(page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/")
+
+
+def prompt_to_rank(*, author, reviewer, text: str):
+    """A prompt under a published guideline that `reviewer` has acknowledged, ready for
+    comparisons of replies to it to be ranked."""
+    from guidelines.services import (
+        acknowledgement_create,
+        guideline_create,
+        version_draft_create,
+        version_publish,
+    )
+    from labeling.services import prompt_create
+
+    guideline = guideline_create(slug="assistant", title="Assistant behaviour")
+    version = version_publish(
+        version=version_draft_create(
+            guideline=guideline, body="# Rank\n", summary="", author=author
+        )
+    )
+    acknowledgement_create(user=reviewer, version=version)
+    return prompt_create(
+        author=author,
+        guideline=guideline,
+        require_acknowledgement=False,
+        messages=[{"role": "user", "content": text}],
+    )

@@ -1,16 +1,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from guidelines.services import (
-    acknowledgement_create,
-    guideline_create,
-    version_draft_create,
-    version_publish,
-)
-from labeling.services import prompt_create
 from rankings.models import Ranking
 from rankings.services import comparison_create, shown_order
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, prompt_to_rank
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -18,17 +11,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def comparisons(bob, carol):
-    guideline = guideline_create(slug="assistant", title="Assistant behaviour")
-    v1 = version_publish(
-        version=version_draft_create(guideline=guideline, body="# Rank\n", summary="", author=carol)
-    )
-    acknowledgement_create(user=bob, version=v1)
-    prompt = prompt_create(
-        author=carol,
-        guideline=guideline,
-        require_acknowledgement=False,
-        messages=[{"role": "user", "content": "Why is the sea salty?"}],
-    )
+    prompt = prompt_to_rank(author=carol, reviewer=bob, text="Why is the sea salty?")
     four = comparison_create(
         prompt=prompt,
         overlap=1,

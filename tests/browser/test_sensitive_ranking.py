@@ -4,17 +4,10 @@ otherwise the ranking page warns first, and nothing can be judged or sent unseen
 import pytest
 from playwright.sync_api import expect
 
-from guidelines.services import (
-    acknowledgement_create,
-    guideline_create,
-    version_draft_create,
-    version_publish,
-)
 from labeling.models import Prompt
-from labeling.services import prompt_create
 from rankings.models import Ranking
 from rankings.services import comparison_create
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, prompt_to_rank
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -22,17 +15,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def violent_pair(bob, carol):
-    guideline = guideline_create(slug="assistant", title="Assistant behaviour")
-    version = version_publish(
-        version=version_draft_create(guideline=guideline, body="# Rank\n", summary="", author=carol)
-    )
-    acknowledgement_create(user=bob, version=version)
-    prompt = prompt_create(
-        author=carol,
-        guideline=guideline,
-        require_acknowledgement=False,
-        messages=[{"role": "user", "content": "Describe the battle."}],
-    )
+    prompt = prompt_to_rank(author=carol, reviewer=bob, text="Describe the battle.")
     Prompt.objects.filter(pk=prompt.pk).update(sensitive_category="violence")
     # Two of them: the one skipped is never handed out again anyway, the other only the
     # opt-out keeps away.
