@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "sources",
     "dataset_io",
     "trainer",
+    "ai_feedback",
     "serving",
     "dashboard",
 ]
@@ -329,6 +330,7 @@ CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.generate_*": {"queue": "training"},
     "trainer.tasks.evaluate_*": {"queue": "training"},
+    "ai_feedback.tasks.*": {"queue": "training"},
     # The playground answers a waiting web request: a worker of its own keeps models loaded.
     "trainer.tasks.playground_*": {"queue": "inference"},
 }

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("sources.urls")),
     path("", include("dataset_io.urls")),
     path("", include("trainer.urls")),
+    path("", include("ai_feedback.urls")),
     path("", include("serving.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdminRole
 from config.parsers import CheckedJSONParser
 from config.query_params import choice_param
+from dataset_io.export_rows import LABEL_SOURCES
 from dataset_io.models import DatasetSnapshot, ImportJob
 from dataset_io.selectors import guidelines_importable
 from dataset_io.services import import_job_create, snapshot_create, snapshot_run_again
@@ -131,6 +132,8 @@ class ExportFiltersSerializer(serializers.Serializer):
     sources = serializers.ListField(child=serializers.CharField(), required=False)
     # The comparisons an evaluation's human judge filed: out unless asked for.
     include_evaluations = serializers.BooleanField(required=False)
+    # Whose labels: people's (the default), AI raters' (ai_feedback), or both.
+    source = serializers.ChoiceField(choices=LABEL_SOURCES, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 

@@ -7,7 +7,7 @@ pairs itself where it can).
 """
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, QuerySet
@@ -27,6 +27,8 @@ class Row:
     category: str
     version: str
     person: int | None
+    # The AI rater's name on a row of AI feedback; empty on people's rows.
+    ai_rater: str = ""
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Stats:
     categories: Counter = field(default_factory=Counter)
     versions: set[str] = field(default_factory=set)
     people: set[int] = field(default_factory=set)
+    ai_raters: set[str] = field(default_factory=set)
 
 
 def split_of(prompt_hash: str, validation_permille: int) -> str:
@@ -50,7 +53,7 @@ def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def _filtered(queryset: QuerySet, filters: dict, *, prompt: str) -> QuerySet:
+def rows_filtered(queryset: QuerySet, filters: dict, *, prompt: str) -> QuerySet:
     """The filters every kind shares, applied through the path to the prompt."""
     if filters.get("guideline"):
         queryset = queryset.filter(**{f"{prompt}guideline__slug": filters["guideline"]})
@@ -75,7 +78,7 @@ def sft_rows(filters: dict, options: dict) -> Iterator[Row]:
         )
     if filters.get("sources"):
         demonstrations = demonstrations.filter(source__in=filters["sources"])
-    demonstrations = _filtered(demonstrations, filters, prompt="prompt__").order_by("id")
+    demonstrations = rows_filtered(demonstrations, filters, prompt="prompt__").order_by("id")
     columns = (
         "prompt__messages",
         "prompt__content_hash",
@@ -103,13 +106,18 @@ def sft_rows(filters: dict, options: dict) -> Iterator[Row]:
         )
 
 
-def comparisons_filtered(filters: dict) -> QuerySet[Comparison]:
-    comparisons = Comparison.objects.filter(ranking_count__gt=0)
+def comparisons_of(filters: dict) -> QuerySet[Comparison]:
+    """The comparisons whose labels the filters take, people's or an AI rater's."""
+    comparisons = Comparison.objects.all()
     if filters.get("sources"):
         comparisons = comparisons.filter(source__in=filters["sources"])
     if not filters.get("include_evaluations"):
         comparisons = comparisons.filter(evaluation=False)
-    comparisons = _filtered(comparisons, filters, prompt="prompt__")
+    return rows_filtered(comparisons, filters, prompt="prompt__")
+
+
+def comparisons_filtered(filters: dict) -> QuerySet[Comparison]:
+    comparisons = comparisons_of(filters).filter(ranking_count__gt=0)
     rankings = Ranking.objects.order_by("id").select_related("guideline_version__guideline")
     if filters.get("guideline_versions"):
         rankings = rankings.filter(guideline_version__number__in=filters["guideline_versions"])
@@ -123,7 +131,7 @@ def comparisons_filtered(filters: dict) -> QuerySet[Comparison]:
     )
 
 
-def _agreeing(comparison: Comparison, filters: dict) -> bool:
+def agreeing(comparison: Comparison, filters: dict) -> bool:
     minimum = filters.get("min_agreement")
     if minimum is None:
         return True
@@ -134,7 +142,7 @@ def _agreeing(comparison: Comparison, filters: dict) -> bool:
 def preference_rows(filters: dict, options: dict) -> Iterator[Row]:
     consensus_only = options.get("pairs") == "consensus"
     for comparison in comparisons_filtered(filters).iterator(chunk_size=CHUNK // 10):
-        if not _agreeing(comparison, filters):
+        if not agreeing(comparison, filters):
             continue
         text = {c.pk: c.content for c in comparison.candidates.all()}
         prompt = comparison.prompt
@@ -165,7 +173,7 @@ def preference_rows(filters: dict, options: dict) -> Iterator[Row]:
 
 def rankings_rows(filters: dict, options: dict) -> Iterator[Row]:
     for comparison in comparisons_filtered(filters).iterator(chunk_size=CHUNK // 10):
-        if not _agreeing(comparison, filters):
+        if not agreeing(comparison, filters):
             continue
         candidates = list(comparison.candidates.all())
         index = {c.pk: i for i, c in enumerate(candidates)}
@@ -189,6 +197,22 @@ ROWS = {
     DatasetSnapshot.Kind.PREFERENCE: preference_rows,
     DatasetSnapshot.Kind.RANKINGS: rankings_rows,
 }
+
+# Whose labels a snapshot holds (`filters.source`): people's unless asked otherwise.
+HUMAN, AI, ALL = "human", "ai", "all"
+LABEL_SOURCES = (HUMAN, AI, ALL)
+RowsOf = Callable[[dict, dict], Iterator[Row]]
+# The rows of AI feedback per kind, registered by the app that keeps it (ai_feedback),
+# which sits above this one. Kept apart from ROWS: no snapshot takes them by default.
+AI_ROWS: dict[str, RowsOf] = {}
+
+
+def ai_rows_register(kind: str, rows: RowsOf) -> None:
+    AI_ROWS[kind] = rows
+
+
+def label_source(filters: dict) -> str:
+    return filters.get("source") or HUMAN
 
 
 # Every pair of every ranking, each line built by PostgreSQL itself: jsonb's text form

@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -29,7 +29,18 @@ from django.db.models import Avg, FloatField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from dataset_io.export_rows import ROWS, Stats, comparisons_filtered, split_of
+from dataset_io.export_rows import (
+    AI,
+    AI_ROWS,
+    ALL,
+    HUMAN,
+    ROWS,
+    Row,
+    Stats,
+    comparisons_filtered,
+    label_source,
+    split_of,
+)
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from jobs.services import (
@@ -172,6 +183,7 @@ def dataset_card(snapshot: DatasetSnapshot, stats: Stats) -> str:
         "",
         f"Rows: {stats.counts['train']:,} train, {stats.counts['validation']:,} validation "
         "(split by prompt: no prompt is in both).",
+        _sources_sentence(snapshot, stats),
         f"People whose labels it holds: {len(stats.people)}.",
         f"Guideline versions: {', '.join(sorted(stats.versions)) or 'none'}.",
         f"Filters: {json.dumps(snapshot.filters, sort_keys=True)}; "
@@ -184,6 +196,15 @@ def dataset_card(snapshot: DatasetSnapshot, stats: Stats) -> str:
     if snapshot.kind != DatasetSnapshot.Kind.SFT:
         lines += ["", _agreement_sentence(snapshot)]
     return "\n".join(lines) + "\n"
+
+
+def _sources_sentence(snapshot: DatasetSnapshot, stats: Stats) -> str:
+    raters = ", ".join(sorted(stats.ai_raters)) or "none"
+    return {
+        HUMAN: "Labels: people's only; no AI feedback.",
+        AI: f"Labels: AI feedback only, from these AI raters: {raters}.",
+        ALL: f"Labels: people's and AI feedback, from these AI raters: {raters}.",
+    }[label_source(snapshot.filters)]
 
 
 def _agreement_sentence(snapshot: DatasetSnapshot) -> str:
@@ -256,23 +277,20 @@ def _write(
     suffix = ".jsonl.gz" if compress else ".jsonl"
     writers = {split: _HashingWriter(folder / f"{split}{suffix}", compress) for split in SPLITS}
     stats = Stats()
-    if (
-        snapshot.kind == DatasetSnapshot.Kind.PREFERENCE
-        and snapshot.options.get("pairs") != "consensus"
-        and postgres_fast_path()
-    ):
-        preference_copy_postgres(snapshot.filters, permille, writers, stats)
-    else:
-        for row in ROWS[snapshot.kind](snapshot.filters, snapshot.options):
-            if should_stop():
-                raise JobCancelled
-            split = split_of(row.prompt_hash, permille)
-            writers[split].write(row.data)
-            stats.counts[split] += 1
-            stats.categories[row.category] += 1
-            stats.versions.add(row.version)
-            if row.person is not None:
-                stats.people.add(row.person)
+    source = label_source(snapshot.filters)
+    if source in (HUMAN, ALL):
+        if (
+            snapshot.kind == DatasetSnapshot.Kind.PREFERENCE
+            and snapshot.options.get("pairs") != "consensus"
+            and postgres_fast_path()
+        ):
+            preference_copy_postgres(snapshot.filters, permille, writers, stats)
+        else:
+            rows = ROWS[snapshot.kind](snapshot.filters, snapshot.options)
+            _rows_write(rows, writers, stats, permille, should_stop)
+    if source in (AI, ALL) and snapshot.kind in AI_ROWS:
+        rows = AI_ROWS[snapshot.kind](snapshot.filters, snapshot.options)
+        _rows_write(rows, writers, stats, permille, should_stop)
     digests = {split: writer.close() for split, writer in writers.items()}
     card = dataset_card(snapshot, stats)
     (folder / "README.md").write_text(card)
@@ -286,6 +304,27 @@ def _write(
         "versions": sorted(stats.versions),
         "card": card,
     }
+
+
+def _rows_write(
+    rows: Iterator[Row],
+    writers: dict[str, "_HashingWriter"],
+    stats: Stats,
+    permille: int,
+    should_stop: Callable[[], bool],
+) -> None:
+    for row in rows:
+        if should_stop():
+            raise JobCancelled
+        split = split_of(row.prompt_hash, permille)
+        writers[split].write(row.data)
+        stats.counts[split] += 1
+        stats.categories[row.category] += 1
+        stats.versions.add(row.version)
+        if row.person is not None:
+            stats.people.add(row.person)
+        if row.ai_rater:
+            stats.ai_raters.add(row.ai_rater)
 
 
 def snapshot_exported(

@@ -37,7 +37,7 @@ RUN_AGAIN = (JobStatus.FAILED, JobStatus.CANCELLED)
 # Filters typed as comma-separated text; the others are ticked boxes or single values.
 TEXT_LIST_FILTERS = ("guideline_versions", "languages", "sources")
 CHECKED_FILTERS = ("statuses", "categories")
-SINGLE_FILTERS = ("guideline", "min_agreement", "created_after", "created_before")
+SINGLE_FILTERS = ("guideline", "source", "min_agreement", "created_after", "created_before")
 
 
 @admins

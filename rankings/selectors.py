@@ -1,4 +1,5 @@
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -45,6 +46,15 @@ def ranking_task_payload(assignment: Assignment) -> dict[str, object]:
 
 def comparison_list() -> QuerySet[Comparison]:
     return Comparison.objects.select_related("prompt", "task").order_by("-id")
+
+
+# More parts of the agreement report, by key, from the apps above this one (ai_feedback:
+# each AI rater's agreement with the people's consensus); each is given the guideline slug.
+AGREEMENT_PARTS: dict[str, Callable[[str | None], object]] = {}
+
+
+def agreement_part_register(key: str, part: Callable[[str | None], object]) -> None:
+    AGREEMENT_PARTS[key] = part
 
 
 def agreement_report(*, guideline_slug: str | None = None) -> dict[str, object]:
@@ -123,4 +133,5 @@ def agreement_report(*, guideline_slug: str | None = None) -> dict[str, object]:
             ),
         ),
         "far_below_peers": sorted(names.get(r, str(r)) for r in below),
+        **{key: part(guideline_slug) for key, part in AGREEMENT_PARTS.items()},
     }

@@ -22,32 +22,51 @@ admins = role_required(Role.ADMIN)
 DRAFT_NUMBERS = ("temperature", "top_p", "max_new_tokens")
 
 
-def _drafts_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
-    """The form as the API's input. `origin` is `model:<id>` or `source:<id>`, one list
-    of both kinds, as a job drafts from exactly one."""
-    data: dict[str, object] = {
-        name: post[name].strip() for name in DRAFT_NUMBERS if post.get(name, "").strip()
-    }
+def origin_form_input(
+    post: QueryDict, *, default_limit: int, filters: tuple[str, ...]
+) -> tuple[dict[str, object], dict[str, str]]:
+    """What every form that asks one generative model about some prompts sends: `origin`
+    as the API's `model` or `source` (the form's one choice of both kinds, `model:<id>` or
+    `source:<id>`), and `filters` with `limit` and the named choices that were made."""
+    data: dict[str, object] = {}
     errors: dict[str, str] = {}
     kind, _, origin_id = post.get("origin", "").partition(":")
     if kind in ("model", "source") and origin_id:
         data[kind] = origin_id
     else:
-        errors["origin"] = "Choose an SFT model or a model source."
-    filters: dict[str, object] = {}
+        errors["origin"] = "Choose a model or a model source."
+    chosen: dict[str, object] = {}
     try:
-        filters["limit"] = int(post.get("limit", "").strip() or DEFAULT_PROMPTS)
+        chosen["limit"] = int(post.get("limit", "").strip() or default_limit)
     except ValueError:
         errors["limit"] = "A whole number."
-    for name in ("guideline", "category"):
+    for name in filters:
         if post.get(name):
-            filters[name] = post[name]
-    data["filters"] = filters
+            chosen[name] = post[name]
+    data["filters"] = chosen
     return data, errors
 
 
-def _origins() -> list[tuple[str, list[tuple[str, str]]]]:
-    """What a drafts job can draft from, grouped for the form's one choice."""
+def origin_errors(errors: dict[str, str]) -> dict[str, str]:
+    """A job names exactly one of a model and a source: both point at the form's one
+    choice, `origin`."""
+    for name in ("model", "source"):
+        if name in errors:
+            errors["origin"] = errors.pop(name)
+    return errors_by_form_field(errors)
+
+
+def _drafts_input(post: QueryDict) -> tuple[dict[str, object], dict[str, str]]:
+    data, errors = origin_form_input(
+        post, default_limit=DEFAULT_PROMPTS, filters=("guideline", "category")
+    )
+    data.update({name: post[name].strip() for name in DRAFT_NUMBERS if post.get(name, "").strip()})
+    return data, errors
+
+
+def generative_origins() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The generative models a job can ask (drafts, AI feedback), grouped for the form's one
+    choice: the policy model versions and the model sources."""
     versions = ModelVersion.objects.filter(kind__in=method_kinds_producing(POLICY))[:100]
     return [
         (
@@ -71,17 +90,13 @@ def drafts(request: HttpRequest) -> HttpResponse:
         if job is not None:
             messages.success(request, f"Drafts {job.pk} are queued.")
             return redirect("trainer-drafts-page", job_id=job.pk)
-    # A job names exactly one of them: both point at the form's one choice, `origin`.
-    for name in ("model", "source"):
-        if name in errors:
-            errors["origin"] = errors.pop(name)
-    errors = errors_by_form_field(errors)
+    errors = origin_errors(errors)
     return render(
         request,
         "trainer/drafts_list.html",
         {
             "section": "training",
-            "origins": _origins(),
+            "origins": generative_origins(),
             "guidelines": Guideline.objects.order_by("slug"),
             "categories": Prompt.Category.choices,
             "jobs": DraftJob.objects.select_related("created_by").defer("failures")[:50],

@@ -24,6 +24,7 @@ APPS = [
     "sources",
     "dataset_io",
     "trainer",
+    "ai_feedback",
     "serving",
     "dashboard",
 ]

@@ -159,8 +159,8 @@ def test_the_drafts_form_starts_a_job_from_a_model_version(
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
-        ({"origin": ""}, "origin", "Choose an SFT model or a model source."),
-        ({"origin": "source:"}, "origin", "Choose an SFT model or a model source."),
+        ({"origin": ""}, "origin", "Choose a model or a model source."),
+        ({"origin": "source:"}, "origin", "Choose a model or a model source."),
         ({"origin": "source:999"}, "origin", "does not exist"),
         ({"origin": "reward"}, "origin", "from an SFT model"),
         ({"limit": "lots"}, "limit", "A whole number."),

@@ -1,0 +1,14 @@
+"""Celery task of AI feedback: take the id, call the service. On the training queue, with
+the training limits: a model version as rater is loaded and sampled in the worker."""
+
+from celery import shared_task
+
+from trainer.tasks import TRAINING_LIMITS
+
+
+@shared_task(name="ai_feedback.tasks.rate_items", acks_late=True, **TRAINING_LIMITS)
+def rate_items(job_id: int) -> str | None:
+    from ai_feedback.rating import ai_feedback_run
+
+    job = ai_feedback_run(job_id=job_id)
+    return job.status if job else None
