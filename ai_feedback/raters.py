@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from django.conf import settings
@@ -54,7 +55,7 @@ def rater_for(job: AIFeedbackJob) -> Rater:
         raise InputError("source", f"The source of {job.rater_name} was deleted.")
     from trainer.ml.generate import Generator, Sampling
 
-    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")  # type: ignore[union-attr]
+    generator = Generator(str(Path(settings.DATA_DIR) / job.model.path))  # type: ignore[union-attr]
 
     def ask_model(messages: list[dict[str, str]], max_tokens: int) -> str:
         sampling = Sampling(

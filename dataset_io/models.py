@@ -52,6 +52,14 @@ class ImportedLine(models.Model):
         return self.key
 
 
+# The words for `filters.source` (dataset_io.export_rows.LABEL_SOURCES).
+LABELS_FROM = {
+    "human": "people's labels",
+    "ai": "AI raters' labels",
+    "all": "people's and AI raters' labels",
+}
+
+
 class DatasetSnapshot(Job):
     """An exported dataset: files written once, published atomically, never changed."""
 
@@ -74,3 +82,8 @@ class DatasetSnapshot(Job):
 
     def __str__(self) -> str:
         return f"{self.kind} snapshot {self.pk} ({self.status})"
+
+    @property
+    def labels_from(self) -> str:
+        """Whose labels it holds, as its filters asked (export_rows.label_source)."""
+        return LABELS_FROM[self.filters.get("source") or "human"]

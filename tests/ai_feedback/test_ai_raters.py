@@ -314,3 +314,47 @@ def test_the_page_starts_a_job_from_its_form_and_answers_a_bad_form_at_its_field
     assert f"AI feedback {job.pk} was queued." in started.content.decode()
     listed = client.get("/dashboard/ai-feedback/").content.decode()
     assert f'data-ai-feedback="{job.pk}"' in listed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_version_of_ours_rates_in_the_worker_as_a_source_would(
+    api, carol, says_a_first, pairs, training_queue_emptied
+):
+    rater = version_at("sft", says_a_first)
+
+    body = asked(api, carol, kind="rank", model=rater.pk, comparisons=[pairs[0].pk])
+    job = ai_feedback_run(job_id=body["id"])
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
+    ranking = AIRanking.objects.get(comparison=pairs[0])
+    assert ranking.rater_name == rater.name
+    assert [order["answer"] for order in ranking.asked] == ["A > B", "A > B"]
+    assert len(ranking.ranking) == 1  # a tie
+    reward = version_at("reward", says_a_first)
+    refused = api.post(
+        "/api/ai-feedback/",
+        {"kind": "rank", "guideline": "kitchen", "model": reward.pk},
+        format="json",
+    )
+    assert refused.status_code == 400 and "generative" in refused.json()["model"][0]
+
+
+@pytest.mark.django_db
+def test_the_training_form_says_whose_labels_each_export_holds(client, carol):
+    for source in ("ai", "all", None):
+        DatasetSnapshot.objects.create(
+            kind="preference",
+            status=JobStatus.SUCCEEDED,
+            filters={"source": source} if source else {},
+            counts={"train": 3, "validation": 0},
+        )
+    client.force_login(carol)
+
+    page = client.get("/dashboard/training/").content.decode()
+
+    ids = list(DatasetSnapshot.objects.order_by("id").values_list("id", flat=True))
+    for pk, words in zip(
+        ids, ["AI raters' labels", "people's and AI raters' labels", "people's labels"], strict=True
+    ):
+        assert f"Export {pk}: Preference pairs, {escape(words)} (3 train" in page
+    assert "A fresh export of people's labels when the run starts" in page

@@ -49,7 +49,9 @@ def warmed_up(version: ModelVersion) -> bool:
 def start_run(page, kind: str) -> None:
     page.goto("/dashboard/training/")
     page.get_by_label("Kind").select_option(label=kind)
-    page.get_by_label("Training data").select_option(label="A fresh export when the run starts")
+    page.get_by_label("Training data").select_option(
+        label="A fresh export of people's labels when the run starts"
+    )
     page.get_by_label("The built-in tiny model").check()
     for label, value in TINY.items():
         page.get_by_label(label, exact=True).fill(value)
