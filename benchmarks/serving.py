@@ -17,6 +17,7 @@ batching buys.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -26,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -224,13 +227,26 @@ def wait_for(port: int, token: str, server: subprocess.Popen) -> None:
     raise SystemExit("the inference process did not start")
 
 
-def main() -> None:
-    args = parse_args()
-    import torch
+@dataclass
+class Served:
+    """The platform's own /v1 serving one model version, as runstack's inference process."""
 
-    torch.set_num_threads(args.threads)
-    levels = [int(x) for x in args.clients.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    model_dir: Path
+    port: int
+    token: str
+    model: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+@contextlib.contextmanager
+def own_server(model: str | None, *, tiny: bool, threads: int, prefix: str) -> Iterator[Served]:
+    """A database and DATA_DIR of their own (SQLite, in a temporary folder), the model
+    directory (`model`, else a built one) registered as a version, and `gunicorn
+    serving.wsgi` started as runstack starts it; stopped on leaving."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     env = {
         **os.environ,
         "DATA_DIR": str(work),
@@ -238,7 +254,7 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "true",
         "LOG_LEVEL": "ERROR",
-        "OMP_NUM_THREADS": str(args.threads),
+        "OMP_NUM_THREADS": str(threads),
     }
     os.environ.update(env)
     subprocess.run(
@@ -249,8 +265,8 @@ def main() -> None:
     django.setup()
     from config.processes import serving_command
 
-    model_dir = Path(args.model) if args.model else built_model(work / "model", tiny=args.tiny)
-    model, token = registered(model_dir)
+    model_dir = Path(model) if model else built_model(work / "model", tiny=tiny)
+    name, token = registered(model_dir)
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -260,19 +276,32 @@ def main() -> None:
         cwd=REPO_ROOT,
         env=env,
     )
-    results, direct = {}, {}
-    peer = Peer(model_dir, args.max_tokens)
     try:
         wait_for(port, token, server)
+        yield Served(model_dir, port, token, name)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    levels = [int(x) for x in args.clients.split(",")]
+    results, direct = {}, {}
+    with own_server(
+        args.model, tiny=args.tiny, threads=args.threads, prefix="bench-serving-"
+    ) as served:
+        port, token, model, model_dir = served.port, served.token, served.model, served.model_dir
+        peer = Peer(model_dir, args.max_tokens)
         # Loads the model and warms it up, untimed.
         run_level(port, token, model, 1, argparse.Namespace(per_client=1, max_tokens=4))
         for clients in levels:
             results[clients] = run_level(port, token, model, clients, args)
             # Right after each level, so both sides meet the same load from other work.
             direct[clients] = peer.run(args.peer_requests)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     print(
         f"model {model_dir}, max_tokens {args.max_tokens}, {args.threads} torch thread(s), "
