@@ -20,9 +20,14 @@ AI_RATER, CONSENSUS = -1, -2
 
 def ai_agreement_rows(guideline_slug: str | None = None) -> list[dict[str, object]]:
     """One row per AI rater and guideline version, by rater then version."""
-    # A comparison people ranked has a consensus.
+    # A comparison people ranked has a consensus; imported ones are left out, as in
+    # people's agreement (their one label is not a consensus of ours), and so are the
+    # rater's preferences for its own revisions, which are no judgement.
     rankings = AIRanking.objects.filter(
-        comparison__ranking_count__gt=0, comparison__evaluation=False
+        made=AIRanking.Made.RANKED,
+        comparison__ranking_count__gt=0,
+        comparison__evaluation=False,
+        comparison__source="platform",
     )
     if guideline_slug:
         rankings = rankings.filter(guideline_version__guideline__slug=guideline_slug)

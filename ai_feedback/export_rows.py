@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from ai_feedback.models import AICritique, AIRanking
 from dataset_io.export_rows import CHUNK, Row, agreeing, comparisons_of, rows_filtered
 from rankings.consensus import ranking_pairs
+from rankings.models import Candidate
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
@@ -23,8 +24,15 @@ def _ai_rankings(filters: dict) -> QuerySet[AIRanking]:
     rankings = AIRanking.objects.filter(comparison__in=comparisons_of(filters))
     if filters.get("guideline_versions"):
         rankings = rankings.filter(guideline_version__number__in=filters["guideline_versions"])
-    return rankings.select_related("comparison__prompt", "guideline_version__guideline").order_by(
-        "comparison_id", "id"
+    return (
+        rankings.select_related("comparison__prompt", "guideline_version__guideline")
+        .prefetch_related(
+            Prefetch(
+                "comparison__candidates",
+                queryset=Candidate.objects.order_by("id").only("id", "content"),
+            )
+        )
+        .order_by("comparison_id", "id")
     )
 
 
@@ -34,7 +42,7 @@ def _ranked(filters: dict) -> Iterator[tuple[AIRanking, dict[int, str]]]:
         comparison = ranking.comparison
         if not agreeing(comparison, filters):
             continue
-        text = dict(comparison.candidates.order_by("id").values_list("id", "content"))
+        text = {c.pk: c.content for c in comparison.candidates.all()}
         yield ranking, text
 
 

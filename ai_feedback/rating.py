@@ -14,7 +14,7 @@ import logging
 import random
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.utils import timezone
 
 from ai_feedback.models import AICritique, AIFeedbackJob, AIRanking
@@ -36,7 +36,7 @@ from config.errors import InputError
 from jobs.services import Attempt, job_error_text, job_execute
 from labeling.models import Demonstration, Draft, Prompt, Task
 from rankings.consensus import ranking_pairs
-from rankings.models import Candidate, Comparison
+from rankings.models import AI_FEEDBACK_SOURCES, Candidate, Comparison
 from rankings.services import comparison_create
 from trainer.generation import finish_listing_failures
 
@@ -62,11 +62,15 @@ def _rate(attempt: Attempt) -> None:
     rater = rater_for(job)
     made, failures = dict(job.made), dict(job.failures)
     todo = [i for i in job.items if str(i) not in made]
-    label = _rank if job.kind == AIFeedbackJob.Kind.RANK else _critique_revise
-    for item, result, error in rater.each(
-        lambda item: label(job, rater, item), todo, attempt.should_stop
+    # What each item needs from the database is read here, in this thread: the rater's
+    # threads only ask and answer, and open no connection of their own.
+    prepare = _rank_questions if job.kind == AIFeedbackJob.Kind.RANK else _critique_questions
+    questions, unready = prepare(job, todo)
+    failures.update(unready)
+    for question, result, error in rater.each(
+        lambda question: question.asked(rater), questions, attempt.should_stop
     ):
-        key = str(item)
+        key = str(question.item)
         with transaction.atomic():
             if error is None:
                 try:
@@ -77,7 +81,7 @@ def _rate(attempt: Attempt) -> None:
                 else:
                     failures.pop(key, None)
             if error is not None:
-                logger.warning("AI feedback %s: item %s: %s", job.pk, item, error)
+                logger.warning("AI feedback %s: item %s: %s", job.pk, key, error)
                 failures[key] = job_error_text(error)
             if not attempt.rows().update(made=made, failures=failures, heartbeat_at=timezone.now()):
                 raise attempt.lost()
@@ -133,23 +137,38 @@ def shown_orders(comparison_id: int, candidate_ids: list[int]) -> list[list[int]
     return [first, first[::-1]]
 
 
-def _rank(job: AIFeedbackJob, rater: Rater, comparison_id: int) -> Ranked:
-    comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
-    text = dict(comparison.candidates.values_list("pk", "content"))
+class RankQuestion:
+    """A comparison to ask about, read beforehand: its candidates' text and both orders."""
+
+    def __init__(self, comparison: Comparison, guideline: str):
+        self.item, self.comparison, self.guideline = comparison.pk, comparison, guideline
+        self.text = {c.pk: c.content for c in comparison.candidates.all()}
+        self.messages = comparison.prompt.messages
+
+    def asked(self, rater: Rater) -> Ranked:
+        asked, read = [], []
+        for number, shown in enumerate(shown_orders(self.item, list(self.text)), start=1):
+            answer = rater.chat(
+                rank_messages(self.guideline, self.messages, [self.text[c] for c in shown]),
+                RANK_MAX_TOKENS,
+            )
+            try:
+                groups = ranking_read(answer, len(shown))
+            except UnreadableAnswer as exc:
+                raise UnreadableAnswer(f"order {number}: {exc}") from None
+            asked.append({"shown": shown, "answer": answer[:ANSWER_KEPT]})
+            read.append((shown, groups))
+        return Ranked(self.comparison, orders_merged(read), asked)
+
+
+def _rank_questions(job: AIFeedbackJob, todo: list[int]) -> tuple[list, dict[str, str]]:
+    comparisons = Comparison.objects.select_related("prompt").prefetch_related(
+        Prefetch("candidates", queryset=Candidate.objects.only("id", "content"))
+    )
+    found = comparisons.in_bulk(todo)
     guideline = _guideline_text(job)
-    asked, read = [], []
-    for number, shown in enumerate(shown_orders(comparison.pk, list(text)), start=1):
-        answer = rater.chat(
-            rank_messages(guideline, comparison.prompt.messages, [text[c] for c in shown]),
-            RANK_MAX_TOKENS,
-        )
-        try:
-            groups = ranking_read(answer, len(shown))
-        except UnreadableAnswer as exc:
-            raise UnreadableAnswer(f"order {number}: {exc}") from None
-        asked.append({"shown": shown, "answer": answer[:ANSWER_KEPT]})
-        read.append((shown, groups))
-    return Ranked(comparison, orders_merged(read), asked)
+    questions = [RankQuestion(found[i], guideline) for i in todo if i in found]
+    return questions, {str(i): "No such comparison." for i in todo if i not in found}
 
 
 class Revised:
@@ -160,6 +179,9 @@ class Revised:
         self.critique, self.revision = critique, revision
 
     def store(self, job: AIFeedbackJob) -> int:
+        # The prompt's row locked until the label is stored: two jobs (overlapping requests,
+        # or a worker thought lost) cannot both find no critique and both file one.
+        list(Prompt.objects.select_for_update().filter(pk=self.prompt.pk).values_list("pk"))
         earlier = AICritique.objects.filter(
             prompt=self.prompt, rater_name=job.rater_name, guideline_version=job.guideline_version
         ).first()
@@ -168,7 +190,7 @@ class Revised:
         comparison = comparison_create(
             prompt=self.prompt,
             candidates=[
-                self.reply["candidate"],
+                {**self.reply["candidate"], "source": Candidate.Source.AI_CRITIQUED},
                 {
                     "content": self.revision,
                     "model": job.rater_name,
@@ -177,6 +199,8 @@ class Revised:
             ],
             overlap=max(job.overlap, 1),
             created_by=job.created_by,
+            # A prompt an evaluation holds out stays out of training data, AI-made or not.
+            evaluation=Comparison.objects.filter(prompt=self.prompt, evaluation=True).exists(),
         )
         if not job.overlap:
             Task.objects.filter(pk=comparison.task_id).update(status=Task.Status.CLOSED)
@@ -214,15 +238,11 @@ def reply_to_critique(prompt: Prompt) -> dict | None:
         return {
             "kind": AICritique.ReplyKind.DRAFT,
             "id": draft.pk,
-            "candidate": {
-                "content": draft.text,
-                "model": draft.origin_name,
-                "source": Candidate.Source.GENERATED,
-            },
+            "candidate": {"content": draft.text, "model": draft.origin_name},
         }
     candidate = (
         Candidate.objects.filter(prompt=prompt)
-        .exclude(source=Candidate.Source.AI_REVISION)
+        .exclude(source__in=AI_FEEDBACK_SOURCES)
         .order_by("id")
         .first()
     )
@@ -233,7 +253,6 @@ def reply_to_critique(prompt: Prompt) -> dict | None:
             "candidate": {
                 "content": candidate.content,
                 "model": candidate.model_name,
-                "source": candidate.source,
                 "author": candidate.author,
             },
         }
@@ -245,13 +264,8 @@ def reply_to_critique(prompt: Prompt) -> dict | None:
     return {
         "kind": AICritique.ReplyKind.DEMONSTRATION,
         "id": demonstration.pk,
-        "candidate": {
-            "content": demonstration.content,
-            "model": "",
-            "source": Candidate.Source.HUMAN,
-            # Whoever wrote it never ranks the pair.
-            "author": demonstration.author,
-        },
+        # Whoever wrote it never ranks the pair.
+        "candidate": {"content": demonstration.content, "author": demonstration.author},
     }
 
 
@@ -265,23 +279,39 @@ def principle_for(job: AIFeedbackJob, prompt_id: int) -> tuple[str, str]:
     return heading, sections[heading]
 
 
-def _critique_revise(job: AIFeedbackJob, rater: Rater, prompt_id: int) -> Revised:
-    prompt = Prompt.objects.get(pk=prompt_id)
-    reply = reply_to_critique(prompt)
-    if reply is None:
-        raise InputError("prompts", "The prompt has no draft, candidate or demonstration.")
-    heading, principle = principle_for(job, prompt_id)
-    content = reply["candidate"]["content"]
-    critique = rater.chat(
-        critique_messages(principle, prompt.messages, content), CRITIQUE_MAX_TOKENS
-    ).strip()
-    if not critique:
-        raise UnreadableAnswer("the critique is empty")
-    revision = rater.chat(
-        revision_messages(principle, prompt.messages, content, critique), REVISION_MAX_TOKENS
-    ).strip()
-    if not revision:
-        raise UnreadableAnswer("the revision is empty")
-    if revision == content.strip():
-        raise UnreadableAnswer("the revision is the reply unchanged")
-    return Revised(prompt, reply, heading, critique, revision)
+class CritiqueQuestion:
+    """A prompt's reply to critique against one principle, read beforehand."""
+
+    def __init__(self, prompt: Prompt, reply: dict, heading: str, principle: str):
+        self.item, self.prompt, self.reply = prompt.pk, prompt, reply
+        self.heading, self.principle = heading, principle
+
+    def asked(self, rater: Rater) -> Revised:
+        content = self.reply["candidate"]["content"]
+        messages = self.prompt.messages
+        critique = rater.chat(
+            critique_messages(self.principle, messages, content), CRITIQUE_MAX_TOKENS
+        ).strip()
+        if not critique:
+            raise UnreadableAnswer("the critique is empty")
+        revision = rater.chat(
+            revision_messages(self.principle, messages, content, critique), REVISION_MAX_TOKENS
+        ).strip()
+        if not revision:
+            raise UnreadableAnswer("the revision is empty")
+        if revision == content.strip():
+            raise UnreadableAnswer("the revision is the reply unchanged")
+        return Revised(self.prompt, self.reply, self.heading, critique, revision)
+
+
+def _critique_questions(job: AIFeedbackJob, todo: list[int]) -> tuple[list, dict[str, str]]:
+    prompts = Prompt.objects.in_bulk(todo)
+    questions, unready = [], {}
+    for prompt_id in todo:
+        prompt = prompts.get(prompt_id)
+        reply = reply_to_critique(prompt) if prompt is not None else None
+        if reply is None:
+            unready[str(prompt_id)] = "The prompt has no draft, candidate or demonstration."
+            continue
+        questions.append(CritiqueQuestion(prompt, reply, *principle_for(job, prompt_id)))
+    return questions, unready

@@ -14,7 +14,7 @@ from guidelines.selectors import version_current_published
 from jobs.models import JobStatus
 from jobs.services import job_send
 from labeling.models import Demonstration, Draft, Prompt
-from rankings.models import Candidate, Comparison
+from rankings.models import AI_FEEDBACK_SOURCES, Candidate, Comparison
 from rankings.services import MAX_OVERLAP
 from sources.models import ModelSource
 from trainer.ml.methods import POLICY
@@ -89,7 +89,13 @@ def prompts_for_critique(version: GuidelineVersion, rater_name: str) -> QuerySet
     this rater under it."""
     has_reply = (
         Q(Exists(Draft.objects.filter(prompt=OuterRef("pk"))))
-        | Q(Exists(Candidate.objects.filter(prompt=OuterRef("pk")).exclude(ai_revision_of())))
+        | Q(
+            Exists(
+                Candidate.objects.filter(prompt=OuterRef("pk")).exclude(
+                    source__in=AI_FEEDBACK_SOURCES
+                )
+            )
+        )
         | Q(Exists(Demonstration.objects.filter(prompt=OuterRef("pk"))))
     )
     return (
@@ -105,8 +111,12 @@ def prompts_for_critique(version: GuidelineVersion, rater_name: str) -> QuerySet
     )
 
 
-def ai_revision_of() -> Q:
-    return Q(source=Candidate.Source.AI_REVISION)
+def rater_name_of(model: ModelVersion | None, source: ModelSource | None) -> str:
+    """The name on an AI rater's labels: a model version's name, or `source:<name>/<model>`,
+    as a source switched to another model is another rater."""
+    if model is not None:
+        return model.name
+    return f"{source.label}/{source.model}"  # type: ignore[union-attr]
 
 
 def _items_chosen(
@@ -174,7 +184,7 @@ def ai_feedback_create(
     chosen_sections = _sections_checked(version, sections)
     if kind == KINDS.CRITIQUE_REVISE and not (chosen_sections or guideline_sections(version.body)):
         raise InputError("guideline", f"{version} has no sections (headings) to use as principles.")
-    rater_name = model.name if model is not None else source.label  # type: ignore[union-attr]
+    rater_name = rater_name_of(model, source)
     items = _items_chosen(kind, version, rater_name, ids, filters)
     with transaction.atomic():
         # The version's row locked: two submits of one form at once take turns, and the

@@ -263,9 +263,10 @@ def current_counts() -> dict[str, object]:
     tasks: dict[str, dict[str, int]] = defaultdict(
         lambda: dict.fromkeys([*Task.Status.values, "leased"], 0)
     )
-    for kind, status, n in (
-        Task.objects.values_list("kind", "status").annotate(n=Count("pk")).order_by()
-    ):
+    # The closed task under an AI-made comparison (ai_feedback's critique_revise, kept out
+    # of the queue) was never anyone's work: it is not counted as finished.
+    counted = Task.objects.exclude(status=Task.Status.CLOSED, comparison__ai_critique__isnull=False)
+    for kind, status, n in counted.values_list("kind", "status").annotate(n=Count("pk")).order_by():
         tasks[kind][status] = n
     live = Assignment.objects.filter(
         task=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=timezone.now()

@@ -208,6 +208,11 @@ def _sources_sentence(snapshot: DatasetSnapshot, stats: Stats) -> str:
 
 
 def _agreement_sentence(snapshot: DatasetSnapshot) -> str:
+    if label_source(snapshot.filters) == AI:
+        return (
+            "People's agreement does not describe AI labels: the agreement page gives each "
+            "AI rater's agreement with people."
+        )
     agreement = _mean_agreement(snapshot)
     if agreement is None:
         return "No comparison has two raters yet, so there is no agreement to report."

@@ -15,7 +15,7 @@ from config.errors import InputError
 from jobs.models import JobStatus
 from jobs.services import Attempt, job_execute, job_send
 from labeling.models import Prompt
-from rankings.models import Candidate
+from rankings.models import AI_FEEDBACK_SOURCES, Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
 from trainer.best_of import BestOf, best_of_checked, job_shares
@@ -125,7 +125,11 @@ def generation_create(
     chosen = prompts_chosen(
         prompt_ids=prompt_ids,
         filters=filters,
-        already=Exists(Candidate.objects.filter(prompt=OuterRef("pk"), model_name__in=names)),
+        already=Exists(
+            Candidate.objects.filter(prompt=OuterRef("pk"), model_name__in=names).exclude(
+                source__in=AI_FEEDBACK_SOURCES
+            )
+        ),
         nothing_left="No prompt matches that has no candidate from it.",
     )
     with transaction.atomic():

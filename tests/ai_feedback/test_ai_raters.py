@@ -12,6 +12,7 @@ from django.utils.html import escape
 
 from ai_feedback.models import AICritique, AIFeedbackJob, AIRanking
 from ai_feedback.rating import ai_feedback_run
+from dashboard.rollup import current_counts
 from dataset_io.exporting import snapshot_export
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
@@ -22,6 +23,7 @@ from serving.engine import engine
 from sources.models import ModelSource
 from tests.ai_feedback.conftest import PAIRS, people_rank
 from tests.trainer.test_evaluations import version_at
+from trainer.generation import generation_create
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_a_rank_job_asks_the_platforms_own_v1_in_both_orders_and_records_what_it
     job = ai_feedback_run(job_id=body["id"])
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
-    assert job.rater_name == "source:first-is-best"
+    assert job.rater_name == f"source:first-is-best/{rater.name}"
     # Three replies cannot be ranked by "A > B": the item fails with the answer it gave.
     assert set(job.failures) == {str(three.pk)}
     assert job.failures[str(three.pk)] == (
@@ -129,11 +131,19 @@ def test_a_critique_revise_job_files_an_ai_comparison_that_no_person_is_asked_to
     assert critique.critique and critique.revision and critique.revision != critique.reply
     reply, revision = critique.comparison.candidates.order_by("id")
     assert (reply.content, revision.content) == (critique.reply, critique.revision)
-    assert revision.source == "ai_revision" and revision.model_name == "source:reviser"
+    assert (
+        revision.source == "ai_revision" and revision.model_name == f"source:reviser/{rater.name}"
+    )
+    assert reply.source == "ai_critiqued" and reply.model_name == first.model_name
     ranking = AIRanking.objects.get(comparison=critique.comparison)
     assert (ranking.made, ranking.ranking) == ("revised", [[revision.pk], [reply.pk]])
     # Kept out of the people's queue unless an overlap is asked for.
     assert critique.comparison.task.status == Task.Status.CLOSED
+    assert current_counts()["tasks"]["ranking"]["closed"] == 0  # nobody's work
+    # Neither the revision nor the copied reply counts as a candidate the rater's own
+    # model sampled for the prompt: a generation from it still takes the prompt.
+    generation = generation_create(source=source, filters={"limit": 10}, k=2, overlap=1)
+    assert prompt.pk in generation.prompts
     assert critique.comparison.pk not in people_rank(api, bob, len(pairs))
     assert api.post("/api/tasks/next/", {"kind": "ranking"}, format="json").status_code == 204
     # The job's page shows what the rater said.
@@ -182,7 +192,7 @@ def test_ai_labels_stay_out_of_exports_unless_asked_and_are_named_by_their_rater
     assert [row["messages"][-1]["content"] for row in sft] == [revision]
     assert exported("sft") == []
     card = DatasetSnapshot.objects.filter(filters={"source": "ai"}, kind="preference").get().card
-    assert "AI feedback only, from these AI raters: source:likes-long." in card
+    assert "AI feedback only, from these AI raters: source:likes-long/scripted." in card
     assert "People whose labels it holds: 0." in card
     assert "Labels: people's only" in DatasetSnapshot.objects.filter(filters={}).first().card
 
@@ -204,8 +214,8 @@ def test_agreement_with_people_counts_only_what_both_ranked_and_a_contrary_rater
     # People's own figures are untouched by the AI's rankings.
     assert report["rankings"] == 3
     rows = {row["rater"]: row for row in report["ai_raters"]}
-    assert rows["source:agrees"] == {
-        "rater": "source:agrees",
+    assert rows["source:agrees/scripted"] == {
+        "rater": "source:agrees/scripted",
         "guideline": "kitchen",
         "version": 1,
         "comparisons": 3,
@@ -214,11 +224,11 @@ def test_agreement_with_people_counts_only_what_both_ranked_and_a_contrary_rater
         # Every pair said the same way by both: no variation for alpha to measure.
         "krippendorff_alpha": None,
     }
-    assert rows["source:contrary"]["comparisons"] == 3
-    assert rows["source:contrary"]["pairwise_agreement"] == 0.0
-    assert rows["source:contrary"]["krippendorff_alpha"] < 0
+    assert rows["source:contrary/scripted"]["comparisons"] == 3
+    assert rows["source:contrary/scripted"]["pairwise_agreement"] == 0.0
+    assert rows["source:contrary/scripted"]["krippendorff_alpha"] < 0
     page = _admin_page(api, carol, "/rankings/agreement/")
-    assert "source:contrary" in page and 'data-testid="ai-raters"' in page
+    assert "source:contrary/scripted" in page and 'data-testid="ai-raters"' in page
 
 
 @pytest.mark.django_db
@@ -308,7 +318,7 @@ def test_the_page_starts_a_job_from_its_form_and_answers_a_bad_form_at_its_field
     assert started.redirect_chain[-1][0] == f"/dashboard/ai-feedback/{job.pk}/"
     assert (job.kind, job.rater_name, job.items) == (
         "rank",
-        "source:judge",
+        "source:judge/scripted",
         [p.pk for p in pairs[:3]],
     )
     assert f"AI feedback {job.pk} was queued." in started.content.decode()
