@@ -4,6 +4,7 @@ and AI labels kept apart from people's until an export or the agreement page ask
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from rankings.services import comparison_create
 from serving.engine import engine
 from sources.models import ModelSource
 from tests.ai_feedback.conftest import PAIRS, people_rank
+from tests.conftest import worker_process
 from tests.trainer.test_evaluations import version_at
 from trainer.generation import generation_create
 
@@ -368,3 +370,21 @@ def test_the_training_form_says_whose_labels_each_export_holds(client, carol):
     ):
         assert f"Export {pk}: Preference pairs, {escape(words)} (3 train" in page
     assert "A fresh export of people's labels when the run starts" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_training_worker_runs_the_job_the_api_queued(
+    api, carol, bob, pairs, scripted, child_env, training_queue_emptied
+):
+    source, server = scripted("longer", "judge")
+    with worker_process(child_env, queue="training"):
+        job = asked(api, carol, kind="rank", source=source.pk, filters={"limit": 2})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = api.get(f"/api/ai-feedback/{job['id']}/").json()
+            if status["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
+    assert status["status"] == "succeeded", status
+    assert [len(r["asked"]) for r in status["rankings"]] == [2, 2]
+    assert len(server.questions) == 4
