@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
 
 from ai_feedback.models import AICritique, AIRanking
 from dataset_io.export_rows import CHUNK, Row, agreeing, comparisons_of, rows_filtered
@@ -102,3 +102,12 @@ def ai_sft_rows(filters: dict, options: dict) -> Iterator[Row]:
             None,
             critique.rater_name,
         )
+
+
+def ai_rankings_state() -> dict[str, object]:
+    """Changes whenever an AI rater ranks (AI rankings are never edited)."""
+    return AIRanking.objects.aggregate(n=Count("id"), last=Max("id"))
+
+
+def ai_critiques_state() -> dict[str, object]:
+    return AICritique.objects.aggregate(n=Count("id"), last=Max("id"))

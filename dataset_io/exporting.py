@@ -41,6 +41,7 @@ from dataset_io.export_rows import (
     label_source,
     split_of,
 )
+from dataset_io.fingerprints import snapshot_fingerprint, snapshot_reusable
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from jobs.services import (
@@ -51,8 +52,6 @@ from jobs.services import (
     job_execute,
     job_requeue,
 )
-from labeling.models import Demonstration
-from rankings.models import Ranking
 
 SPLITS = ("train", "validation")
 # A training run whose snapshot another worker is exporting waits this long at most for it,
@@ -238,6 +237,8 @@ def snapshot_export(*, snapshot_id: int) -> DatasetSnapshot | None:
 
 def _export(attempt: Attempt) -> None:
     snapshot = DatasetSnapshot.objects.get(pk=attempt.pk)
+    # Taken before a row is read: rows added while it writes make the next digest differ.
+    fingerprint = snapshot_fingerprint(snapshot.kind, snapshot.filters, snapshot.options)
     exports = Path(settings.EXPORTS_DIR)
     exports.mkdir(parents=True, exist_ok=True)
     # The id and the creation time: a database restored or reset reuses ids, and an old
@@ -266,6 +267,7 @@ def _export(attempt: Attempt) -> None:
         sha256=published["sha256"],
         guideline_versions=published["versions"],
         card=published["card"],
+        fingerprint=fingerprint,
     )
 
 
@@ -377,37 +379,13 @@ def snapshot_exported(
         time.sleep(SNAPSHOT_POLL_S)
 
 
-def data_fingerprint(kind: str) -> str:
-    """A digest of what an export of `kind` would read: changes when rows are added,
-    approved, revised or ranked."""
-    from django.db.models import Count, Max
-
-    if kind == DatasetSnapshot.Kind.SFT:
-        state = Demonstration.objects.filter(status=Demonstration.Status.APPROVED).aggregate(
-            n=Count("id"), last=Max("updated_at")
-        )
-    else:
-        # An evaluation's rankings are never exported by default: they change nothing.
-        rankings = Ranking.objects.filter(comparison__evaluation=False)
-        state = rankings.aggregate(n=Count("id"), last=Max("id"))
-    return hashlib.sha256(json.dumps(state, default=str, sort_keys=True).encode()).hexdigest()
-
-
 def snapshots_export_if_changed(*, kinds: list[str]) -> list[DatasetSnapshot]:
-    """The scheduled export: a new snapshot of each kind whose data changed since the last
-    scheduled one, written now."""
+    """The scheduled export: a new snapshot of each kind, written now, unless a published
+    one (scheduled or not) already holds the same data."""
     made = []
     for kind in kinds:
-        fingerprint = data_fingerprint(kind)
-        last = (
-            DatasetSnapshot.objects.filter(kind=kind)
-            .exclude(fingerprint="")
-            .exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED])
-            .order_by("-id")
-            .first()
-        )
-        if last is not None and last.fingerprint == fingerprint:
+        if snapshot_reusable(kind, {}, {}) is not None:
             continue
-        snapshot = DatasetSnapshot.objects.create(kind=kind, fingerprint=fingerprint)
+        snapshot = DatasetSnapshot.objects.create(kind=kind)
         made.append(snapshot_export(snapshot_id=snapshot.pk))
     return made

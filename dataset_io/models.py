@@ -75,8 +75,9 @@ class DatasetSnapshot(Job):
     files = models.JSONField(default=dict, blank=True, help_text="{split: path under DATA_DIR}")
     sha256 = models.JSONField(default=dict, blank=True)
     guideline_versions = models.JSONField(default=list, blank=True)
-    # What the data looked like when a scheduled export was made: the next scheduled run
-    # exports again only if this changed.
+    # The request and the state of the data it read when it was exported
+    # (dataset_io.fingerprints): the schedule and a run's fresh export reuse a published
+    # snapshot with the same one instead of writing the same bytes again.
     fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     card = models.TextField(blank=True)
 

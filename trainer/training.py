@@ -21,6 +21,7 @@ from django.utils import timezone
 from config.errors import InputError
 from dataset_io.export_rows import sft_rows
 from dataset_io.exporting import snapshot_exported
+from dataset_io.fingerprints import snapshot_reusable
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from jobs.services import (
@@ -396,8 +397,9 @@ def _train_in_processes(
 def _snapshot_for(
     run: TrainingRun, report: RunReport, *, should_stop, should_suspend
 ) -> DatasetSnapshot:
-    """The run's snapshot; for a run queued without one, a fresh export made now and
-    remembered before it is written, so a resumed attempt trains on the same data. An
+    """The run's snapshot; for a run queued without one, a published snapshot of the same
+    data if there is one, else a fresh export made now and remembered before it is
+    written, so a resumed attempt trains on the same data. An
     earlier attempt's export left unfinished is claimed through the job machinery like any
     export: written here if it is orphaned or failed, waited for if another worker (the
     recovery sends orphaned snapshots to the default worker too) is still writing it."""
@@ -412,6 +414,13 @@ def _snapshot_for(
         report.log(f"snapshot {snapshot.pk} left unfinished by an earlier attempt")
     else:
         kind = training_method(run.kind).snapshot_kinds[0]
+        reused = snapshot_reusable(kind, {}, {})
+        if reused is not None:
+            if not report.rows().update(snapshot=reused):
+                raise report.lost()
+            report.log(f"snapshot {reused.pk} holds the same data: training on it")
+            run.snapshot = reused
+            return reused
         with transaction.atomic():
             # Made and tied to the run together: a lost attempt leaves no stray snapshot.
             snapshot = DatasetSnapshot.objects.create(kind=kind, created_by=run.created_by)

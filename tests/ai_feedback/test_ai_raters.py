@@ -15,6 +15,7 @@ from ai_feedback.models import AICritique, AIFeedbackJob, AIRanking
 from ai_feedback.rating import ai_feedback_run
 from dashboard.rollup import current_counts
 from dataset_io.exporting import snapshot_export
+from dataset_io.fingerprints import snapshot_fingerprint
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from labeling.models import Task
@@ -170,6 +171,8 @@ def test_ai_labels_stay_out_of_exports_unless_asked_and_are_named_by_their_rater
 ):
     source, server = scripted("longer", "likes-long")
     people_rank(api, bob, 2)
+    people_before = snapshot_fingerprint("preference", {"source": "human"}, {})
+    ai_before = snapshot_fingerprint("preference", {"source": "ai"}, {})
     ranked = asked(api, carol, kind="rank", source=source.pk, filters={"limit": 4})
     assert ai_feedback_run(job_id=ranked["id"]).status == JobStatus.SUCCEEDED
     revised = asked(
@@ -179,6 +182,9 @@ def test_ai_labels_stay_out_of_exports_unless_asked_and_are_named_by_their_rater
     # Four comparisons asked both ways, then a critique and a revision.
     assert len(server.questions) == 10
 
+    # AI labels make an AI export's data new, and leave people's as it was.
+    assert snapshot_fingerprint("preference", {}, {}) == people_before
+    assert snapshot_fingerprint("preference", {"source": "ai"}, {}) != ai_before
     people = exported("preference")
     assert len(people) == 2
     ai = exported("preference", source="ai")

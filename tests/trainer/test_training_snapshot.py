@@ -11,9 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from dataset_io import exporting
+from dataset_io.importing import import_run
 from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from jobs.services import Attempt, job_execute
+from tests.datasets.conftest import FIXTURES
 from trainer.models import TrainingRun
 from trainer.training import run_execute, training_run_create
 
@@ -109,3 +111,25 @@ def test_a_run_whose_snapshot_failed_exports_it_again_and_trains_on_it(oasst):
     assert again.sent_at is not None
     assert messages_waiting("default") == 1
     messages_waiting("default", purge=True)  # no later worker of these tests gets it
+
+
+@pytest.mark.django_db
+def test_a_run_without_a_snapshot_trains_on_a_published_one_of_the_same_data(queue_import):
+    import_run(job_id=queue_import(FIXTURES / "alpaca-three.jsonl", "alpaca").pk)
+    spelled_out = {"gzip": False, "pairs": "all", "validation_permille": 50}
+    published = DatasetSnapshot.objects.create(kind="sft", options=spelled_out)
+    assert exporting.snapshot_export(snapshot_id=published.pk).status == JobStatus.SUCCEEDED
+
+    first = run_execute(run_id=training_run_create(kind="sft", config=QUICK).pk)
+
+    assert first.status == JobStatus.SUCCEEDED, first.error
+    assert first.snapshot_id == published.pk and DatasetSnapshot.objects.count() == 1
+    assert f"snapshot {published.pk} holds the same data" in first.logs
+    # One approved demonstration more, and the next run exports the data as it is now.
+    import_run(
+        job_id=queue_import('{"instruction": "Count to two.", "output": "1, 2"}', "alpaca").pk
+    )
+    second = run_execute(run_id=training_run_create(kind="sft", config=QUICK).pk)
+    assert second.status == JobStatus.SUCCEEDED, second.error
+    assert second.snapshot_id != published.pk and DatasetSnapshot.objects.count() == 2
+    assert sum(second.snapshot.counts.values()) == 4
