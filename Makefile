@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput -v $${VERBOSITY:-0}
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 

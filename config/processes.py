@@ -1,6 +1,7 @@
 """Command lines of the platform's processes, shared by runstack, tests and benchmarks."""
 
 import sys
+from pathlib import Path
 
 
 def celery_worker_command(
@@ -45,10 +46,15 @@ SERVING_THREADS = 32
 
 
 def serving_command(
-    *, bind: str, threads: int = SERVING_THREADS, loglevel: str = "info"
+    *,
+    bind: str,
+    threads: int = SERVING_THREADS,
+    loglevel: str = "info",
+    control_socket: Path | None = None,
 ) -> list[str]:
     """The inference process answering /v1: one gunicorn process, so each model is loaded
-    once and every request for it shares its batches, with many threads."""
+    once and every request for it shares its batches, with many threads. Gunicorn's control
+    socket goes where `control_socket` says, else nowhere."""
     return [
         sys.executable,
         "-m",
@@ -66,4 +72,14 @@ def serving_command(
         loglevel,
         "--graceful-timeout",
         "10",
+        *gunicorn_control(control_socket),
     ]
+
+
+def gunicorn_control(path: Path | None) -> list[str]:
+    """Gunicorn's control socket at `path`, or none: by default every gunicorn would put
+    it at the same place in the home directory, outside DATA_DIR."""
+    if path is None:
+        return ["--no-control-socket"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ["--control-socket", str(path)]

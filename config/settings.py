@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "TrainingKindEnum": "trainer.ml.methods.training_method_choices",
         "JobStatusEnum": "jobs.models.JobStatus",
         "DemonstrationStatusEnum": "labeling.models.Demonstration.Status",
+        "AIFeedbackKindEnum": "ai_feedback.models.AIFeedbackJob.Kind",
     },
     # The 4xx/5xx answers views do not declare themselves (permissions, 404s, conflicts,
     # a broker that is down), so clients and tests can rely on the documented codes.

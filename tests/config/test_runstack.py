@@ -53,9 +53,10 @@ class Stack:
     A session of its own lets the test send Ctrl-C to the whole group, as a terminal does.
     """
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.log_dir = log_dir
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runstack"],
+            [sys.executable, "manage.py", "runstack", "--log-dir", str(log_dir)],
             cwd=REPO_ROOT,
             env=env,
             start_new_session=True,
@@ -75,9 +76,17 @@ class Stack:
     def output(self) -> str:
         return "".join(self.lines)
 
+    @property
+    def logs(self) -> str:
+        """What the processes wrote to their log files."""
+        return "".join(
+            path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log"))
+        )
+
     def wait_for_output(self, *markers: str) -> None:
+        """Until runstack's terminal or the processes' logs show every marker."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not all(marker in self.output for marker in markers):
+        while not all(marker in self.output + self.logs for marker in markers):
             assert self.process.poll() is None, f"runstack exited early:\n{self.output}"
             assert time.monotonic() < deadline, f"never saw {markers}:\n{self.output}"
             time.sleep(0.2)
@@ -151,14 +160,15 @@ def stack_children(stack_pid: int) -> dict[str, int]:
     return found
 
 
-def test_it_serves_health_and_ctrl_c_stops_every_process(child_env):
+def test_it_serves_health_and_ctrl_c_stops_every_process(child_env, tmp_path):
     env = stack_env(child_env)
-    stack = Stack(env)
+    stack = Stack(env, tmp_path)
     try:
         health = wait_for_health(f"http://127.0.0.1:{env['PORT']}/healthz", stack.process)
         stack.wait_for_output(*READY)
         v1 = v1_answer(f"http://127.0.0.1:{env['PORT']}/v1/models", stack.process)
         children = stack_children(stack.process.pid)
+        sockets = sorted(path.name for path in (Path(env["DATA_DIR"]) / "run").glob("*.ctl"))
         os.killpg(stack.process.pid, signal.SIGINT)
         code = stack.wait()
     finally:
@@ -171,14 +181,21 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env):
     assert v1["error"]["code"] == "invalid_api_key"
     assert sorted(children) == sorted(STACK)
     assert code == 0, stack.output
+    # The terminal holds the short block and the stop, the processes' chatter their logs.
+    assert f"Open     http://127.0.0.1:{env['PORT']}/" in stack.output
     assert "Ctrl-C stops all." in stack.output
     assert "Stopped web, serving, worker, training, inference, beat." in stack.output
+    assert "celery@" not in stack.output and "Booting worker" not in stack.output
+    assert {path.name for path in tmp_path.glob("*.log")} == {f"{name}.log" for name in STACK}
+    assert "Booting worker" in (tmp_path / "web.log").read_text()
+    # Gunicorn's control sockets were under DATA_DIR, not in the home directory.
+    assert sockets == ["serving.ctl", "web.ctl"]
     assert not [pid for pid in children.values() if is_alive(pid)]
 
 
-def test_a_killed_worker_is_restarted_the_others_stay_up_and_sigterm_stops_all(child_env):
+def test_a_killed_worker_is_restarted_the_others_stay_up_and_sigterm_stops_all(child_env, tmp_path):
     env = stack_env(child_env)
-    stack = Stack(env)
+    stack = Stack(env, tmp_path)
     try:
         url = f"http://127.0.0.1:{env['PORT']}/healthz"
         wait_for_health(url, stack.process)

@@ -104,12 +104,12 @@ def watch_health(url: str, stop: threading.Event, answers: Counter) -> None:
         stop.wait(0.5)
 
 
-def test_a_burst_of_jobs_while_a_model_trains_finishes_every_job(carol, oasst, child_env):
+def test_a_burst_of_jobs_while_a_model_trains_finishes_every_job(carol, oasst, child_env, tmp_path):
     # Two web processes, as `make run` has: one would serve 8 clients and the health
     # checks alone while training takes both cores.
     env = {**stack_env(child_env), "WEB_CONCURRENCY": "2"}
     base = f"http://127.0.0.1:{env['PORT']}"
-    stack = Stack(env)
+    stack = Stack(env, tmp_path)
     stop_watching = threading.Event()
     health: Counter = Counter()
     try:

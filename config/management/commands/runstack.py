@@ -6,20 +6,27 @@ beat. A process that exits is started again after a pause that doubles from 1 s 
 60 s while it keeps failing, and goes back to 1 s once it stayed up a while, so a crash
 loop neither spins nor leaves the platform half running for long. Ctrl-C (or SIGTERM)
 stops them all: each is asked to stop, and killed if it has not stopped within its grace.
+
+Each process writes to a log file of its own under DATA_DIR/logs (`--log-dir`), so the
+terminal keeps what a person needs: where to open the platform, how to log in, where the
+logs are, how to stop, and any process that exits and is restarted. `--verbose` leaves
+every process's output on the terminal instead.
 """
 
+import json
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.processes import celery_worker_command, serving_command
+from config.processes import celery_worker_command, gunicorn_control, serving_command
 
 STOP_GRACE_S = 20.0
 FIRST_BACKOFF_S = 1.0
@@ -50,9 +57,12 @@ class SupervisedProcess:
         *,
         log: Callable[[str], None],
         stop_grace_s: float = STOP_GRACE_S,
+        output: Path | None = None,
     ):
         self.name = name
         self.command = command
+        # Where its stdout and stderr are appended; None: this process's own.
+        self.output = output
         self.stop_grace_s = stop_grace_s
         self._log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -65,7 +75,13 @@ class SupervisedProcess:
         return self.process.pid if self.process else None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command)
+        if self.output is None:
+            self.process = subprocess.Popen(self.command)
+        else:
+            with self.output.open("ab") as output:
+                self.process = subprocess.Popen(
+                    self.command, stdout=output, stderr=subprocess.STDOUT
+                )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -141,10 +157,14 @@ def stack_commands() -> dict[str, list[str]]:
             "-",
             "--graceful-timeout",
             "10",
+            *gunicorn_control(settings.DATA_DIR / "run" / "web.ctl"),
         ],
         # /v1, in a process of its own (config.processes.serving_command).
         "serving": [
-            *serving_command(bind=f"{settings.HOST}:{settings.INFERENCE_PORT}"),
+            *serving_command(
+                bind=f"{settings.HOST}:{settings.INFERENCE_PORT}",
+                control_socket=settings.DATA_DIR / "run" / "serving.ctl",
+            ),
             "--access-logfile",
             "-",
         ],
@@ -177,19 +197,58 @@ def stack_commands() -> dict[str, list[str]]:
     }
 
 
-def supervised_stack(*, log: Callable[[str], None]) -> list[SupervisedProcess]:
-    """The stack's processes, not started; the training worker gets the longer grace."""
+def supervised_stack(
+    *, log: Callable[[str], None], log_dir: Path | None = None
+) -> list[SupervisedProcess]:
+    """The stack's processes, not started; the training worker gets the longer grace. With
+    `log_dir`, each writes to <name>.log there."""
     grace = {"training": float(settings.TRAINING_STOP_GRACE_S)}
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     return [
-        SupervisedProcess(name, command, log=log, stop_grace_s=grace.get(name, STOP_GRACE_S))
+        SupervisedProcess(
+            name,
+            command,
+            log=log,
+            stop_grace_s=grace.get(name, STOP_GRACE_S),
+            output=log_dir / f"{name}.log" if log_dir is not None else None,
+        )
         for name, command in stack_commands().items()
     ]
+
+
+def running_block(processes: list[SupervisedProcess], log_dir: Path | None) -> str:
+    """What the terminal says once everything is started."""
+    logins = settings.DATA_DIR / "demo-logins.json"
+    if logins.exists():
+        users = ", ".join(json.loads(logins.read_text()))
+        how = f"{users}: passwords in {logins}"
+    else:
+        how = "a user made with `manage.py createsuperuser`"
+    where = f"{log_dir}/ (<process>.log)" if log_dir else "on this terminal"
+    return "\n".join(
+        [
+            "The platform is running.",
+            f"  Open     http://{settings.HOST}:{settings.PORT}/",
+            f"  Log in   {how}",
+            f"  Logs     {where}: {', '.join(p.name for p in processes)}",
+            "  Stop     Ctrl-C stops all.",
+        ]
+    )
 
 
 class Command(BaseCommand):
     help = (
         "Run web, serving, the Celery workers and Celery beat in the foreground; Ctrl-C stops all."
     )
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="every process's output on this terminal, not in log files",
+        )
+        parser.add_argument("--log-dir", help="where the log files go (default DATA_DIR/logs)")
 
     def handle(self, *args: object, **options: object) -> None:
         self._stopping = False
@@ -200,15 +259,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
-        processes = supervised_stack(log=self.stderr.write)
+        log_dir = None
+        if not options["verbose"]:
+            log_dir = Path(str(options["log_dir"] or settings.DATA_DIR / "logs"))
+        processes = supervised_stack(log=self.stderr.write, log_dir=log_dir)
         for supervised in processes:
             supervised.start()
-        pids = ", ".join(f"{p.name} pid {p.pid}" for p in processes)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Serving on http://{settings.HOST}:{settings.PORT}/ ({pids}). Ctrl-C stops all."
-            )
-        )
+        self.stdout.write(self.style.SUCCESS(running_block(processes, log_dir)))
 
         while not self._stopping:
             for supervised in processes:
