@@ -54,6 +54,7 @@ def test_the_k_best_distinct_replies_are_kept_never_an_empty_or_unscored_one():
     ]
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_best_of_n_files_the_k_replies_the_reward_model_scores_highest(api, client, carol, oasst):
     api.force_authenticate(carol)

@@ -37,6 +37,7 @@ def dpo_request(base: ModelVersion, **config) -> dict:
     }
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_a_dpo_run_from_an_sft_model_becomes_the_policy_generation_samples_from(api, carol, oasst):
     sft = trained("sft").model
@@ -211,6 +212,7 @@ def test_the_run_form_offers_dpo_and_sends_its_settings_for_dpo_runs_only(client
 
 # Committing: on SQLite an open test transaction would make the run's heartbeat wait out
 # the busy timeout (30 s).
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_a_dpo_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oasst, child_env):
     sft = trained("sft").model

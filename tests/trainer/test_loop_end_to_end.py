@@ -74,6 +74,7 @@ def trained(kind: str, base_model: str, **config) -> ModelVersion:
     return run.model
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_rl_from_sft_against_the_reward_model_wins_held_out_prompts_against_sft(
     api, carol, queue_import, tmp_path, one_thread, django_capture_on_commit_callbacks

@@ -92,6 +92,7 @@ def test_the_run_form_shows_the_lora_fields_and_queues_what_they_say(
     }
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_a_lora_run_from_the_worker_keeps_its_adapter_beside_the_merged_model(oasst, settings):
     run = training_run_create(

@@ -36,6 +36,7 @@ def killed_mid_run(run_id: int, env: dict) -> None:
 
 
 # Committing: the worker reads the run and the models from its own connection.
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["dpo", "rl"])
 def test_a_third_stage_run_whose_worker_is_killed_is_resumed_by_the_next_worker(

@@ -46,6 +46,7 @@ def test_a_reward_run_on_a_fresh_export_becomes_a_model_version(oasst):
     assert "resumed" not in run.logs and "saved as model version" in run.logs
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_a_pretrained_base_gets_the_pretrained_lr_unless_the_run_sets_one(oasst):
     scratch = trained("sft")

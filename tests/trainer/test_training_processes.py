@@ -41,6 +41,7 @@ def training_pids(run: TrainingRun) -> list[int]:
     return [int(pid) for pid in found.groups()]
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_two_processes_train_the_same_reward_model_as_one(oasst, settings):
     one = run_execute(run_id=training_run_create(kind="reward", config=QUICK, enqueue=False).pk)
@@ -68,6 +69,7 @@ def test_two_processes_train_the_same_reward_model_as_one(oasst, settings):
         torch.testing.assert_close(second[name], first[name], atol=2e-4, rtol=0, msg=name)
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_a_failing_process_fails_the_run_with_its_error(oasst, settings, tmp_path):
     settings.TRAINING_PROCESSES = 2
@@ -85,6 +87,7 @@ def test_a_failing_process_fails_the_run_with_its_error(oasst, settings, tmp_pat
     assert not hasattr(run, "model")
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_the_processes_of_a_killed_worker_die_with_it_and_the_next_worker_resumes(oasst, child_env):
     env = {
@@ -114,6 +117,7 @@ def test_the_processes_of_a_killed_worker_die_with_it_and_the_next_worker_resume
     assert steps == list(range(1, 41))
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_cancelling_a_run_in_processes_stops_them_and_keeps_no_model(api, carol, oasst, child_env):
     env = {**child_env, "TRAINING_PROCESSES": "2", "TRAINING_HEARTBEAT_S": "1"}

@@ -38,6 +38,7 @@ def rl_posted(api, **payload):
     return api.post("/api/training-runs/", {"kind": "rl", **payload}, format="json")
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db
 def test_an_rl_run_needs_an_sft_model_to_start_from_and_a_promoted_reward_model(
     api, carol, oasst, settings
@@ -79,6 +80,7 @@ def test_an_rl_run_needs_an_sft_model_to_start_from_and_a_promoted_reward_model(
     ]
 
 
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_an_rl_run_from_the_api_trained_by_a_worker_is_a_policy_generation_takes(
     api, client, carol, oasst, child_env

@@ -77,6 +77,7 @@ def test_a_stopped_training_worker_hands_its_run_back_to_resume_at_that_step(oas
 
 # Committing: on SQLite a test's open transaction holds the write lock, and the run's
 # heartbeat thread would wait out the busy timeout (30 s) at each beat.
+@pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_a_run_in_processes_suspended_checkpoints_in_every_process_and_resumes(oasst, settings):
     settings.TRAINING_PROCESSES = 2
