@@ -27,7 +27,9 @@ def guideline_list_with_current() -> QuerySet[Guideline]:
 
 
 def versions_awaiting_acknowledgement(*, user: AbstractBaseUser) -> list[GuidelineVersion]:
-    """Current versions `user` has not acknowledged yet, for the change banner."""
+    """Current versions `user` has not acknowledged yet, for the change banner, each with
+    `read_before`: whether they acknowledged an earlier version of its guideline (then
+    there is a change to show them; otherwise the whole text is new to them)."""
     newest = (
         GuidelineVersion.objects.filter(guideline=OuterRef("guideline"), status=PUBLISHED)
         .order_by("-number")
@@ -35,8 +37,12 @@ def versions_awaiting_acknowledgement(*, user: AbstractBaseUser) -> list[Guideli
     )
     current = GuidelineVersion.objects.filter(status=PUBLISHED, number=Subquery(newest))
     acknowledged = Acknowledgement.objects.filter(user=user).values("version_id")
+    read_before = Acknowledgement.objects.filter(
+        user=user, version__guideline=OuterRef("guideline")
+    )
     return list(
         current.exclude(pk__in=acknowledged)
+        .annotate(read_before=Exists(read_before))
         .select_related("guideline")
         .order_by("guideline__title")
     )

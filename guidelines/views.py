@@ -86,6 +86,8 @@ def _render_version(request: HttpRequest, version: GuidelineVersion) -> HttpResp
             "acknowledged": version.acknowledgements.filter(user=request.user).exists(),
             "last_read": last_read,
             "next": _safe_next(request, ""),
+            # The page is the gate for this version: the change banner stays off it.
+            "reading_version_id": version.pk,
         },
     )
 

@@ -54,8 +54,8 @@ def task_next(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         assignment = task_next_for_user(user=request.user, kind=kind)
     except GuidelineNotAcknowledged as missing:
+        # The version's page says what to do: a message here would say it a third time.
         version = missing.version
-        messages.info(request, str(missing))
         return redirect(
             reverse("guidelines-current", args=[version.guideline.slug])
             + "?next="
@@ -181,7 +181,6 @@ def prompt_write(request: HttpRequest) -> HttpResponse:
                 sensitive_category=request.POST.get("sensitive_category", ""),
             )
         except GuidelineNotAcknowledged as missing:
-            messages.info(request, str(missing))
             return redirect(
                 reverse("guidelines-current", args=[missing.version.guideline.slug])
                 + "?next="

@@ -45,7 +45,15 @@ def test_an_admin_publishes_v2_and_a_labeler_reads_the_change_and_acknowledges(
     banner = labeler.get_by_test_id("guideline-banner")
     expect(banner).to_contain_text("Assistant behaviour v2 was published: New section on honesty")
     banner.get_by_role("link", name="Read what changed").click()
-    labeler.get_by_role("link", name="See what changed since v1").click()
+    # One message on the gate: the notice, not the banner again; the button after the text.
+    expect(labeler.get_by_test_id("guideline-banner")).to_have_count(0)
+    expect(labeler.get_by_test_id("acknowledge-notice")).to_contain_text("You last read v1")
+    button_below = labeler.evaluate(
+        "document.querySelector('#guideline-body').compareDocumentPosition("
+        "document.querySelector('form.acknowledge')) & Node.DOCUMENT_POSITION_FOLLOWING"
+    )
+    assert button_below
+    labeler.get_by_role("link", name="see what changed since").click()
     expect(labeler.get_by_test_id("unified-diff")).to_contain_text("+## Honesty")
     expect(labeler.locator("tr.diff-added td.new", has_text="## Honesty")).to_have_count(1)
     labeler.get_by_role("button", name="I have read version 2").click()

@@ -125,3 +125,21 @@ def test_an_admin_cannot_acknowledge_a_draft_either(api, carol, v1):
     assert response.status_code == 400
     assert "Drafts cannot be acknowledged" in response.json()["detail"]
     assert not v1.guideline.versions.get(number=2).acknowledgements.exists()
+
+
+def test_someone_who_read_nothing_is_asked_to_read_the_guideline_once_not_what_changed(
+    client, alice, v1
+):
+    client.force_login(alice)
+
+    home = client.get("/").content.decode()
+    # Taking a task sends them to the version's page, which says it once.
+    taken = client.post("/work/demonstration/next/", follow=True)
+    page = taken.content.decode()
+
+    assert "Read the guideline</a>" in home and "Read what changed" not in home
+    assert taken.redirect_chain[-1][0].startswith("/guidelines/assistant/")
+    assert 'data-testid="guideline-banner"' not in page
+    assert page.count('data-testid="acknowledge-notice"') == 1
+    assert "what changed" not in page and 'class="message' not in page
+    assert page.index('id="guideline-body"') < page.index("I have read version 1")
