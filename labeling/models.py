@@ -305,6 +305,9 @@ class Review(models.Model):
         GuidelineVersion, on_delete=models.PROTECT, related_name="reviews"
     )
     revision = models.PositiveSmallIntegerField(help_text="The demonstration revision reviewed")
+    # Its text as reviewed: a revision's content replaces it, and the next reviewer is
+    # shown what changed since.
+    reviewed_content = models.TextField(blank=True)
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
     reasons = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)

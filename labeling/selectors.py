@@ -3,6 +3,8 @@ from collections.abc import Mapping
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from guidelines.diff import side_by_side
+from guidelines.markdown import render_markdown
 from labeling.models import Assignment, Demonstration, Prompt
 
 
@@ -59,3 +61,24 @@ def review_task_payload(assignment: Assignment) -> dict[str, object]:
             "revision": demonstration.revision,
         }
     }
+
+
+def demonstration_for_review(demonstration: Demonstration) -> dict[str, object]:
+    """The reply as the reviewer reads it (Markdown rendered and sanitized, as the labeler
+    previewed it) and, for a revision, what changed since the review that sent it back,
+    with that review's verdict and comment."""
+    earlier = (
+        demonstration.reviews.filter(revision__lt=demonstration.revision)
+        .exclude(reviewed_content="")
+        .order_by("-revision", "-id")
+        .first()
+    )
+    changes = None
+    if earlier is not None:
+        changes = {
+            "revision": earlier.revision,
+            "verdict": earlier.get_verdict_display(),
+            "comment": earlier.comment,
+            "rows": side_by_side(earlier.reviewed_content, demonstration.content),
+        }
+    return {"html": render_markdown(demonstration.content), "changes": changes}

@@ -347,6 +347,7 @@ def review_submit(
             reviewer=reviewer,
             guideline_version=version_worked_under(reviewer, task.guideline),
             revision=demonstration.revision,
+            reviewed_content=demonstration.content,
             verdict=verdict,
             reasons=list(reasons),
             comment=comment,

@@ -18,7 +18,7 @@ from guidelines.services import GuidelineNotAcknowledged
 from labeling.drafts import draft_offered
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.queue import QueueError, assignment_held, task_next_for_user, task_skip
-from labeling.selectors import demonstrations_of_author, labeler_totals
+from labeling.selectors import demonstration_for_review, demonstrations_of_author, labeler_totals
 from labeling.services import (
     demonstration_revise,
     demonstration_submit,
@@ -100,6 +100,9 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             "time_spent_s": request.POST.get("time_spent_s", "0"),
             "started_from_draft": request.POST.get("started_from_draft", "0"),
             "model_draft": draft_offered(prompt=task.prompt),
+            "under_review": (
+                demonstration_for_review(task.demonstration) if task.demonstration else None
+            ),
             "errors": errors,
             "verdicts": Review.Verdict.choices,
             "reasons": Review.Reason.choices,
