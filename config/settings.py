@@ -352,6 +352,9 @@ LABELING_APPROVALS_REQUIRED = env_int("LABELING_APPROVALS_REQUIRED", 1, minimum=
 # Pay per approved demonstration; when set, labelers see their effective pay per hour of
 # time on task (OpenAssistant's and vendors' labelers asked to see it).
 LABELING_PAY_PER_APPROVED = env_optional_float("LABELING_PAY_PER_APPROVED")
+# Pay per review and per ranking submitted, for reviewers' pay per hour (labeling/pay.py).
+LABELING_PAY_PER_REVIEW = env_optional_float("LABELING_PAY_PER_REVIEW")
+LABELING_PAY_PER_RANKING = env_optional_float("LABELING_PAY_PER_RANKING")
 
 # --- Datasets ---------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import Prefetch, Q, QuerySet, Sum
@@ -24,6 +23,7 @@ from dashboard.rollup import (
 from dashboard.rollup import today as site_today
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
+from labeling.pay import pay_per_hour
 from labeling.task_kinds import task_kind_choices
 from rankings.agreement import RatedRanking, gold_accuracy, pair_values
 from rankings.models import Comparison, Ranking
@@ -149,7 +149,6 @@ class Person:
     per_day: dict[date, int] = field(default_factory=lambda: defaultdict(int))
     seconds: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     approved: int = 0
-    demonstration_seconds: int = 0
     consensus_pairs: int = 0
     consensus_alike: int = 0
     gold: tuple[float, int] | None = None
@@ -188,11 +187,10 @@ class Person:
 
     @property
     def pay_per_hour(self) -> float | None:
-        """As labeling.selectors.labeler_totals computes it, over the window."""
-        rate = settings.LABELING_PAY_PER_APPROVED
-        if rate is None or not self.demonstration_seconds:
-            return None
-        return rate * self.approved / (self.demonstration_seconds / 3600)
+        """As their own page computes it (labeling.pay), over the window."""
+        earning = {**self.counts, "demonstrations": self.approved}
+        seconds = {kind: sum(values) for kind, values in self.seconds.items()}
+        return pay_per_hour(earning=earning, seconds=seconds)
 
 
 def window_start(days: int | None) -> datetime | None:
@@ -258,7 +256,6 @@ def people_figures(*, days: int | None = 30, user_id: int | None = None) -> list
     ):
         one = person(author)
         count(one, "demonstrations", seconds, on)
-        one.demonstration_seconds += seconds
         one.approved += status == Demonstration.Status.APPROVED
     for reviewer, seconds, on in reviews.annotate(day=day).values_list(
         "reviewer_id", "time_spent_s", "day"

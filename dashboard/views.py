@@ -3,7 +3,6 @@ for the numbers and renders."""
 
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +24,7 @@ from dashboard.schedules import (
     schedule_list,
 )
 from dashboard.selectors import overview_figures, people_figures, person_recent_work
+from labeling.pay import pay_rates
 
 admins = role_required(Role.ADMIN)
 
@@ -145,7 +145,7 @@ def people(request: HttpRequest) -> HttpResponse:
         {
             "section": "people",
             "people": people_figures(days=days),
-            "pay_rate": settings.LABELING_PAY_PER_APPROVED,
+            "pay_rates": pay_rates(),
             "windows": WINDOWS,
             "window": window,
         },

@@ -5,7 +5,8 @@ from django.db.models import QuerySet
 
 from guidelines.diff import side_by_side
 from guidelines.markdown import render_markdown
-from labeling.models import Assignment, Demonstration, Prompt
+from labeling.models import Assignment, Demonstration, Prompt, Review
+from labeling.pay import pay_per_hour
 
 
 def prompt_list(*, filters: Mapping[str, str]) -> QuerySet[Prompt]:
@@ -27,23 +28,33 @@ def demonstrations_of_author(*, author: AbstractBaseUser) -> QuerySet[Demonstrat
 
 
 def labeler_totals(*, author: AbstractBaseUser) -> dict[str, object]:
-    """Counts by status, time on task and, where a pay per task is set, pay per hour."""
-    from django.conf import settings
+    """Their demonstrations by status, reviews and rankings, time on task and, where a pay
+    per item is set, their effective pay per hour (labeling.pay)."""
     from django.db.models import Count, Sum
 
     rows = Demonstration.objects.filter(author=author).values("status").annotate(n=Count("id"))
     by_status = {row["status"]: row["n"] for row in rows}
-    seconds = Demonstration.objects.filter(author=author).aggregate(s=Sum("time_spent_s"))["s"] or 0
-    totals: dict[str, object] = {
+    spent = Sum("time_spent_s", default=0)
+    # Rankings are the rankings app's, above this one: read through the user's reverse
+    # relation, so this module imports none of it.
+    work = {
+        "demonstrations": Demonstration.objects.filter(author=author).aggregate(
+            n=Count("id"), s=spent
+        ),
+        "reviews": Review.objects.filter(reviewer=author).aggregate(n=Count("id"), s=spent),
+        "rankings": author.rankings.aggregate(n=Count("id"), s=spent),
+    }
+    seconds = {kind: figures["s"] for kind, figures in work.items()}
+    earning = {kind: figures["n"] for kind, figures in work.items()}
+    earning["demonstrations"] = by_status.get(Demonstration.Status.APPROVED, 0)
+    return {
         "by_status": by_status,
         "count": sum(by_status.values()),
-        "hours": seconds / 3600,
-        "pay_per_hour": None,
+        "reviews": work["reviews"]["n"],
+        "rankings": work["rankings"]["n"],
+        "hours": sum(seconds.values()) / 3600,
+        "pay_per_hour": pay_per_hour(earning=earning, seconds=seconds),
     }
-    rate = settings.LABELING_PAY_PER_APPROVED
-    if rate is not None and seconds:
-        totals["pay_per_hour"] = rate * by_status.get("approved", 0) / (seconds / 3600)
-    return totals
 
 
 def demonstration_task_payload(assignment: Assignment) -> dict[str, object]:

@@ -151,3 +151,22 @@ def test_only_admins_see_people(client, who, request, flywheel):
 
     assert client.get("/dashboard/people/").status_code == 403
     assert client.get(f"/dashboard/people/{user.pk}/").status_code == 403
+
+
+def test_reviews_and_rankings_are_paid_where_their_rates_are_set(
+    client, carol, bob, flywheel, settings
+):
+    settings.LABELING_PAY_PER_REVIEW = 0.5
+    settings.LABELING_PAY_PER_RANKING = 0.2
+    client.force_login(carol)
+
+    rows = people_rows(client)
+
+    # bob: 2 reviews (30 + 50 s) and 3 rankings (10 + 40 + 5 s): 1.60 over 135 s.
+    assert rows["bob"]["pay"] == "42.67"
+    # alice's approved demonstration still earns over its own hours alone.
+    assert rows["alice"]["pay"] == "25.71"
+    assert labeler_totals(author=bob)["pay_per_hour"] == pytest.approx(42.6667, abs=1e-3)
+    client.force_login(bob)
+    mine = client.get("/work/mine/").content.decode()
+    assert "2 reviews · 3 rankings" in mine and "effective pay 42.67 per hour" in mine
