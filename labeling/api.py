@@ -210,16 +210,33 @@ class TaskSkipView(APIView):
         return Response({"id": task_id, "status": "skipped"})
 
 
+class TimeOnTaskSerializer(serializers.Serializer):
+    # What the open page has counted; kept with the lease so a reload resumes from it.
+    time_spent_s = serializers.IntegerField(required=False, min_value=0, max_value=MAX_TIME_SPENT_S)
+
+
 class TaskRenewView(APIView):
     permission_classes = [IsLabelerOrReviewer]
 
-    @extend_schema(request=None, responses={200: {"type": "object"}})
+    @extend_schema(request=TimeOnTaskSerializer, responses={200: {"type": "object"}})
     def post(self, request: Request, task_id: int) -> Response:
-        assignment = lease_renew(user=request.user, task_id=task_id)
-        return Response({"id": task_id, "lease_expires_at": assignment.expires_at})
+        payload = TimeOnTaskSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        assignment = lease_renew(
+            user=request.user,
+            task_id=task_id,
+            time_spent_s=payload.validated_data.get("time_spent_s"),
+        )
+        return Response(
+            {
+                "id": task_id,
+                "lease_expires_at": assignment.expires_at,
+                "time_spent_s": assignment.time_spent_s,
+            }
+        )
 
 
-class DraftInputSerializer(serializers.Serializer):
+class DraftInputSerializer(TimeOnTaskSerializer):
     # Work in progress may be empty or mostly whitespace; it is kept exactly as typed.
     content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
 
@@ -232,7 +249,10 @@ class TaskDraftView(APIView):
         payload = DraftInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         assignment = draft_autosave(
-            user=request.user, task_id=task_id, content=payload.validated_data["content"]
+            user=request.user,
+            task_id=task_id,
+            content=payload.validated_data["content"],
+            time_spent_s=payload.validated_data.get("time_spent_s"),
         )
         return Response(
             {

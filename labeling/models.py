@@ -216,6 +216,9 @@ class Assignment(models.Model):
     # Autosaved work in progress: a reload or a crashed browser loses nothing.
     draft = models.TextField(blank=True)
     draft_saved_at = models.DateTimeField(null=True, blank=True)
+    # Time on task the open page has counted so far, kept with the lease: a reload starts
+    # the clock from here instead of from 0:00.
+    time_spent_s = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -252,11 +252,26 @@ def assignment_held(*, user: AbstractBaseUser, task_id: int, lock: bool = False)
 
 
 @transaction.atomic
-def lease_renew(*, user: AbstractBaseUser, task_id: int) -> Assignment:
+def lease_renew(
+    *, user: AbstractBaseUser, task_id: int, time_spent_s: int | None = None
+) -> Assignment:
+    """Keep the lease, and the time on task the page has counted if it says so."""
     assignment = assignment_held(user=user, task_id=task_id, lock=True)
     assignment.expires_at = timezone.now() + lease_duration()
-    assignment.save(update_fields=["expires_at"])
+    fields = ["expires_at"]
+    if _time_kept(assignment, time_spent_s):
+        fields.append("time_spent_s")
+    assignment.save(update_fields=fields)
     return assignment
+
+
+def _time_kept(assignment: Assignment, time_spent_s: int | None) -> bool:
+    """Time on task only grows: a second tab or a late request that counted less than
+    what is kept changes nothing."""
+    if time_spent_s is None or time_spent_s <= assignment.time_spent_s:
+        return False
+    assignment.time_spent_s = time_spent_s
+    return True
 
 
 @transaction.atomic
@@ -287,11 +302,16 @@ def assignment_finish(*, assignment: Assignment) -> None:
 
 
 @transaction.atomic
-def draft_autosave(*, user: AbstractBaseUser, task_id: int, content: str) -> Assignment:
+def draft_autosave(
+    *, user: AbstractBaseUser, task_id: int, content: str, time_spent_s: int | None = None
+) -> Assignment:
     """Keep the work in progress and, since the page is evidently open, the lease too."""
     assignment = assignment_held(user=user, task_id=task_id, lock=True)
     assignment.draft = content
     assignment.draft_saved_at = timezone.now()
     assignment.expires_at = assignment.draft_saved_at + lease_duration()
-    assignment.save(update_fields=["draft", "draft_saved_at", "expires_at"])
+    fields = ["draft", "draft_saved_at", "expires_at"]
+    if _time_kept(assignment, time_spent_s):
+        fields.append("time_spent_s")
+    assignment.save(update_fields=fields)
     return assignment

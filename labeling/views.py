@@ -97,7 +97,8 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             "version": version_last_acknowledged(user=request.user, guideline=task.guideline),
             "content": request.POST.get("content", assignment.draft),
             "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
-            "time_spent_s": request.POST.get("time_spent_s", "0"),
+            # The clock resumes from what the page kept with the lease.
+            "time_spent_s": request.POST.get("time_spent_s", assignment.time_spent_s),
             "started_from_draft": request.POST.get("started_from_draft", "0"),
             "model_draft": draft_offered(prompt=task.prompt),
             "under_review": (

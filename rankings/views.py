@@ -125,7 +125,8 @@ def ranking_task_page(request: HttpRequest, task_id: int) -> HttpResponse:
                 user=request.user, guideline=comparison.task.guideline
             ),
             "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
-            "time_spent_s": request.POST.get("time_spent_s", "0"),
+            # The clock resumes from what the page kept with the lease.
+            "time_spent_s": request.POST.get("time_spent_s", assignment.time_spent_s),
             "error": error,
         },
         status=400 if error else 200,

@@ -24,27 +24,52 @@ if (page) {
   const status = document.getElementById("save-status");
   const timeField = document.getElementById("time_spent_s");
   const clock = document.getElementById("time-on-task");
-  let seconds = Number(timeField?.value || 0);
+  // The clock starts from what this lease counted before: the server's copy (saved with
+  // the lease, so another browser has it too) or this browser's, written every second,
+  // whichever is further on (a reload can outrun the last save to the server).
+  // By lease, not task: another person on this browser holding the same task starts at 0.
+  const timeKey = `task-time:${page.dataset.assignment}`;
+  let seconds = Math.max(Number(timeField?.value || 0), Number(localStorage.getItem(timeKey) || 0));
   let timer = null;
+  const show = () => {
+    if (timeField) timeField.value = String(seconds);
+    if (clock) clock.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    localStorage.setItem(timeKey, String(seconds));
+  };
+  show();
+  document.getElementById("submit-form")?.addEventListener("submit", () => localStorage.removeItem(timeKey));
 
   // Time on task counts only while the page is visible.
   setInterval(() => {
     if (document.visibilityState !== "visible") return;
     seconds += 1;
-    if (timeField) timeField.value = String(seconds);
-    if (clock) clock.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    show();
   }, 1000);
 
   const save = async () => {
-    const response = await call("PUT", `/api/tasks/${taskId}/draft/`, { content: editor.value });
+    const response = await call("PUT", `/api/tasks/${taskId}/draft/`, { content: editor.value, time_spent_s: seconds });
     if (status) status.textContent = response.ok ? "Draft saved" : "Draft not saved: " + (await response.json()).detail;
   };
+  // The lease is renewed with the time counted so far, and once more as the page goes
+  // away (a reload, a closed tab): the request is let finish after the page is gone.
+  const keep = (keepalive = false) =>
+    fetch(`/api/tasks/${taskId}/renew/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+      body: JSON.stringify({ time_spent_s: seconds }),
+      keepalive,
+    });
+  window.addEventListener("pagehide", () => keep(true));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") keep(true);
+  });
   editor?.addEventListener("input", () => {
     if (status) status.textContent = "Editing…";
     clearTimeout(timer);
     timer = setTimeout(save, AUTOSAVE_MS);
   });
-  setInterval(() => call("POST", `/api/tasks/${taskId}/renew/`), RENEW_MS);
+  setInterval(() => keep(), RENEW_MS);
 
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -31,6 +33,11 @@ def world(alice, bob, carol):
     )
 
 
+def seconds_shown(clock: str | None) -> int:
+    minutes, seconds = (clock or "").split(":")
+    return int(minutes) * 60 + int(seconds)
+
+
 def test_write_reload_submit_send_back_revise_approve(new_page, world):
     labeler = new_page()
     log_in(labeler, "alice", PASSWORD)
@@ -49,10 +56,15 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
     editor.click()
     labeler.keyboard.type("Plants use **photosynthesis**")
     expect(labeler.locator("#save-status")).to_have_text("Draft saved")
+    clock = labeler.get_by_test_id("time-on-task")
+    expect(clock).to_have_text(re.compile(r"0:0[3-9]"))
+    before = seconds_shown(clock.text_content())
     labeler.reload()
     expect(labeler.get_by_label("Your reply (Markdown)")).to_have_value(
         "Plants use **photosynthesis**"
     )
+    # The clock goes on from where it was, not from 0:00.
+    assert seconds_shown(labeler.get_by_test_id("time-on-task").text_content()) >= before
     expect(labeler.locator("#reply-preview strong")).to_have_text("photosynthesis")
     editor = labeler.get_by_label("Your reply (Markdown)")
     editor.press("Control+End")
@@ -60,6 +72,7 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
     labeler.keyboard.press("Control+Enter")
     expect(labeler.get_by_role("heading", name="Nothing to do right now")).to_be_visible()
     assert Demonstration.objects.get().content.endswith("into sugar.")
+    assert Demonstration.objects.get().time_spent_s >= before
 
     reviewer = new_page()
     log_in(reviewer, "bob", PASSWORD)

@@ -216,3 +216,24 @@ def test_a_reviewer_cannot_ask_for_demonstration_tasks(api, bob, read, one_promp
     read(bob)
 
     assert take(api, bob).status_code == 403
+
+
+def test_the_time_on_task_the_page_counted_is_kept_with_the_lease_and_only_grows(
+    api, alice, read, one_prompt, client
+):
+    read(alice)
+    task_id = take(api, alice).json()["id"]
+    renew = f"/api/tasks/{task_id}/renew/"
+
+    assert api.post(renew, {"time_spent_s": 40}, format="json").json()["time_spent_s"] == 40
+    # A second tab that counted less, or a late request, changes nothing.
+    assert api.post(renew, {"time_spent_s": 12}, format="json").json()["time_spent_s"] == 40
+    assert api.post(renew, format="json").json()["time_spent_s"] == 40  # a plain renew
+    api.put(f"/api/tasks/{task_id}/draft/", {"content": "Half", "time_spent_s": 55}, format="json")
+    assert api.post(renew, {"time_spent_s": -1}, format="json").status_code == 400
+    assert Assignment.objects.get().time_spent_s == 55
+
+    # The page starts its clock from there after a reload.
+    client.force_login(alice)
+    page = client.get(f"/work/tasks/{task_id}/").content.decode()
+    assert 'id="time_spent_s" name="time_spent_s" value="55"' in page
