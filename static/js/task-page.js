@@ -3,6 +3,8 @@
 const page = document.querySelector("[data-task]");
 const AUTOSAVE_MS = 1500;
 const RENEW_MS = 60_000;
+// How soon a save that failed (signed out, server unreachable) is tried again.
+const RETRY_MS = 5_000;
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -46,10 +48,76 @@ if (page) {
     show();
   }, 1000);
 
-  const save = async () => {
-    const response = await call("PUT", `/api/tasks/${taskId}/draft/`, { content: editor.value, time_spent_s: seconds });
-    if (status) status.textContent = response.ok ? "Draft saved" : "Draft not saved: " + (await response.json()).detail;
+  // Work in progress is also kept in this browser as it is typed, so a session that
+  // ended, a dropped network or a restarting server loses nothing: the text stays on the
+  // page and here, and is saved as soon as saving works again (after signing in again in
+  // another tab, or on the next visit).
+  const draftKey = `task-draft:${page.dataset.assignment}`;
+  let signedOut = false;
+  const keepHere = () => localStorage.setItem(draftKey, JSON.stringify({ content: editor.value, at: Date.now() / 1000 }));
+  const retryLater = () => {
+    clearTimeout(timer);
+    timer = setTimeout(save, RETRY_MS);
   };
+  const sayNotSaved = (why) => {
+    if (!status) return;
+    status.replaceChildren(`Not saved: ${why} Your text is kept in this browser and is saved as soon as `);
+    if (signedOut) {
+      const link = Object.assign(document.createElement("a"), { href: "/accounts/login/?next=/", target: "_blank", textContent: "you sign in again" });
+      status.append(link, " (in a new tab; this page stays as it is).");
+    } else {
+      status.append("the server answers again.");
+    }
+  };
+  async function save() {
+    let response;
+    try {
+      response = await call("PUT", `/api/tasks/${taskId}/draft/`, { content: editor.value, time_spent_s: seconds });
+    } catch {
+      sayNotSaved("the server cannot be reached.");
+      return retryLater();
+    }
+    if (response.ok) {
+      signedOut = false;
+      if (status) status.textContent = "Draft saved";
+      return;
+    }
+    if (response.status === 401 || response.status === 403) {
+      const me = await fetch("/api/me/", { credentials: "same-origin" }).catch(() => null);
+      if (me && (me.status === 401 || me.status === 403)) {
+        signedOut = true;
+        sayNotSaved("you are signed out.");
+        return retryLater();
+      }
+    }
+    if (response.status >= 500) {
+      sayNotSaved("the server had a problem.");
+      return retryLater();
+    }
+    const body = await response.json().catch(() => ({}));
+    if (status) status.textContent = "Draft not saved: " + (body.detail || response.statusText);
+  }
+  window.addEventListener("focus", () => {
+    if (signedOut) save();
+  });
+  if (editor) {
+    // A copy kept here that is newer than the server's draft is what was typed last.
+    const kept = JSON.parse(localStorage.getItem(draftKey) || "null");
+    const serverSavedAt = Number(page.dataset.draftSavedAt || 0);
+    if (kept && kept.content !== editor.value && kept.at > serverSavedAt) {
+      editor.value = kept.content;
+      if (status) status.textContent = "Restored the text kept in this browser";
+      save();
+    }
+  }
+  document.getElementById("submit-form")?.addEventListener("submit", (event) => {
+    if (signedOut) {
+      event.preventDefault();
+      sayNotSaved("you are signed out, so it cannot be sent yet.");
+      return;
+    }
+    localStorage.removeItem(draftKey);
+  });
   // The lease is renewed with the time counted so far, and once more as the page goes
   // away (a reload, a closed tab): the request is let finish after the page is gone.
   const keep = (keepalive = false) =>
@@ -65,7 +133,8 @@ if (page) {
     if (document.visibilityState === "hidden") keep(true);
   });
   editor?.addEventListener("input", () => {
-    if (status) status.textContent = "Editing…";
+    keepHere();
+    if (status && !signedOut) status.textContent = "Editing…";
     clearTimeout(timer);
     timer = setTimeout(save, AUTOSAVE_MS);
   });

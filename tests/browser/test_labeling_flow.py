@@ -9,7 +9,7 @@ from guidelines.services import (
     version_draft_create,
     version_publish,
 )
-from labeling.models import Demonstration
+from labeling.models import Assignment, Demonstration
 from labeling.services import prompt_create
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD
@@ -101,3 +101,37 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
 
     labeler.goto("/work/mine/")
     expect(labeler.locator(".status-cell")).to_have_text("Approved")
+
+
+def test_text_typed_after_the_session_ended_is_kept_and_saved_after_signing_in_again(
+    new_page, world
+):
+    labeler = new_page()
+    log_in(labeler, "alice", PASSWORD)
+    labeler.get_by_role("link", name="Write a demonstration").click()
+    labeler.get_by_role("button", name="I have read version 1").click()
+    labeler.wait_for_load_state()
+    editor = labeler.get_by_label("Your reply (Markdown)")
+    editor.click()
+    labeler.keyboard.type("Plants make sugar")
+    expect(labeler.locator("#save-status")).to_have_text("Draft saved")
+
+    labeler.context.clear_cookies()  # the session ends
+    labeler.keyboard.type(" from light.")
+    status = labeler.locator("#save-status")
+    expect(status).to_contain_text("Not saved: you are signed out.")
+    expect(status.get_by_role("link", name="you sign in again")).to_be_visible()
+    labeler.keyboard.press("Control+Enter")  # refused on the page: nothing is sent unseen
+    expect(status).to_contain_text("it cannot be sent yet")
+    assert not Demonstration.objects.exists()
+
+    # A reload goes to the login page; signing in comes back to the task with the text.
+    labeler.reload()
+    labeler.get_by_label("Username").fill("alice")
+    labeler.get_by_label("Password").fill(PASSWORD)
+    labeler.get_by_role("button", name="Log in").click()
+    expect(labeler.get_by_label("Your reply (Markdown)")).to_have_value(
+        "Plants make sugar from light."
+    )
+    expect(labeler.locator("#save-status")).to_have_text("Draft saved")
+    assert Assignment.objects.get().draft == "Plants make sugar from light."
