@@ -340,8 +340,16 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(oasst, child
     assert generated.count() == len(set(generated.values_list("prompt_id", flat=True)))
 
 
+def jobs_guideline_version():
+    """The published version of the imports' guideline, for a job that works under one."""
+    from guidelines.models import GuidelineVersion
+
+    return GuidelineVersion.objects.filter(status="published").first()
+
+
 @pytest.mark.django_db
 def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue_import, settings):
+    from ai_feedback.models import AIFeedbackJob
     from jobs.services import JOB_KINDS
     from trainer.models import EvaluationJob, ModelVersion, TrainingRun
 
@@ -357,6 +365,13 @@ def test_the_recovery_sends_again_the_silent_jobs_of_every_registered_kind(queue
         GenerationJob.objects.create(model=version, prompts=[1]),
         DraftJob.objects.create(model=version, origin_name=version.name, prompts=[1]),
         EvaluationJob.objects.create(model=version, baseline=version, judge="human", prompts=[1]),
+        AIFeedbackJob.objects.create(
+            kind="rank",
+            model=version,
+            rater_name=version.name,
+            guideline_version=jobs_guideline_version(),
+            items=[1],
+        ),
     ]
     assert {type(job) for job in jobs} == set(JOB_KINDS)
     for job in jobs:
