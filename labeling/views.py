@@ -101,6 +101,8 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             "time_spent_s": request.POST.get("time_spent_s", assignment.time_spent_s),
             "started_from_draft": request.POST.get("started_from_draft", "0"),
             "model_draft": draft_offered(prompt=task.prompt),
+            # A sensitive prompt asked for without the page's script (?shown=1).
+            "shown": request.GET.get("shown") == "1",
             "under_review": (
                 demonstration_for_review(task.demonstration) if task.demonstration else None
             ),

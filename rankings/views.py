@@ -128,6 +128,8 @@ def ranking_task_page(request: HttpRequest, task_id: int) -> HttpResponse:
             # The clock resumes from what the page kept with the lease.
             "time_spent_s": request.POST.get("time_spent_s", assignment.time_spent_s),
             "error": error,
+            # A sensitive prompt asked for without the page's script (?shown=1).
+            "shown": request.GET.get("shown") == "1",
         },
         status=400 if error else 200,
     )

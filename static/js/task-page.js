@@ -165,6 +165,7 @@ if (page) {
   // A sensitive prompt (and on a ranking page its replies) stays hidden until the person
   // chooses to read it.
   document.querySelector("[data-reveal]")?.addEventListener("click", (event) => {
+    event.preventDefault();
     for (const part of document.querySelectorAll("[data-until-revealed]")) part.hidden = false;
     document.querySelector("form[data-until-revealed] .candidate[tabindex], form[data-until-revealed] input[type=radio]")?.focus();
     event.currentTarget.closest(".sensitive-warning").hidden = true;

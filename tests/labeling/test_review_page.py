@@ -42,3 +42,31 @@ def test_a_revision_is_reviewed_rendered_with_what_changed_since(
     assert '<tr class="diff-changed"><td class="ln">1</td><td class="old">Boil it.</td>' in page
     assert '<td class="new">Boil it for seven minutes.</td>' in page
     assert '<tr class="diff-removed">' in page  # the script line is gone
+
+
+def test_a_sensitive_prompt_can_be_shown_without_the_pages_script(
+    api, alice, read, guideline, carol
+):
+    from labeling.services import prompt_create
+
+    prompt_create(
+        author=carol,
+        guideline=guideline,
+        require_acknowledgement=False,
+        sensitive_category="violence",
+        messages=[{"role": "user", "content": "Describe the fight."}],
+    )
+    read(alice)
+    api.force_authenticate(alice)
+    task = api.post("/api/tasks/next/", {"kind": "demonstration"}, format="json").json()
+    pages = Client()
+    pages.force_login(alice)
+
+    warned = pages.get(f"/work/tasks/{task['id']}/").content.decode()
+    shown = pages.get(f"/work/tasks/{task['id']}/?shown=1").content.decode()
+
+    assert "Content warning" in warned and "hidden data-until-revealed" in warned
+    # The warning's button is a plain form asking for the page with it shown.
+    assert '<input type="hidden" name="shown" value="1">' in warned
+    assert "Content warning" not in shown and "data-until-revealed" not in shown
+    assert "Describe the fight." in shown
