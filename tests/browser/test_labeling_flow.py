@@ -78,6 +78,10 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
     log_in(reviewer, "bob", PASSWORD)
     reviewer.get_by_role("link", name="Review demonstrations").click()
     expect(reviewer.get_by_test_id("demonstration")).to_contain_text("photosynthesis")
+    # Read as the labeler previewed it: Markdown rendered, not its asterisks.
+    expect(reviewer.get_by_test_id("demonstration").locator("strong")).to_have_text(
+        "photosynthesis"
+    )
     reviewer.wait_for_load_state()
     reviewer.get_by_label("Send back for revision").check()
     reviewer.get_by_label("Incomplete").check()
@@ -96,6 +100,7 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
     reviewer.goto("/")
     reviewer.get_by_role("link", name="Review demonstrations").click()
     expect(reviewer.get_by_test_id("demonstration")).to_contain_text("Chlorophyll absorbs")
+    expect(reviewer.get_by_test_id("revision-changes")).to_contain_text("Mention chlorophyll.")
     reviewer.get_by_label("Approve").check()
     reviewer.get_by_role("button", name="Submit review").click()
 
