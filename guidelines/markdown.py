@@ -79,3 +79,26 @@ def render_markdown(body: str) -> str:
         filter_style_properties={"text-align"},
         link_rel="noopener noreferrer nofollow",
     )
+
+
+# A reply (a demonstration, a draft, a candidate) is shown on pages whose own elements have
+# ids: its headings get none, and its images are shown as their text, as a page that
+# loaded them would tell an outside server who is reading.
+_reply_parser = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+    ["table", "strikethrough"]
+)
+REPLY_TAGS = ALLOWED_TAGS - {"img"}
+REPLY_ATTRIBUTES = {tag: names for tag, names in ALLOWED_ATTRIBUTES.items() if names != {"id"}}
+
+
+def render_reply(text: str) -> str:
+    """A reply's Markdown as safe HTML, without ids or images (see above)."""
+    html = _reply_parser.render(text)
+    return nh3.clean(
+        html,
+        tags=REPLY_TAGS,
+        attributes={k: v for k, v in REPLY_ATTRIBUTES.items() if k in REPLY_TAGS},
+        url_schemes={"http", "https", "mailto"},
+        filter_style_properties={"text-align"},
+        link_rel="noopener noreferrer nofollow",
+    )

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from guidelines.diff import side_by_side
-from guidelines.markdown import render_markdown
+from guidelines.markdown import render_reply
 from labeling.models import Assignment, Demonstration, Prompt, Review
 from labeling.pay import pay_per_hour
 
@@ -74,6 +74,15 @@ def review_task_payload(assignment: Assignment) -> dict[str, object]:
     }
 
 
+# Past this many lines on either side, a line diff (quadratic at worst) is not worth the
+# page's time: the reviewer reads the new text whole.
+DIFF_MAX_LINES = 400
+
+
+def _comparable(old: str, new: str) -> bool:
+    return max(old.count("\n"), new.count("\n")) < DIFF_MAX_LINES
+
+
 def demonstration_for_review(demonstration: Demonstration) -> dict[str, object]:
     """The reply as the reviewer reads it (Markdown rendered and sanitized, as the labeler
     previewed it) and, for a revision, what changed since the review that sent it back,
@@ -85,11 +94,11 @@ def demonstration_for_review(demonstration: Demonstration) -> dict[str, object]:
         .first()
     )
     changes = None
-    if earlier is not None:
+    if earlier is not None and _comparable(earlier.reviewed_content, demonstration.content):
         changes = {
             "revision": earlier.revision,
             "verdict": earlier.get_verdict_display(),
             "comment": earlier.comment,
             "rows": side_by_side(earlier.reviewed_content, demonstration.content),
         }
-    return {"html": render_markdown(demonstration.content), "changes": changes}
+    return {"html": render_reply(demonstration.content), "changes": changes}

@@ -20,26 +20,62 @@ async function call(method, url, body) {
   });
 }
 
+// The browser's storage may be full, turned off or hold something unreadable: the page
+// then works on without its copies.
+function stored(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key) || "null");
+  } catch {
+    return null;
+  }
+}
+function store(key, value) {
+  try {
+    localStorage.setItem(key, JSON.stringify({ ...value, stamp: Date.now() }));
+  } catch {
+    // Kept on the page only.
+  }
+}
+// Copies are kept a week, well past any lease, then dropped; a finished task's copy is
+// never read again, as its lease never comes back.
+const KEPT_MS = 7 * 24 * 3600 * 1000;
+function forgetOld() {
+  try {
+    for (let i = localStorage.length - 1; i >= 0; i--) {
+      const key = localStorage.key(i);
+      if (key?.startsWith("task-") && !(Date.now() - (stored(key)?.stamp || 0) < KEPT_MS)) {
+        localStorage.removeItem(key);
+      }
+    }
+  } catch {
+    // Nothing to tidy.
+  }
+}
+// What the server accepts as time on task (a week).
+const MAX_SECONDS = 7 * 24 * 3600;
+
 if (page) {
+  forgetOld();
   const taskId = page.dataset.task;
   const editor = document.getElementById("content");
   const status = document.getElementById("save-status");
   const timeField = document.getElementById("time_spent_s");
   const clock = document.getElementById("time-on-task");
+  const form = document.getElementById("submit-form");
   // The clock starts from what this lease counted before: the server's copy (saved with
   // the lease, so another browser has it too) or this browser's, written every second,
   // whichever is further on (a reload can outrun the last save to the server).
   // By lease, not task: another person on this browser holding the same task starts at 0.
   const timeKey = `task-time:${page.dataset.assignment}`;
-  let seconds = Math.max(Number(timeField?.value || 0), Number(localStorage.getItem(timeKey) || 0));
+  let seconds = Math.max(Number(timeField?.value || 0), Number(stored(timeKey)?.seconds || 0));
   let timer = null;
   const show = () => {
+    seconds = Math.min(seconds, MAX_SECONDS);
     if (timeField) timeField.value = String(seconds);
     if (clock) clock.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
-    localStorage.setItem(timeKey, String(seconds));
+    store(timeKey, { seconds });
   };
   show();
-  document.getElementById("submit-form")?.addEventListener("submit", () => localStorage.removeItem(timeKey));
 
   // Time on task counts only while the page is visible.
   setInterval(() => {
@@ -51,10 +87,13 @@ if (page) {
   // Work in progress is also kept in this browser as it is typed, so a session that
   // ended, a dropped network or a restarting server loses nothing: the text stays on the
   // page and here, and is saved as soon as saving works again (after signing in again in
-  // another tab, or on the next visit).
+  // another tab, or on the next visit). The copy names the server's draft it was typed
+  // over (its saved time, by the server's clock), and is brought back only onto that same
+  // draft: a draft saved since, from anywhere, wins.
   const draftKey = `task-draft:${page.dataset.assignment}`;
+  let base = Number(page.dataset.draftSavedAt || 0);
   let signedOut = false;
-  const keepHere = () => localStorage.setItem(draftKey, JSON.stringify({ content: editor.value, at: Date.now() / 1000 }));
+  const keepHere = () => store(draftKey, { content: editor.value, base });
   const retryLater = () => {
     clearTimeout(timer);
     timer = setTimeout(save, RETRY_MS);
@@ -69,6 +108,10 @@ if (page) {
       status.append("the server answers again.");
     }
   };
+  const stillSignedIn = async () => {
+    const me = await fetch("/api/me/", { credentials: "same-origin" }).catch(() => null);
+    return me === null ? null : me.ok;
+  };
   async function save() {
     let response;
     try {
@@ -79,16 +122,16 @@ if (page) {
     }
     if (response.ok) {
       signedOut = false;
+      const body = await response.json().catch(() => ({}));
+      if (body.saved_at) base = Math.floor(Date.parse(body.saved_at) / 1000);
+      keepHere();
       if (status) status.textContent = "Draft saved";
       return;
     }
-    if (response.status === 401 || response.status === 403) {
-      const me = await fetch("/api/me/", { credentials: "same-origin" }).catch(() => null);
-      if (me && (me.status === 401 || me.status === 403)) {
-        signedOut = true;
-        sayNotSaved("you are signed out.");
-        return retryLater();
-      }
+    if ((response.status === 401 || response.status === 403) && (await stillSignedIn()) === false) {
+      signedOut = true;
+      sayNotSaved("you are signed out.");
+      return retryLater();
     }
     if (response.status >= 500) {
       sayNotSaved("the server had a problem.");
@@ -98,25 +141,29 @@ if (page) {
     if (status) status.textContent = "Draft not saved: " + (body.detail || response.statusText);
   }
   window.addEventListener("focus", () => {
-    if (signedOut) save();
+    if (signedOut && editor) save();
   });
   if (editor) {
-    // A copy kept here that is newer than the server's draft is what was typed last.
-    const kept = JSON.parse(localStorage.getItem(draftKey) || "null");
-    const serverSavedAt = Number(page.dataset.draftSavedAt || 0);
-    if (kept && kept.content !== editor.value && kept.at > serverSavedAt) {
+    const kept = stored(draftKey);
+    if (kept && typeof kept.content === "string" && kept.content !== editor.value && kept.base === base) {
       editor.value = kept.content;
       if (status) status.textContent = "Restored the text kept in this browser";
       save();
     }
   }
-  document.getElementById("submit-form")?.addEventListener("submit", (event) => {
-    if (signedOut) {
-      event.preventDefault();
-      sayNotSaved("you are signed out, so it cannot be sent yet.");
+  // Sent only once the session is known to be alive: a form posted while signed out
+  // would land on the login page.
+  form?.addEventListener("submit", async (event) => {
+    if (form.dataset.sessionChecked === "1") return;
+    event.preventDefault();
+    const alive = await stillSignedIn();
+    if (alive) {
+      form.dataset.sessionChecked = "1";
+      form.requestSubmit(event.submitter);
       return;
     }
-    localStorage.removeItem(draftKey);
+    signedOut = alive === false;
+    sayNotSaved(signedOut ? "you are signed out, so it cannot be sent yet." : "the server cannot be reached, so it cannot be sent yet.");
   });
   // The lease is renewed with the time counted so far, and once more as the page goes
   // away (a reload, a closed tab): the request is let finish after the page is gone.
@@ -127,7 +174,7 @@ if (page) {
       credentials: "same-origin",
       body: JSON.stringify({ time_spent_s: seconds }),
       keepalive,
-    });
+    }).catch(() => null);
   window.addEventListener("pagehide", () => keep(true));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") keep(true);
@@ -138,7 +185,13 @@ if (page) {
     clearTimeout(timer);
     timer = setTimeout(save, AUTOSAVE_MS);
   });
-  setInterval(() => keep(), RENEW_MS);
+  setInterval(async () => {
+    const response = await keep();
+    if (response && (response.status === 401 || response.status === 403) && (await stillSignedIn()) === false) {
+      signedOut = true;
+      if (editor) sayNotSaved("you are signed out.");
+    }
+  }, RENEW_MS);
 
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {

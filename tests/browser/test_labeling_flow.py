@@ -103,6 +103,7 @@ def test_write_reload_submit_send_back_revise_approve(new_page, world):
     expect(reviewer.get_by_test_id("revision-changes")).to_contain_text("Mention chlorophyll.")
     reviewer.get_by_label("Approve").check()
     reviewer.get_by_role("button", name="Submit review").click()
+    expect(reviewer.get_by_role("heading", name="Nothing to do right now")).to_be_visible()
 
     labeler.goto("/work/mine/")
     expect(labeler.locator(".status-cell")).to_have_text("Approved")

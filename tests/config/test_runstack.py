@@ -374,3 +374,17 @@ def test_stopping_kills_what_ignores_the_request_and_waits_out_a_longer_grace(tm
     assert log == ["stubborn did not stop within 0.5s: killing it."]
     assert 1.4 < took < 8
     assert not process_alive(stubborn.pid) and not process_alive(checkpointing.pid)
+
+
+def test_a_log_past_its_size_is_kept_once_and_started_afresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(runstack, "LOG_KEPT_BYTES", 10)
+    big, small = tmp_path / "web.log", tmp_path / "beat.log"
+    big.write_text("x" * 11)
+    small.write_text("y" * 10)
+    (tmp_path / "web.log.1").write_text("older")
+
+    for path in (big, small):
+        runstack.log_rotated(path)
+
+    assert not big.exists() and (tmp_path / "web.log.1").read_text() == "x" * 11
+    assert small.read_text() == "y" * 10

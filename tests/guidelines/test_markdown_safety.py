@@ -127,3 +127,10 @@ def test_any_user_previews_markdown_rendered_and_sanitized(api, alice):
     assert response.status_code == 200
     assert '<h2 id="refusals">Refusals</h2>' in html
     assert active_content(html) == []
+    from guidelines.markdown import render_reply
+
+    html = render_reply("# Content\n\n## submit-form\n\n![tracker](http://elsewhere/x.png) **ok**")
+
+    assert "<h1>Content</h1>" in html and "<h2>submit-form</h2>" in html
+    assert "id=" not in html and "<img" not in html
+    assert "<strong>ok</strong>" in html

@@ -35,6 +35,7 @@ MAX_BACKOFF_S = 60.0
 # the first backoff again.
 STABLE_AFTER_S = 60.0
 POLL_INTERVAL_S = 0.2
+LOG_KEPT_BYTES = 20 * 2**20
 
 
 def exit_reason(returncode: int) -> str:
@@ -205,6 +206,8 @@ def supervised_stack(
     grace = {"training": float(settings.TRAINING_STOP_GRACE_S)}
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
+        for name in stack_commands():
+            log_rotated(log_dir / f"{name}.log")
     return [
         SupervisedProcess(
             name,
@@ -215,6 +218,13 @@ def supervised_stack(
         )
         for name, command in stack_commands().items()
     ]
+
+
+def log_rotated(path: Path) -> None:
+    """A log past LOG_KEPT_BYTES becomes <name>.log.1 (replacing the one before) when the
+    stack starts: the web's access lines would otherwise fill DATA_DIR's disk in time."""
+    if path.exists() and path.stat().st_size > LOG_KEPT_BYTES:
+        path.replace(path.with_name(path.name + ".1"))
 
 
 def running_block(processes: list[SupervisedProcess], log_dir: Path | None) -> str:
@@ -263,9 +273,11 @@ class Command(BaseCommand):
         if not options["verbose"]:
             log_dir = Path(str(options["log_dir"] or settings.DATA_DIR / "logs"))
         processes = supervised_stack(log=self.stderr.write, log_dir=log_dir)
+        # Written before anything starts: a block that failed would leave them orphaned.
+        block = running_block(processes, log_dir)
         for supervised in processes:
             supervised.start()
-        self.stdout.write(self.style.SUCCESS(running_block(processes, log_dir)))
+        self.stdout.write(self.style.SUCCESS(block))
 
         while not self._stopping:
             for supervised in processes:
