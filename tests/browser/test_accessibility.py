@@ -151,6 +151,8 @@ def problems(page, url: str) -> list[str]:
     ]
 
 
+# What it checks is the pages' markup and layout, the same on any database and broker.
+@pytest.mark.any_backend
 def test_every_page_passes_axe_and_fits_a_narrow_screen(new_page, everything, alice, bob):
     found = []
     admin = new_page()
