@@ -63,11 +63,3 @@ def ai_agreement_rows(guideline_slug: str | None = None) -> list[dict[str, objec
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
-
-
-def ai_rankings_unmatched(guideline_slug: str | None = None) -> int:
-    """AI rankings of comparisons no person has ranked yet: not in any agreement figure."""
-    rankings = AIRanking.objects.filter(comparison__ranking_count=0)
-    if guideline_slug:
-        rankings = rankings.filter(guideline_version__guideline__slug=guideline_slug)
-    return rankings.count()

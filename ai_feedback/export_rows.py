@@ -11,13 +11,19 @@ from collections.abc import Iterator
 from django.db.models import Count, Max, Prefetch, QuerySet
 
 from ai_feedback.models import AICritique, AIRanking
-from dataset_io.export_rows import CHUNK, Row, agreeing, comparisons_of, rows_filtered
+from dataset_io.export_rows import (
+    CHUNK,
+    Row,
+    agreeing,
+    assistant_turn,
+    comparisons_of,
+    preference_row,
+    rankings_row,
+    rows_filtered,
+    version_label,
+)
 from rankings.consensus import ranking_pairs
 from rankings.models import Candidate
-
-
-def _assistant(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
 
 
 def _ai_rankings(filters: dict) -> QuerySet[AIRanking]:
@@ -46,42 +52,24 @@ def _ranked(filters: dict) -> Iterator[tuple[AIRanking, dict[int, str]]]:
         yield ranking, text
 
 
-def _version(ranking: AIRanking | AICritique) -> str:
-    version = ranking.guideline_version
-    return f"{version.guideline.slug} v{version.number}"
-
-
 def ai_preference_rows(filters: dict, options: dict) -> Iterator[Row]:
     for ranking, text in _ranked(filters):
         prompt = ranking.comparison.prompt
+        version = version_label(ranking.guideline_version)
         for winner, loser in ranking_pairs(ranking.ranking):
-            yield Row(
-                prompt.content_hash,
-                {
-                    "prompt": prompt.messages,
-                    "chosen": _assistant(text[winner]),
-                    "rejected": _assistant(text[loser]),
-                },
-                prompt.category,
-                _version(ranking),
-                None,
-                ranking.rater_name,
+            yield preference_row(
+                prompt, text[winner], text[loser], version, None, ranking.rater_name
             )
 
 
 def ai_rankings_rows(filters: dict, options: dict) -> Iterator[Row]:
     for ranking, text in _ranked(filters):
-        prompt = ranking.comparison.prompt
         index = {pk: i for i, pk in enumerate(text)}
-        yield Row(
-            prompt.content_hash,
-            {
-                "prompt": prompt.messages,
-                "completions": [_assistant(content) for content in text.values()],
-                "ranking": [sorted(index[c] for c in group) for group in ranking.ranking],
-            },
-            prompt.category,
-            _version(ranking),
+        yield rankings_row(
+            ranking.comparison.prompt,
+            list(text.values()),
+            [sorted(index[c] for c in group) for group in ranking.ranking],
+            version_label(ranking.guideline_version),
             None,
             ranking.rater_name,
         )
@@ -96,9 +84,9 @@ def ai_sft_rows(filters: dict, options: dict) -> Iterator[Row]:
     for critique in critiques.iterator(chunk_size=CHUNK):
         yield Row(
             critique.prompt.content_hash,
-            {"messages": [*critique.prompt.messages, *_assistant(critique.revision)]},
+            {"messages": [*critique.prompt.messages, *assistant_turn(critique.revision)]},
             critique.prompt.category,
-            _version(critique),
+            version_label(critique.guideline_version),
             None,
             critique.rater_name,
         )

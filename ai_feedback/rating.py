@@ -269,10 +269,10 @@ def reply_to_critique(prompt: Prompt) -> dict | None:
     }
 
 
-def principle_for(job: AIFeedbackJob, prompt_id: int) -> tuple[str, str]:
+def principle_for(job: AIFeedbackJob, prompt_id: int, sections: dict[str, str]) -> tuple[str, str]:
     """(heading, text) of the principle a prompt's reply is critiqued against: one of the
-    job's sections (or of all the guideline's), drawn by the prompt, the same on a retry."""
-    sections = guideline_sections(job.guideline_version.body)
+    job's sections (or of all the guideline's, `sections`), drawn by the prompt, the same on
+    a retry."""
     headings = job.sections or list(sections)
     digest = hashlib.sha256(f"{job.guideline_version_id}:{prompt_id}".encode()).digest()
     heading = headings[int.from_bytes(digest[:4], "big") % len(headings)]
@@ -306,6 +306,7 @@ class CritiqueQuestion:
 
 def _critique_questions(job: AIFeedbackJob, todo: list[int]) -> tuple[list, dict[str, str]]:
     prompts = Prompt.objects.in_bulk(todo)
+    sections = guideline_sections(job.guideline_version.body)
     questions, unready = [], {}
     for prompt_id in todo:
         prompt = prompts.get(prompt_id)
@@ -313,5 +314,5 @@ def _critique_questions(job: AIFeedbackJob, todo: list[int]) -> tuple[list, dict
         if reply is None:
             unready[str(prompt_id)] = "The prompt has no draft, candidate or demonstration."
             continue
-        questions.append(CritiqueQuestion(prompt, reply, *principle_for(job, prompt_id)))
+        questions.append(CritiqueQuestion(prompt, reply, *principle_for(job, prompt_id, sections)))
     return questions, unready

@@ -39,7 +39,13 @@ from ai_feedback.prompts import (
     rank_messages,
     ranking_read,
 )
-from benchmarks.reward_accuracy import HELD_OUT_PAIRS, pairs_split, shorter_right, wilson
+from benchmarks.reward_accuracy import (
+    HELD_OUT_PAIRS,
+    pairs_split,
+    reply_of,
+    shorter_right,
+    wilson,
+)
 from sources.client import ChatClient, in_flight
 from trainer.ml.data import RankedGroup
 
@@ -70,10 +76,6 @@ def parse_args() -> argparse.Namespace:
     if args.base_url and not args.model:
         parser.error("--base-url needs --model")
     return args
-
-
-def reply_of(group: RankedGroup, index: int) -> str:
-    return group.completions[index][-1]["content"]
 
 
 def judged(client: ChatClient, guideline: str, number: int, group: RankedGroup) -> str:

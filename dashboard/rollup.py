@@ -44,7 +44,7 @@ from django.utils import timezone
 from dashboard.models import DailyTally, Rollup
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from rankings.agreement import pair_values
-from rankings.models import Comparison, Ranking
+from rankings.models import RANKING, Comparison, Ranking
 
 # Days before the previous refresh's own day that are recounted: rows of older days are
 # settled (see the module docstring).
@@ -263,11 +263,16 @@ def current_counts() -> dict[str, object]:
     tasks: dict[str, dict[str, int]] = defaultdict(
         lambda: dict.fromkeys([*Task.Status.values, "leased"], 0)
     )
-    # The closed task under an AI-made comparison (ai_feedback's critique_revise, kept out
-    # of the queue) was never anyone's work: it is not counted as finished.
-    counted = Task.objects.exclude(status=Task.Status.CLOSED, comparison__ai_critique__isnull=False)
-    for kind, status, n in counted.values_list("kind", "status").annotate(n=Count("pk")).order_by():
+    for kind, status, n in (
+        Task.objects.values_list("kind", "status").annotate(n=Count("pk")).order_by()
+    ):
         tasks[kind][status] = n
+    # The closed task under an AI-made comparison (ai_feedback's critique_revise, kept out
+    # of the queue) was never anyone's work: it is not counted as finished. Counted from
+    # the few AI-made comparisons, not by joining them onto every task.
+    ai_made = Comparison.objects.filter(ai_critique__isnull=False, task__status=Task.Status.CLOSED)
+    if RANKING in tasks:
+        tasks[RANKING][Task.Status.CLOSED] -= ai_made.count()
     live = Assignment.objects.filter(
         task=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=timezone.now()
     )

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, QuerySet
 
 from dataset_io.models import DatasetSnapshot
-from labeling.models import Demonstration
+from guidelines.models import GuidelineVersion
+from labeling.models import Demonstration, Prompt
 from rankings.consensus import ranking_pairs
 from rankings.models import Candidate, Comparison, Ranking
 
@@ -49,8 +50,46 @@ def split_of(prompt_hash: str, validation_permille: int) -> str:
     return "validation" if bucket < validation_permille else "train"
 
 
-def _assistant(text: str) -> list[dict[str, str]]:
+def assistant_turn(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
+
+
+def version_label(version: GuidelineVersion) -> str:
+    return f"{version.guideline.slug} v{version.number}"
+
+
+def preference_row(
+    prompt: Prompt,
+    chosen: str,
+    rejected: str,
+    version: str,
+    person: int | None,
+    ai_rater: str = "",
+) -> Row:
+    """One (chosen, rejected) pair in TRL's conversational preference format."""
+    data = {
+        "prompt": prompt.messages,
+        "chosen": assistant_turn(chosen),
+        "rejected": assistant_turn(rejected),
+    }
+    return Row(prompt.content_hash, data, prompt.category, version, person, ai_rater)
+
+
+def rankings_row(
+    prompt: Prompt,
+    texts: list[str],
+    ranking: list[list[int]],
+    version: str,
+    person: int | None,
+    ai_rater: str = "",
+) -> Row:
+    """A ranking of `texts` (given as groups of their indices, best first)."""
+    data = {
+        "prompt": prompt.messages,
+        "completions": [assistant_turn(text) for text in texts],
+        "ranking": ranking,
+    }
+    return Row(prompt.content_hash, data, prompt.category, version, person, ai_rater)
 
 
 def rows_filtered(queryset: QuerySet, filters: dict, *, prompt: str) -> QuerySet:
@@ -99,7 +138,7 @@ def sft_rows(filters: dict, options: dict) -> Iterator[Row]:
     ) in demonstrations.values_list(*columns).iterator(chunk_size=CHUNK):
         yield Row(
             prompt_hash,
-            {"messages": [*messages, *_assistant(content)]},
+            {"messages": [*messages, *assistant_turn(content)]},
             category,
             f"{slug} v{number}",
             author,
@@ -156,19 +195,10 @@ def preference_rows(filters: dict, options: dict) -> Iterator[Row]:
             else [(r.ranking, r.rater_id, r.guideline_version) for r in rankings]
         )
         for groups, rater, version in judged:
+            label = version_label(version)
             # Ties are left out by ranking_pairs: a tie says neither reply is better.
             for winner, loser in ranking_pairs(groups):
-                yield Row(
-                    prompt.content_hash,
-                    {
-                        "prompt": prompt.messages,
-                        "chosen": _assistant(text[winner]),
-                        "rejected": _assistant(text[loser]),
-                    },
-                    prompt.category,
-                    f"{version.guideline.slug} v{version.number}",
-                    rater,
-                )
+                yield preference_row(prompt, text[winner], text[loser], label, rater)
 
 
 def rankings_rows(filters: dict, options: dict) -> Iterator[Row]:
@@ -178,16 +208,11 @@ def rankings_rows(filters: dict, options: dict) -> Iterator[Row]:
         candidates = list(comparison.candidates.all())
         index = {c.pk: i for i, c in enumerate(candidates)}
         for ranking in comparison.rankings.all():
-            version = ranking.guideline_version
-            yield Row(
-                comparison.prompt.content_hash,
-                {
-                    "prompt": comparison.prompt.messages,
-                    "completions": [_assistant(c.content) for c in candidates],
-                    "ranking": [sorted(index[c] for c in group) for group in ranking.ranking],
-                },
-                comparison.prompt.category,
-                f"{version.guideline.slug} v{version.number}",
+            yield rankings_row(
+                comparison.prompt,
+                [c.content for c in candidates],
+                [sorted(index[c] for c in group) for group in ranking.ranking],
+                version_label(ranking.guideline_version),
                 ranking.rater_id,
             )
 

@@ -11,12 +11,14 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-async function call(method, url, body) {
+// `keepalive`: the request may finish after the page is gone (a reload, a closed tab).
+async function call(method, url, body, keepalive = false) {
   return fetch(url, {
     method,
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
   });
 }
 
@@ -168,13 +170,7 @@ if (page) {
   // The lease is renewed with the time counted so far, and once more as the page goes
   // away (a reload, a closed tab): the request is let finish after the page is gone.
   const keep = (keepalive = false) =>
-    fetch(`/api/tasks/${taskId}/renew/`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      credentials: "same-origin",
-      body: JSON.stringify({ time_spent_s: seconds }),
-      keepalive,
-    }).catch(() => null);
+    call("POST", `/api/tasks/${taskId}/renew/`, { time_spent_s: seconds }, keepalive).catch(() => null);
   window.addEventListener("pagehide", () => keep(true));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") keep(true);
