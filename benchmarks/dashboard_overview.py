@@ -111,8 +111,9 @@ FROM spread, people, generate_series(0, 2) j,
                          ELSE ARRAY[4*g-3, 4*g-2, 4*g-1, 4*g] END AS o) orders;
 
 INSERT INTO labeling_assignment (task_id, user_id, status, leased_at, expires_at, finished_at,
-    draft)
-SELECT g, raters[1 + (3 * g + j) %% 40], 'submitted', at, at + interval '20 minutes', at, ''
+    draft, time_spent_s)
+SELECT g, raters[1 + (3 * g + j) %% 40], 'submitted', at, at + interval '20 minutes', at, '',
+    30 + (g * 7 + j) %% 90
 FROM spread, people, generate_series(0, 2) j;
 """
 
@@ -155,16 +156,17 @@ SELECT %(c)s + %(d)s + d, 'review', CASE status WHEN 'approved' THEN 'done'
 FROM written;
 
 INSERT INTO labeling_review (demonstration_id, task_id, reviewer_id, guideline_version_id,
-    revision, verdict, reasons, comment, time_spent_s, created_at)
+    revision, verdict, reasons, comment, time_spent_s, reviewed_content, created_at)
 SELECT d, %(c)s + %(d)s + d, reviewer, version, 1,
     CASE status WHEN 'approved' THEN 'approve' ELSE 'reject' END,
     CASE status WHEN 'approved' THEN '[]'::jsonb ELSE '["incomplete"]'::jsonb END, '',
-    40 + d %% 100, at + interval '1 hour'
+    40 + d %% 100, 'The ideal reply number ' || d || '.', at + interval '1 hour'
 FROM written WHERE status <> 'submitted';
 
 -- The newest fortieth of the reviews still open is leased right now.
-INSERT INTO labeling_assignment (task_id, user_id, status, leased_at, expires_at, draft)
-SELECT %(c)s + %(d)s + d, reviewer, 'leased', now(), now() + interval '20 minutes', ''
+INSERT INTO labeling_assignment (task_id, user_id, status, leased_at, expires_at, draft,
+    time_spent_s)
+SELECT %(c)s + %(d)s + d, reviewer, 'leased', now(), now() + interval '20 minutes', '', 0
 FROM written WHERE status = 'submitted' AND d > %(d)s - %(d)s / 40;
 """
 
