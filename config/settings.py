@@ -331,6 +331,7 @@ CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.generate_*": {"queue": "training"},
     "trainer.tasks.evaluate_*": {"queue": "training"},
+    "trainer.tasks.score_*": {"queue": "training"},
     "ai_feedback.tasks.*": {"queue": "training"},
     # The playground answers a waiting web request: a worker of its own keeps models loaded.
     "trainer.tasks.playground_*": {"queue": "inference"},

@@ -45,6 +45,7 @@ from dashboard.models import DailyTally, Rollup
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from rankings.agreement import pair_values
 from rankings.models import RANKING, Comparison, Ranking
+from rankings.priority_settings import queue_priority_summary, recent_since
 
 # Days before the previous refresh's own day that are recounted: rows of older days are
 # settled (see the module docstring).
@@ -283,7 +284,15 @@ def current_counts() -> dict[str, object]:
         .order_by()
     ):
         tasks[kind]["leased"] = n
-    return {"demonstrations": demonstrations, "tasks": dict(tasks)}
+    since = recent_since()
+    recent = Ranking.objects.filter(
+        pk__gte=first_id_since("rankings", day_of(since)), created_at__gte=since
+    )
+    return {
+        "demonstrations": demonstrations,
+        "tasks": dict(tasks),
+        "ranking_queue": queue_priority_summary(recent),
+    }
 
 
 def rollup_refresh(*, full: bool = False) -> Rollup:

@@ -129,6 +129,7 @@ def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
         "rankings": sum(count for count, _ in rankings.values()),
         "rankings_here": rankings.get(PLATFORM, (0, 0))[0],
         "tasks": tasks,
+        "ranking_queue": current.get("ranking_queue", {}),
         "days": day_list,
         "per_day": {metric: list(values.values()) for metric, values in per_day.items()},
         "weeks": week_list,

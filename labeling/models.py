@@ -161,14 +161,19 @@ class Task(models.Model):
     wanted = models.PositiveSmallIntegerField(default=1)
     submitted_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    # When the first lease was taken: the queue hands out started work first.
+    # When the first lease was taken: among equal priorities the queue hands out started
+    # work first.
     started_at = models.DateTimeField(null=True, blank=True)
+    # Higher first in the queue. Kinds that keep no priority leave it 0 (oldest first);
+    # ranking tasks get theirs from rankings/priority.py. db_default: the benchmarks
+    # seed tasks with COPY and raw INSERTs, which name no such column.
+    priority = models.FloatField(default=0.0, db_default=0.0)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["kind", "guideline", "started_at", "id"],
+                fields=["kind", "guideline", "-priority", "started_at", "id"],
                 name="task_open_queue",
                 condition=models.Q(status="open"),
             ),

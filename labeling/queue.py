@@ -68,8 +68,10 @@ def task_open(
     demonstration: Demonstration | None = None,
     excluded_user: AbstractBaseUser | None = None,
     excluded_user_ids: Iterable[int] = (),
+    priority: float = 0.0,
 ) -> Task:
-    """Queue a task of a registered `kind` on `prompt` for `wanted` people.
+    """Queue a task of a registered `kind` on `prompt` for `wanted` people, before
+    open tasks of lower `priority`.
 
     It is never handed to `excluded_user` nor to anyone in `excluded_user_ids`: those whose
     writing it contains. A review task (of `demonstration`) stays under the guideline of
@@ -82,6 +84,7 @@ def task_open(
         demonstration=demonstration,
         wanted=wanted,
         excluded_user=excluded_user,
+        priority=priority,
     )
     TaskExclusion.objects.bulk_create(
         [TaskExclusion(task=task, user_id=user_id) for user_id in set(excluded_user_ids)]

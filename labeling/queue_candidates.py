@@ -35,7 +35,7 @@ WHERE t.status = 'open' AND t.kind = %s AND t.guideline_id IN ({guidelines})
       WHERE live.task_id = t.id AND live.status = 'leased' AND live.expires_at > %s
   ) < t.wanted
   {opt_outs}
-ORDER BY t.started_at ASC NULLS LAST, t.id
+ORDER BY t.priority DESC, t.started_at ASC NULLS LAST, t.id
 LIMIT 1
 {lock}
 """
@@ -57,7 +57,8 @@ def candidate_lock(
     now: datetime,
     skip_locked: bool,
 ) -> Candidate | None:
-    """The oldest-started open task with a free slot for the user, locked on PostgreSQL.
+    """The open task with a free slot for the user, highest priority first, then the
+    oldest started, locked on PostgreSQL.
 
     Must run inside a transaction; the caller re-counts live leases under the lock.
     """

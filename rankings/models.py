@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from guidelines.models import GuidelineVersion
+from guidelines.models import Guideline, GuidelineVersion
 from labeling.models import Prompt, Task
 
 # The kind of labeling Task that ranks a comparison's candidates: rankings registers it
@@ -69,6 +69,12 @@ class Comparison(models.Model):
     consensus_bradley_terry = models.JSONField(default=dict, blank=True)
     agreement = models.JSONField(default=dict, blank=True)
     ranking_count = models.PositiveSmallIntegerField(default=0)
+    # The promoted reward model's scores of the candidates ({candidate id: score}) and the
+    # uncertainty they give (rankings/priority.py), written by a worker; `scored_by` is
+    # that model version's id (a plain number: model versions live in an app below).
+    reward_scores = models.JSONField(null=True, blank=True)
+    uncertainty = models.FloatField(null=True, blank=True)
+    scored_by = models.PositiveBigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -129,3 +135,30 @@ class Ranking(models.Model):
 
     def __str__(self) -> str:
         return f"ranking {self.pk} of {self.comparison_id} by {self.rater}"
+
+
+class QueuePriority(models.Model):
+    """How a guideline's ranking tasks are ordered in the queue, set by an admin.
+
+    A guideline without a row is ordered by the default weights (rankings/priority.py).
+    """
+
+    class Order(models.TextChoices):
+        PRIORITY = "priority", "Most informative first"
+        OLDEST = "oldest", "Oldest first"
+
+    guideline = models.OneToOneField(
+        Guideline, on_delete=models.CASCADE, related_name="queue_priority"
+    )
+    order = models.CharField(max_length=8, choices=Order.choices, default=Order.PRIORITY)
+    weight_uncertainty = models.FloatField(default=1.0)
+    weight_disagreement = models.FloatField(default=1.0)
+    # Per day a task has waited: keeps a certain, agreed task from waiting for ever.
+    weight_age = models.FloatField(default=0.05)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"queue priority of {self.guideline}"

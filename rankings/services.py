@@ -5,11 +5,12 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config.errors import IdempotencyKeyReused, InputError
 from guidelines.selectors import version_current_published
 from guidelines.services import NoPublishedVersion
-from labeling.models import Prompt
+from labeling.models import Prompt, Task
 from labeling.queue import assignment_finish, assignment_held, task_open, task_record_imported
 from labeling.services import version_worked_under
 from labeling.validation import seconds_checked, text_checked
@@ -22,6 +23,7 @@ from rankings.agreement import (
 )
 from rankings.consensus import bradley_terry, ranked_pairs, ranking_pairs
 from rankings.models import RANKING, Candidate, Comparison, Ranking
+from rankings.priority import comparison_priority, priority_of, weights_for
 from rankings.validation import (
     MAX_K,
     MIN_K,
@@ -78,6 +80,14 @@ def comparison_create(
         prompt=prompt,
         wanted=overlap,
         excluded_user_ids={c.author_id for c in made if c.author_id},
+        # Unscored and unranked: its place until a worker scores it with the reward model.
+        priority=priority_of(
+            weights_for(prompt.guideline_id),
+            uncertainty=None,
+            agreement=None,
+            ranking_count=0,
+            created_at=timezone.now(),
+        ),
     )
     comparison = Comparison.objects.create(
         task=task,
@@ -193,6 +203,11 @@ def _ranking_submit(
     )
     assignment_finish(assignment=assignment)
     consensus_refresh(comparison=comparison)
+    if comparison.ranking_count >= 2:
+        # The raters' disagreement so far is part of the priority of what is left of it.
+        Task.objects.filter(pk=comparison.task_id, status=Task.Status.OPEN).update(
+            priority=comparison_priority(comparison)
+        )
     return record, True
 
 

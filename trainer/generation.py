@@ -21,6 +21,7 @@ from sources.models import ModelSource
 from trainer.best_of import BestOf, best_of_checked, job_shares
 from trainer.ml.methods import POLICY
 from trainer.models import GenerationJob, ModelVersion
+from trainer.priorities import scoring_send
 from trainer.source_sampling import SourceFailed, SourceSampling
 
 logger = logging.getLogger(__name__)
@@ -236,6 +237,8 @@ def _generate(attempt: Attempt) -> None:
         failures=failures,
         nothing="Nothing was filed",
     )
+    if filed:
+        scoring_send()  # the new comparisons' place in the queue, from the reward model
 
 
 def _model_replies(job: GenerationJob, generator, prompt: Prompt, k: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

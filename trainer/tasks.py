@@ -57,6 +57,18 @@ def _send_again(run_id: int) -> None:
         job_publish(TrainingRun.objects.get(pk=run_id))
 
 
+@shared_task(name="trainer.tasks.score_comparisons", acks_late=True, expires=120)
+def score_comparisons() -> int:
+    """A pass of the reward model over open comparisons it has not scored; the next pass
+    follows at once while a full batch was found."""
+    from trainer.priorities import BATCH, comparisons_score, scoring_send
+
+    scored = comparisons_score()
+    if scored >= BATCH:
+        scoring_send()
+    return scored
+
+
 @shared_task(name="trainer.tasks.generate_candidates", acks_late=True, **TRAINING_LIMITS)
 def generate_candidates(job_id: int) -> str | None:
     from trainer.generation import generation_run

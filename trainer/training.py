@@ -35,6 +35,7 @@ from jobs.services import (
     job_send,
 )
 from trainer.ml.methods import (
+    REWARD,
     TrainingData,
     TrainingMethod,
     UnknownMethod,
@@ -43,6 +44,7 @@ from trainer.ml.methods import (
     training_methods,
 )
 from trainer.models import ModelVersion, TrainingRun
+from trainer.priorities import scoring_send
 from trainer.training_config import (
     REWARD_MODEL_KEY,
     base_model_checked,
@@ -467,4 +469,7 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
         rivals.filter(promoted=True).exclude(pk=version.pk).update(promoted=False)
         ModelVersion.objects.filter(pk=version.pk).update(promoted=True, promoted_at=timezone.now())
     version.refresh_from_db()
+    if version.produces == REWARD:
+        # Every open comparison is due for the new model's scores, and the queue's order.
+        scoring_send()
     return version

@@ -1,0 +1,134 @@
+"""The ranking queue's priority: spend each human ranking where it teaches most.
+
+A ranking task's priority adds three parts, each weighted per guideline (QueuePriority):
+
+- **uncertainty** of the promoted reward model: 2 * sigmoid(-gap) of the two candidates it scores
+  closest, 1 when it cannot tell them apart, near 0 when it separates every pair by many
+  logits. The smallest gap rather than an ensemble's spread: it comes from the one model
+  already promoted, scored once per comparison in a worker, where an ensemble would
+  train several reward models on bootstrap resamples for every promotion; and a K-wise
+  ranking teaches most about the pair the model confuses, whatever the others.
+  Unscored (no reward model yet, or not reached by the worker) counts as 1: a model that
+  has not seen a comparison cannot vouch for it.
+- **disagreement** of the raters so far: 1 - their pairwise agreement, once two ranked.
+- **age**: per day waited, so a task the model is sure of is still ranked in the end.
+
+The age part grows by the same amount for every task of a guideline, so it is stored as
+-weight x days since a fixed origin: ordering by the stored number is ordering by the
+priority at any moment, and nothing needs rewriting as time passes. `priority_now` adds
+the common part back for display.
+"""
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from itertools import pairwise
+
+from django.utils import timezone
+
+from labeling.models import Task
+from rankings.models import RANKING, Comparison, QueuePriority
+
+AGE_ORIGIN = datetime(2025, 1, 1, tzinfo=UTC)
+DAY_S = 86_400
+UNSCORED = 1.0
+# At or above this the model's odds on its closest pair are at most 3 to 1 (a gap of
+# ln 3 ≈ 1.1 logits): what the dashboard counts as a high-uncertainty task.
+HIGH_UNCERTAINTY = 0.5
+REFRESH_BATCH = 2_000
+
+
+def uncertainty_of(scores: Iterable[float]) -> float | None:
+    """2 * sigmoid(-gap) of the closest two of `scores`; None if fewer than two are finite."""
+    finite = sorted(s for s in scores if isinstance(s, int | float) and math.isfinite(s))
+    if len(finite) < 2:
+        return None
+    gap = min(b - a for a, b in pairwise(finite))
+    # 2 * sigmoid(-gap) = 2 / (1 + e^gap); past 700 logits e^gap overflows a float and is 0 here.
+    return 2.0 / (1.0 + math.exp(gap)) if gap < 700 else 0.0
+
+
+def disagreement_of(agreement: Mapping[str, object] | None, ranking_count: int) -> float:
+    value = (agreement or {}).get("pairwise_agreement")
+    if ranking_count < 2 or not isinstance(value, int | float):
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - float(value)))
+
+
+def weights_for(guideline_id: int) -> QueuePriority:
+    """The guideline's saved weights, or the defaults (an unsaved row) when none are."""
+    found = QueuePriority.objects.filter(guideline_id=guideline_id).first()
+    return found or QueuePriority(guideline_id=guideline_id)
+
+
+def priority_of(
+    weights: QueuePriority,
+    *,
+    uncertainty: float | None,
+    agreement: Mapping[str, object] | None,
+    ranking_count: int,
+    created_at: datetime,
+) -> float:
+    if weights.order == QueuePriority.Order.OLDEST:
+        return 0.0  # every task alike: the queue's own order, started work first, by id
+    certainty_part = weights.weight_uncertainty * (UNSCORED if uncertainty is None else uncertainty)
+    disagreement_part = weights.weight_disagreement * disagreement_of(agreement, ranking_count)
+    waited_from_origin = (created_at - AGE_ORIGIN).total_seconds() / DAY_S
+    return certainty_part + disagreement_part - weights.weight_age * waited_from_origin
+
+
+def priority_now(weights: QueuePriority, stored: float, now: datetime | None = None) -> float:
+    """The stored priority with the age part every task shares added back: what it is now."""
+    if weights.order == QueuePriority.Order.OLDEST:
+        return 0.0
+    days = ((now or timezone.now()) - AGE_ORIGIN).total_seconds() / DAY_S
+    return stored + weights.weight_age * days
+
+
+def comparison_priority(comparison: Comparison, weights: QueuePriority | None = None) -> float:
+    return priority_of(
+        weights or weights_for(comparison.task.guideline_id),
+        uncertainty=comparison.uncertainty,
+        agreement=comparison.agreement,
+        ranking_count=comparison.ranking_count,
+        created_at=comparison.created_at,
+    )
+
+
+def priorities_refresh(
+    *, comparison_ids: Iterable[int] | None = None, guideline_id: int | None = None
+) -> int:
+    """Store the priority of the open ranking tasks of these comparisons, or of all of a
+    guideline's; answers how many were written."""
+    rows = Comparison.objects.filter(task__kind=RANKING, task__status=Task.Status.OPEN)
+    if comparison_ids is not None:
+        rows = rows.filter(pk__in=list(comparison_ids))
+    if guideline_id is not None:
+        rows = rows.filter(task__guideline_id=guideline_id)
+    weights: dict[int, QueuePriority] = {}
+    written = 0
+    batch: list[Task] = []
+    fields = ("task_id", "task__guideline_id", "uncertainty", "agreement", "ranking_count")
+    for row in rows.order_by("pk").values(*fields, "created_at").iterator(chunk_size=1000):
+        guideline = row["task__guideline_id"]
+        if guideline not in weights:
+            weights[guideline] = weights_for(guideline)
+        value = priority_of(
+            weights[guideline],
+            uncertainty=row["uncertainty"],
+            agreement=row["agreement"],
+            ranking_count=row["ranking_count"],
+            created_at=row["created_at"],
+        )
+        batch.append(Task(pk=row["task_id"], priority=value))
+        if len(batch) >= REFRESH_BATCH:
+            written += _tasks_write(batch)
+            batch = []
+    return written + _tasks_write(batch)
+
+
+def _tasks_write(tasks: list[Task]) -> int:
+    # A task closed since it was read gets its number too: harmless, the queue never
+    # reads a closed task's priority.
+    Task.objects.bulk_update(tasks, ["priority"], batch_size=500)
+    return len(tasks)

@@ -1,0 +1,101 @@
+"""The ranking queue's weights per guideline over HTTP and on its page: admins only, bad
+input a 400 that changes nothing, and a change re-orders the open tasks through a real
+worker."""
+
+import time
+
+import pytest
+
+from labeling.models import Task
+from rankings.models import Comparison, QueuePriority
+from tests.rankings.conftest import make_comparison
+
+URL = "/api/rankings/queue-priority/"
+
+
+def test_weights_change_through_the_api_and_a_worker_reorders_the_tasks(
+    api, carol, guideline, prompt, worker
+):
+    comparison = make_comparison(prompt, k=2)
+    Comparison.objects.filter(pk=comparison.pk).update(uncertainty=0.4)
+    api.force_authenticate(carol)
+
+    listed = api.get(URL)
+    assert listed.status_code == 200
+    row = next(r for r in listed.json() if r["guideline"] == guideline.pk)
+    assert row["order"] == "priority" and row["saved"] is False and row["open_tasks"] == 1
+    assert row["unscored"] == 0 and [b["tasks"] for b in row["uncertainty_bars"]] == [
+        0,
+        0,
+        1,
+        0,
+        0,
+    ]
+
+    changed = api.put(
+        f"{URL}{guideline.pk}/",
+        {"weight_uncertainty": 10, "weight_age": 0},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["weight_uncertainty"] == 10 and changed.json()["saved"] is True
+    deadline = time.monotonic() + 60
+    while Task.objects.get(pk=comparison.task_id).priority != pytest.approx(4.0):
+        assert time.monotonic() < deadline, "the worker never re-ordered the task"
+        time.sleep(0.3)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"order": "newest"}, "order"),
+        ({"weight_age": -1}, "weight_age"),
+        ({"weight_uncertainty": "a lot"}, "weight_uncertainty"),
+        ({"weight_disagreement": 1e9}, "weight_disagreement"),
+        ({"weight_disagreement": True}, "weight_disagreement"),
+        ({"speed": 2}, "speed"),
+    ],
+)
+def test_bad_settings_are_a_400_naming_the_field_and_save_nothing(
+    api, carol, guideline, body, field
+):
+    api.force_authenticate(carol)
+
+    answer = api.put(f"{URL}{guideline.pk}/", body, format="json")
+
+    assert answer.status_code == 400
+    assert field in answer.json()
+    assert not QueuePriority.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_admins_see_or_set_the_queue_priority(api, client, erin, guideline):
+    api.force_authenticate(erin)
+    assert api.get(URL).status_code == 403
+    assert api.put(f"{URL}{guideline.pk}/", {"order": "oldest"}, format="json").status_code == 403
+    assert api.get(f"{URL}{guideline.pk + 1000}/").status_code == 403
+    client.force_login(erin)
+    assert client.get("/rankings/queue/").status_code == 403
+    assert not QueuePriority.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_open_tasks_and_saves_the_order(client, carol, guideline, prompt):
+    make_comparison(prompt, k=2)
+    client.force_login(carol)
+
+    page = client.get("/rankings/queue/")
+    assert page.status_code == 200
+    assert "1 open ranking task, 1 not scored" in page.content.decode()
+
+    refused = client.post(
+        "/rankings/queue/", {"guideline": guideline.pk, "order": "priority", "weight_age": "-2"}
+    )
+    assert refused.status_code == 400 and "A number from 0 to 100" in refused.content.decode()
+
+    saved = client.post("/rankings/queue/", {"guideline": guideline.pk, "order": "oldest"})
+    assert saved.status_code == 302
+    assert QueuePriority.objects.get(guideline=guideline).order == "oldest"
+    overview = client.get("/dashboard/").content.decode()
+    assert 'data-testid="queue-open">1<' in overview

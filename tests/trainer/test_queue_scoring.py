@@ -1,0 +1,81 @@
+"""The promoted reward model (a real tiny one, trained by the test) scores the open
+comparisons in a worker pass, and the ranking queue's priorities follow it: every
+promotion makes them all due again, and a pass with nothing due does nothing."""
+
+import pytest
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+
+from labeling.models import Prompt, Task
+from rankings.models import Comparison
+from rankings.priority import priority_of, uncertainty_of, weights_for
+from rankings.services import comparison_create
+from trainer.ml.reward import RewardScorer
+from trainer.priorities import comparisons_due
+from trainer.tasks import score_comparisons
+from trainer.training import model_promote
+
+from .test_training import trained
+
+REPLIES = [
+    ["Tides come from the Moon's pull on the oceans.", "Tides are caused by wind."],
+    ["Water rises twice a day as the Earth turns under the Moon.", "No idea.", "The Sun."],
+]
+
+
+def _open_comparisons() -> list[Comparison]:
+    prompt = Prompt.objects.order_by("pk").first()
+    return [
+        comparison_create(
+            prompt=prompt, candidates=[{"content": text, "model": "m"} for text in texts]
+        )
+        for texts in REPLIES
+    ]
+
+
+@pytest.mark.django_db
+def test_a_promotion_rescores_the_open_comparisons_and_their_priority(oasst):
+    comparisons = _open_comparisons()
+    unscored = {c.pk: c.task.priority for c in comparisons}
+    first = trained("reward").model
+    assert score_comparisons() == 0  # nothing promoted: nothing to score with
+
+    model_promote(version=first)
+    assert comparisons_due(first).count() == len(comparisons)
+    # The pass a worker runs after the promotion (the beat entry runs it every minute).
+    assert score_comparisons() == len(comparisons)
+
+    scorer = RewardScorer(f"{settings.DATA_DIR}/{first.path}")
+    weights = weights_for(comparisons[0].task.guideline_id)
+    for comparison in comparisons:
+        comparison.refresh_from_db()
+        candidates = list(comparison.candidates.order_by("pk"))
+        expected = scorer.scores([(comparison.prompt.messages, c.content) for c in candidates])
+        assert comparison.scored_by == first.pk
+        assert list(comparison.reward_scores) == [str(c.pk) for c in candidates]
+        assert list(comparison.reward_scores.values()) == pytest.approx(expected.tolist(), abs=1e-5)
+        assert comparison.uncertainty == pytest.approx(uncertainty_of(expected.tolist()))
+        task = Task.objects.get(pk=comparison.task_id)
+        assert task.priority == pytest.approx(
+            priority_of(
+                weights,
+                uncertainty=comparison.uncertainty,
+                agreement=None,
+                ranking_count=0,
+                created_at=comparison.created_at,
+            )
+        )
+        # Below where it waited unscored: the model has now said how sure it is.
+        assert task.priority < unscored[comparison.pk]
+    assert score_comparisons() == 0  # nothing due any more
+
+    second = trained("reward").model
+    model_promote(version=second)
+    assert score_comparisons() == len(comparisons)
+    assert set(
+        Comparison.objects.values_list("scored_by", flat=True).filter(
+            pk__in=[c.pk for c in comparisons]
+        )
+    ) == {second.pk}
+    entry = PeriodicTask.objects.get(task="trainer.tasks.score_comparisons")
+    assert entry.enabled and entry.queue == "training"
