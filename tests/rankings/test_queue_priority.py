@@ -27,11 +27,13 @@ from tests.labeling.test_queue_concurrency import ask_all_at_once
 from tests.rankings.conftest import make_comparison
 
 
-def test_uncertainty_is_two_sigmoids_of_the_closest_gap():
+def test_uncertainty_is_twice_the_mean_chance_of_misordering_a_pair():
     assert uncertainty_of([0.3, 0.3]) == 1.0
-    assert uncertainty_of([0.0, math.log(3)]) == pytest.approx(0.5)
-    # K-wise: the pair the model confuses most decides, whatever the others.
-    assert uncertainty_of([0.0, 5.0, 5.2]) == pytest.approx(2 / (1 + math.exp(0.2)))
+    assert uncertainty_of([math.log(3), 0.0]) == pytest.approx(0.5)
+    # K-wise: every pair counts, so one close pair among far ones is not full uncertainty.
+    gaps = (5.0, 5.2, 0.2)
+    expected = sum(2 / (1 + math.exp(gap)) for gap in gaps) / 3
+    assert uncertainty_of([0.0, 5.0, 5.2]) == pytest.approx(expected)
     assert uncertainty_of([0.0, 1e6]) == 0.0
     # Scores that are not numbers are unknown, not a gap.
     assert uncertainty_of([1.0, float("nan")]) is None

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from labeling.models import Task
+from labeling.queue import task_next_for_user
 from rankings.models import Comparison, QueuePriority
+from rankings.services import ranking_submit
 from tests.rankings.conftest import make_comparison
 
 URL = "/api/rankings/queue-priority/"
@@ -81,13 +83,24 @@ def test_only_admins_see_or_set_the_queue_priority(api, client, erin, guideline)
 
 
 @pytest.mark.django_db
-def test_the_page_shows_the_open_tasks_and_saves_the_order(client, carol, guideline, prompt):
+def test_the_page_shows_the_open_tasks_and_saves_the_order(
+    client, carol, erin, read, guideline, prompt
+):
+    unsure = make_comparison(prompt, k=2, overlap=2)
+    Comparison.objects.filter(pk=unsure.pk).update(uncertainty=0.9)
+    read(erin)
+    assert task_next_for_user(user=erin, kind="ranking").task_id == unsure.task_id
+    ranking_submit(
+        rater=erin, comparison_id=unsure.pk, ranking=[[c.pk] for c in unsure.candidates.all()]
+    )
     make_comparison(prompt, k=2)
     client.force_login(carol)
 
     page = client.get("/rankings/queue/")
     assert page.status_code == 200
-    assert "1 open ranking task, 1 not scored" in page.content.decode()
+    text = page.content.decode()
+    assert "2 open ranking tasks, 1 not scored" in text
+    assert "1 of the 1 on scored tasks went to high-uncertainty ones" in text
 
     refused = client.post(
         "/rankings/queue/", {"guideline": guideline.pk, "order": "priority", "weight_age": "-2"}
@@ -98,4 +111,6 @@ def test_the_page_shows_the_open_tasks_and_saves_the_order(client, carol, guidel
     assert saved.status_code == 302
     assert QueuePriority.objects.get(guideline=guideline).order == "oldest"
     overview = client.get("/dashboard/").content.decode()
-    assert 'data-testid="queue-open">1<' in overview
+    assert 'data-testid="queue-open">2<' in overview
+    assert 'data-testid="queue-high">1<' in overview
+    assert 'data-testid="queue-last-week">100%<' in overview
