@@ -356,6 +356,14 @@ LABELING_PAY_PER_APPROVED = env_optional_float("LABELING_PAY_PER_APPROVED")
 # Pay per review and per ranking submitted, for reviewers' pay per hour (labeling/pay.py).
 LABELING_PAY_PER_REVIEW = env_optional_float("LABELING_PAY_PER_REVIEW")
 LABELING_PAY_PER_RANKING = env_optional_float("LABELING_PAY_PER_RANKING")
+# What a day of waiting adds to a ranking task's priority (rankings/priority.py). One rate
+# for every guideline: the queue orders the tasks of several guidelines together, and
+# their stored priorities compare only if their age counts alike.
+RANKING_PRIORITY_PER_DAY = env_optional_float("RANKING_PRIORITY_PER_DAY")
+if RANKING_PRIORITY_PER_DAY is None:
+    RANKING_PRIORITY_PER_DAY = 0.05
+if not 0 <= RANKING_PRIORITY_PER_DAY <= 100:
+    raise ImproperlyConfigured("RANKING_PRIORITY_PER_DAY must be from 0 to 100")
 
 # --- Datasets ---------------------------------------------------------------------------
 

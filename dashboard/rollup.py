@@ -45,7 +45,7 @@ from dashboard.models import DailyTally, Rollup
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from rankings.agreement import pair_values
 from rankings.models import RANKING, Comparison, Ranking
-from rankings.priority_settings import queue_priority_summary, recent_since
+from rankings.priority_report import queue_priority_summary, recent_since
 
 # Days before the previous refresh's own day that are recounted: rows of older days are
 # settled (see the module docstring).

@@ -121,6 +121,9 @@ class Ranking(models.Model):
     rationale = models.TextField(blank=True)
     time_spent_s = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=100, blank=True)
+    # The promoted reward model's uncertainty about the comparison when this ranking was
+    # made (None: not scored then): where the queue spent this rater's attention.
+    uncertainty = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -153,12 +156,13 @@ class QueuePriority(models.Model):
     order = models.CharField(max_length=8, choices=Order.choices, default=Order.PRIORITY)
     weight_uncertainty = models.FloatField(default=1.0)
     weight_disagreement = models.FloatField(default=1.0)
-    # Per day a task has waited: keeps a certain, agreed task from waiting for ever.
-    weight_age = models.FloatField(default=0.05)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # The `updated_at` the open tasks were last re-ordered for: older means a re-ordering
+    # is owed (its message was lost, or the broker was down), which beat's pass pays.
+    applied_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"queue priority of {self.guideline}"

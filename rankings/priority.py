@@ -1,6 +1,7 @@
 """The ranking queue's priority: spend each human ranking where it teaches most.
 
-A ranking task's priority adds three parts, each weighted per guideline (QueuePriority):
+A ranking task's priority adds three parts, the first two weighted per guideline
+(QueuePriority), the third at one rate for all (RANKING_PRIORITY_PER_DAY):
 
 - **uncertainty** of the promoted reward model: twice the mean, over every two candidates,
   of its own probability of ordering them wrong (sigmoid(-|score gap|)): 1 when it cannot
@@ -16,10 +17,18 @@ A ranking task's priority adds three parts, each weighted per guideline (QueuePr
 - **disagreement** of the raters so far: 1 - their pairwise agreement, once two ranked.
 - **age**: per day waited, so a task the model is sure of is still ranked in the end.
 
-The age part grows by the same amount for every task of a guideline, so it is stored as
--weight x days since a fixed origin: ordering by the stored number is ordering by the
-priority at any moment, and nothing needs rewriting as time passes. `priority_now` adds
-the common part back for display.
+The age part grows by the same amount for every task, so it is stored as -rate x days
+since a fixed origin: ordering by the stored number is ordering by the priority at any
+moment, across guidelines too (the queue mixes the guidelines a person has read), and
+nothing needs rewriting as time passes. `priority_now` adds the common part back.
+
+"Oldest first" gives every task of a guideline the priority of a comparison nobody has
+scored or ranked under the default weights: they go out by age alone, and beside other
+guidelines' tasks as new, unscored ones would.
+
+Within a guideline, tasks of equal priority go out started work first; in practice the
+age part makes priorities distinct, so a comparison one rater ranked waits by its own
+priority like any other (once two have ranked, their disagreement raises it).
 """
 
 import math
@@ -27,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from itertools import combinations
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Task
@@ -39,7 +50,7 @@ UNSCORED = 1.0
 # 1.1 logits), on average over a K-wise comparison's pairs: what the dashboard counts as
 # a high-uncertainty task.
 HIGH_UNCERTAINTY = 0.5
-REFRESH_BATCH = 2_000
+REFRESH_BATCH = 500
 
 
 def uncertainty_of(scores: Iterable[float]) -> float | None:
@@ -63,6 +74,10 @@ def disagreement_of(agreement: Mapping[str, object] | None, ranking_count: int) 
     return min(1.0, max(0.0, 1.0 - float(value)))
 
 
+def per_day() -> float:
+    return settings.RANKING_PRIORITY_PER_DAY
+
+
 def weights_for(guideline_id: int) -> QueuePriority:
     """The guideline's saved weights, or the defaults (an unsaved row) when none are."""
     found = QueuePriority.objects.filter(guideline_id=guideline_id).first()
@@ -77,20 +92,19 @@ def priority_of(
     ranking_count: int,
     created_at: datetime,
 ) -> float:
+    waited_from_origin = (created_at - AGE_ORIGIN).total_seconds() / DAY_S
+    age_part = -per_day() * waited_from_origin
     if weights.order == QueuePriority.Order.OLDEST:
-        return 0.0  # every task alike: the queue's own order, started work first, by id
+        return QueuePriority().weight_uncertainty * UNSCORED + age_part
     certainty_part = weights.weight_uncertainty * (UNSCORED if uncertainty is None else uncertainty)
     disagreement_part = weights.weight_disagreement * disagreement_of(agreement, ranking_count)
-    waited_from_origin = (created_at - AGE_ORIGIN).total_seconds() / DAY_S
-    return certainty_part + disagreement_part - weights.weight_age * waited_from_origin
+    return certainty_part + disagreement_part + age_part
 
 
-def priority_now(weights: QueuePriority, stored: float, now: datetime | None = None) -> float:
+def priority_now(stored: float, now: datetime | None = None) -> float:
     """The stored priority with the age part every task shares added back: what it is now."""
-    if weights.order == QueuePriority.Order.OLDEST:
-        return 0.0
     days = ((now or timezone.now()) - AGE_ORIGIN).total_seconds() / DAY_S
-    return stored + weights.weight_age * days
+    return stored + per_day() * days
 
 
 def comparison_priority(comparison: Comparison, weights: QueuePriority | None = None) -> float:
@@ -107,17 +121,30 @@ def priorities_refresh(
     *, comparison_ids: Iterable[int] | None = None, guideline_id: int | None = None
 ) -> int:
     """Store the priority of the open ranking tasks of these comparisons, or of all of a
-    guideline's; answers how many were written."""
+    guideline's; answers how many were written.
+
+    Each batch locks its comparison rows while it reads and writes: a ranking submit and
+    a scoring pass change a comparison under the same lock, so neither's newer numbers are
+    overwritten by a refresh that read them before.
+    """
     rows = Comparison.objects.filter(task__kind=RANKING, task__status=Task.Status.OPEN)
     if comparison_ids is not None:
         rows = rows.filter(pk__in=list(comparison_ids))
     if guideline_id is not None:
         rows = rows.filter(task__guideline_id=guideline_id)
+    ids = list(rows.order_by("pk").values_list("pk", flat=True))
     weights: dict[int, QueuePriority] = {}
-    written = 0
-    batch: list[Task] = []
+    for start in range(0, len(ids), REFRESH_BATCH):
+        with transaction.atomic():
+            _batch_refresh(ids[start : start + REFRESH_BATCH], weights)
+    return len(ids)
+
+
+def _batch_refresh(ids: list[int], weights: dict[int, QueuePriority]) -> None:
+    locked = Comparison.objects.select_for_update(of=("self",)).filter(pk__in=ids)
     fields = ("task_id", "task__guideline_id", "uncertainty", "agreement", "ranking_count")
-    for row in rows.order_by("pk").values(*fields, "created_at").iterator(chunk_size=1000):
+    tasks = []
+    for row in locked.order_by("pk").values(*fields, "created_at"):
         guideline = row["task__guideline_id"]
         if guideline not in weights:
             weights[guideline] = weights_for(guideline)
@@ -128,15 +155,7 @@ def priorities_refresh(
             ranking_count=row["ranking_count"],
             created_at=row["created_at"],
         )
-        batch.append(Task(pk=row["task_id"], priority=value))
-        if len(batch) >= REFRESH_BATCH:
-            written += _tasks_write(batch)
-            batch = []
-    return written + _tasks_write(batch)
-
-
-def _tasks_write(tasks: list[Task]) -> int:
-    # A task closed since it was read gets its number too: harmless, the queue never
+        tasks.append(Task(pk=row["task_id"], priority=value))
+    # A task closed since it was listed gets its number too: harmless, the queue never
     # reads a closed task's priority.
     Task.objects.bulk_update(tasks, ["priority"], batch_size=500)
-    return len(tasks)

@@ -199,6 +199,7 @@ def _ranking_submit(
         shown_order=shown_order(comparison=comparison, rater_id=rater.pk),
         time_spent_s=time_spent_s,
         idempotency_key=idempotency_key,
+        uncertainty=comparison.uncertainty,
         **answer,
     )
     assignment_finish(assignment=assignment)

@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from accounts.permissions import role_required
 from accounts.roles import Role
 from config.errors import InputError
-from config.publish import BrokerUnavailable
 from guidelines.models import Guideline
 from rankings.models import QueuePriority
-from rankings.priority import HIGH_UNCERTAINTY
-from rankings.priority_settings import WEIGHTS, queue_priority_report, queue_priority_set
+from rankings.priority import HIGH_UNCERTAINTY, per_day
+from rankings.priority_report import queue_priority_report
+from rankings.priority_settings import WEIGHTS, queue_priority_set
 
 
 @role_required(Role.ADMIN)
@@ -20,18 +20,23 @@ def queue_priority_page(request: HttpRequest) -> HttpResponse:
     errors: dict[int, str] = {}
     status = 200
     if request.method == "POST":
-        guideline = get_object_or_404(Guideline, pk=request.POST.get("guideline") or 0)
+        chosen = request.POST.get("guideline", "")
+        guideline = get_object_or_404(Guideline, pk=int(chosen) if chosen.isdigit() else 0)
         changes = {
             field: request.POST[field] for field in ("order", *WEIGHTS) if field in request.POST
         }
         try:
-            queue_priority_set(guideline=guideline, changes=changes, user=request.user)
-        except (InputError, BrokerUnavailable) as exc:
+            _, sent = queue_priority_set(guideline=guideline, changes=changes, user=request.user)
+        except InputError as exc:
             errors[guideline.pk] = str(exc)
-            status = 400 if isinstance(exc, InputError) else 503
+            status = 400
         else:
             messages.success(
-                request, f"Saved. The open ranking tasks of {guideline.title} are re-ordered."
+                request,
+                f"Saved. The open ranking tasks of {guideline.title} are being re-ordered."
+                if sent
+                else f"Saved. The job queue is not answering: the open ranking tasks of "
+                f"{guideline.title} will be re-ordered once it is back.",
             )
             return redirect("rankings-queue-priority-page")
     report = queue_priority_report()
@@ -47,6 +52,7 @@ def queue_priority_page(request: HttpRequest) -> HttpResponse:
             "report": report,
             "orders": QueuePriority.Order.choices,
             "high_uncertainty": HIGH_UNCERTAINTY,
+            "per_day": per_day(),
         },
         status=status,
     )

@@ -11,7 +11,9 @@ self-healing: a worker killed mid-batch leaves its comparisons due, and the next
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import time
 
 from django.conf import settings
 
@@ -23,8 +25,13 @@ from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
 SCORE_TASK = "trainer.tasks.score_comparisons"
-# Comparisons per pass: a pass that finds this many due sends the next one.
-BATCH = 500
+# Comparisons scored and written together: a worker stopped mid-pass loses one chunk.
+CHUNK = 32
+# A pass stops taking chunks after this long and sends the next pass, so it never holds
+# the training worker (which runs one task at a time) for long.
+PASS_S = 60.0
+
+logger = logging.getLogger(__name__)
 
 # The last reward model loaded in this process: scoring passes come every minute and
 # reloading the weights each time would cost more than the scoring.
@@ -40,38 +47,62 @@ def comparisons_due(version: ModelVersion):  # type: ignore[no-untyped-def]
     )
 
 
-def comparisons_score(*, limit: int = BATCH) -> int:
-    """Score up to `limit` due comparisons with the promoted reward model and store their
-    uncertainty and their tasks' priority; answers how many were scored."""
+def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
+    """Score due comparisons with the promoted reward model, a chunk at a time, and store
+    their uncertainty and their tasks' priority; answers how many were scored and whether
+    some are still due (the pass ran out of time)."""
     version = ModelVersion.objects.promoted(REWARD)
     if version is None:
-        return 0
-    due = list(
-        comparisons_due(version).select_related("prompt").prefetch_related("candidates")[:limit]
-    )
-    if not due:
-        return 0
+        return 0, False
+    deadline = time.monotonic() + seconds
+    scored = 0
+    while time.monotonic() < deadline:
+        chunk = list(
+            comparisons_due(version).select_related("prompt").prefetch_related("candidates")[:CHUNK]
+        )
+        if not chunk:
+            return scored, False
+        _chunk_score(version, chunk)
+        scored += len(chunk)
+    return scored, comparisons_due(version).exists()
+
+
+def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
+    scorer = _scorer(version)
+    try:
+        found = _scores(scorer, chunk)
+    except Exception:  # one comparison the model cannot read must not stop the others
+        found = {}
+        for comparison in chunk:
+            try:
+                found.update(_scores(scorer, [comparison]))
+            except Exception:
+                logger.exception(
+                    "comparison %s: the reward model could not score it", comparison.pk
+                )
+                found[comparison.pk] = {}  # kept as scored by this model, its uncertainty unknown
+    for comparison in chunk:
+        known = [s for s in found[comparison.pk].values() if s is not None]
+        comparison.reward_scores = found[comparison.pk]
+        comparison.uncertainty = uncertainty_of(known)
+        comparison.scored_by = version.pk
+    Comparison.objects.bulk_update(chunk, ["reward_scores", "uncertainty", "scored_by"])
+    priorities_refresh(comparison_ids=[c.pk for c in chunk])
+
+
+def _scores(scorer, comparisons: list[Comparison]) -> dict[int, dict[str, float | None]]:  # type: ignore[no-untyped-def]
+    """{comparison id: {candidate id: score}} for the comparisons' candidates, batched."""
     texts, owners = [], []
-    for comparison in due:
+    for comparison in comparisons:
         for candidate in comparison.candidates.all():
             texts.append((comparison.prompt.messages, candidate.content))
-            owners.append((comparison, candidate.pk))
-    scores = _scorer(version).scores(texts).tolist()
-    found: dict[int, dict[str, float | None]] = {c.pk: {} for c in due}
-    for (comparison, candidate_id), score in zip(owners, scores, strict=True):
+            owners.append((comparison.pk, candidate.pk))
+    scores = scorer.scores(texts).tolist() if texts else []
+    found: dict[int, dict[str, float | None]] = {c.pk: {} for c in comparisons}
+    for (comparison_id, candidate_id), score in zip(owners, scores, strict=True):
         # JSON (and jsonb) holds no NaN: a broken model's score is kept as unknown.
-        found[comparison.pk][str(candidate_id)] = round(score, 6) if math.isfinite(score) else None
-    for comparison in due:
-        comparison.reward_scores = found[comparison.pk]
-        comparison.uncertainty = uncertainty_of(
-            s for s in found[comparison.pk].values() if s is not None
-        )
-        comparison.scored_by = version.pk
-    Comparison.objects.bulk_update(
-        due, ["reward_scores", "uncertainty", "scored_by"], batch_size=500
-    )
-    priorities_refresh(comparison_ids=[c.pk for c in due])
-    return len(due)
+        found[comparison_id][str(candidate_id)] = round(score, 6) if math.isfinite(score) else None
+    return found
 
 
 def _scorer(version: ModelVersion):  # type: ignore[no-untyped-def]

@@ -60,11 +60,11 @@ def _send_again(run_id: int) -> None:
 @shared_task(name="trainer.tasks.score_comparisons", acks_late=True, expires=120)
 def score_comparisons() -> int:
     """A pass of the reward model over open comparisons it has not scored; the next pass
-    follows at once while a full batch was found."""
-    from trainer.priorities import BATCH, comparisons_score, scoring_send
+    follows at once if this one ran out of time with some still due."""
+    from trainer.priorities import comparisons_score, scoring_send
 
-    scored = comparisons_score()
-    if scored >= BATCH:
+    scored, more = comparisons_score()
+    if more:
         scoring_send()
     return scored
 

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from guidelines.services import guideline_create, version_draft_create, version_publish
 from labeling.models import Task
 from labeling.queue import task_next_for_user
+from labeling.services import prompt_create
 from rankings.models import Comparison, QueuePriority
 from rankings.priority import (
     AGE_ORIGIN,
@@ -46,22 +48,23 @@ def test_disagreement_counts_once_two_raters_ranked():
     assert disagreement_of({}, 3) == 0.0
 
 
-def test_the_stored_priority_orders_tasks_as_their_priority_now_does():
-    weights = QueuePriority(weight_uncertainty=1.0, weight_disagreement=1.0, weight_age=0.5)
+def test_the_stored_priority_orders_tasks_as_their_priority_now_does(settings):
+    settings.RANKING_PRIORITY_PER_DAY = 0.5
+    weights = QueuePriority(weight_uncertainty=1.0, weight_disagreement=1.0)
     now = AGE_ORIGIN + timedelta(days=400)
     old = priority_of(
         weights, uncertainty=0.2, agreement=None, ranking_count=0, created_at=now - timedelta(4)
     )
     new = priority_of(weights, uncertainty=0.2, agreement=None, ranking_count=0, created_at=now)
     # Four days' wait at 0.5 a day, whatever the day it is read.
-    assert priority_now(weights, old, now) == pytest.approx(0.2 + 2.0)
-    assert priority_now(weights, new, now) == pytest.approx(0.2)
+    assert priority_now(old, now) == pytest.approx(0.2 + 2.0)
+    assert priority_now(new, now) == pytest.approx(0.2)
     unsure = priority_of(weights, uncertainty=None, agreement=None, ranking_count=0, created_at=now)
     assert unsure > new
+    # Oldest first: every task as an unscored, unranked one, whatever is known of it.
     weights.order = QueuePriority.Order.OLDEST
-    assert (
-        priority_of(weights, uncertainty=0.9, agreement=None, ranking_count=0, created_at=now) == 0
-    )
+    known = priority_of(weights, uncertainty=0.1, agreement=None, ranking_count=0, created_at=now)
+    assert priority_now(known, now) == pytest.approx(1.0)
 
 
 def _scored(comparison: Comparison, uncertainty: float) -> Comparison:
@@ -82,10 +85,13 @@ def test_the_queue_hands_out_the_task_the_model_is_least_sure_of_first(
     first = task_next_for_user(user=erin, kind="ranking")
     assert first.task_id == unsure.task_id
 
-    # "Oldest first" for the guideline: every task alike, the queue's own order.
+    # "Oldest first" for the guideline: by age alone, the oldest first.
     QueuePriority.objects.create(guideline=guideline, order=QueuePriority.Order.OLDEST)
     refresh_task(guideline.pk)
-    assert set(Task.objects.filter(kind="ranking").values_list("priority", flat=True)) == {0.0}
+    ordered = Task.objects.filter(kind="ranking").order_by("-priority", "id")
+    assert list(ordered.values_list("pk", flat=True)) == sorted(
+        [sure.task_id, unsure.task_id, middling.task_id]
+    )
 
 
 @pytest.mark.django_db
@@ -150,3 +156,39 @@ def test_a_few_raters_take_the_most_uncertain_tasks_whatever_their_age(
 
     assert errors == []
     assert {task for task, _ in leases} == {c.task_id for c in fresh_unsure}
+
+
+@pytest.mark.django_db
+def test_tasks_of_two_guidelines_compare_on_one_scale(guideline, prompt, read, erin, carol):
+    from guidelines.services import acknowledgement_create
+
+    other = guideline_create(slug="other", title="Other")
+    version_publish(
+        version=version_draft_create(guideline=other, body="# Other\n", summary="", author=carol)
+    )
+    acknowledgement_create(user=erin, version=other.versions.get(status="published"))
+    QueuePriority.objects.create(guideline=other, order=QueuePriority.Order.OLDEST)
+    other_prompt = prompt_create(
+        author=carol,
+        guideline=other,
+        require_acknowledgement=False,
+        messages=[{"role": "user", "content": "Name a river."}],
+    )
+    waited = make_comparison(other_prompt, k=2, overlap=1)
+    fresh_unsure = _scored(make_comparison(prompt, k=2, overlap=1), 0.9)
+    Comparison.objects.filter(pk=waited.pk).update(created_at=timezone.now() - timedelta(days=30))
+    priorities_refresh()
+    read(erin)
+
+    # 30 days at 0.05 a day (1.5) outweigh the other guideline's fresh 0.9 against 1.0:
+    # an "oldest first" guideline's tasks neither starve nor crowd out the others.
+    assert task_next_for_user(user=erin, kind="ranking").task_id == waited.task_id
+
+    Comparison.objects.filter(pk=waited.pk).update(created_at=timezone.now())
+    Comparison.objects.filter(pk=fresh_unsure.pk).update(
+        created_at=timezone.now() - timedelta(days=30)
+    )
+    priorities_refresh()
+    dave = make_users(1, "reviewer", guideline)[0]
+    acknowledgement_create(user=dave, version=other.versions.get(status="published"))
+    assert task_next_for_user(user=dave, kind="ranking").task_id == fresh_unsure.task_id

@@ -9,6 +9,8 @@ import pytest
 from labeling.models import Task
 from labeling.queue import task_next_for_user
 from rankings.models import Comparison, QueuePriority
+from rankings.priority import priority_of
+from rankings.priority_settings import priorities_owed_refresh
 from rankings.services import ranking_submit
 from tests.rankings.conftest import make_comparison
 
@@ -36,13 +38,21 @@ def test_weights_change_through_the_api_and_a_worker_reorders_the_tasks(
 
     changed = api.put(
         f"{URL}{guideline.pk}/",
-        {"weight_uncertainty": 10, "weight_age": 0},
+        {"weight_uncertainty": 10},
         format="json",
     )
     assert changed.status_code == 200, changed.json()
     assert changed.json()["weight_uncertainty"] == 10 and changed.json()["saved"] is True
+    assert changed.json()["reordering"] == "queued"
+    expected = priority_of(
+        QueuePriority(weight_uncertainty=10),
+        uncertainty=0.4,
+        agreement=None,
+        ranking_count=0,
+        created_at=comparison.created_at,
+    )
     deadline = time.monotonic() + 60
-    while Task.objects.get(pk=comparison.task_id).priority != pytest.approx(4.0):
+    while Task.objects.get(pk=comparison.task_id).priority != pytest.approx(expected):
         assert time.monotonic() < deadline, "the worker never re-ordered the task"
         time.sleep(0.3)
 
@@ -52,7 +62,8 @@ def test_weights_change_through_the_api_and_a_worker_reorders_the_tasks(
     "body, field",
     [
         ({"order": "newest"}, "order"),
-        ({"weight_age": -1}, "weight_age"),
+        ({"weight_uncertainty": -1}, "weight_uncertainty"),
+        ({"weight_uncertainty": "inf"}, "weight_uncertainty"),
         ({"weight_uncertainty": "a lot"}, "weight_uncertainty"),
         ({"weight_disagreement": 1e9}, "weight_disagreement"),
         ({"weight_disagreement": True}, "weight_disagreement"),
@@ -103,7 +114,8 @@ def test_the_page_shows_the_open_tasks_and_saves_the_order(
     assert "1 of the 1 on scored tasks went to high-uncertainty ones" in text
 
     refused = client.post(
-        "/rankings/queue/", {"guideline": guideline.pk, "order": "priority", "weight_age": "-2"}
+        "/rankings/queue/",
+        {"guideline": guideline.pk, "order": "priority", "weight_disagreement": "-2"},
     )
     assert refused.status_code == 400 and "A number from 0 to 100" in refused.content.decode()
 
@@ -114,3 +126,32 @@ def test_the_page_shows_the_open_tasks_and_saves_the_order(
     assert 'data-testid="queue-open">2<' in overview
     assert 'data-testid="queue-high">1<' in overview
     assert 'data-testid="queue-last-week">100%<' in overview
+
+
+@pytest.mark.django_db
+def test_weights_saved_while_the_broker_is_down_are_applied_by_the_next_pass(
+    api, carol, guideline, prompt, settings
+):
+    comparison = make_comparison(prompt, k=2)
+    Comparison.objects.filter(pk=comparison.pk).update(uncertainty=0.5)
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    api.force_authenticate(carol)
+
+    answer = api.put(f"{URL}{guideline.pk}/", {"weight_uncertainty": 3}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["reordering"] == "owed" and answer.json()["reordered"] is False
+    assert QueuePriority.objects.get(guideline=guideline).weight_uncertainty == 3
+    assert priorities_owed_refresh() == 1  # beat's pass, once a worker can run it
+    task = Task.objects.get(pk=comparison.task_id)
+    assert task.priority == pytest.approx(
+        priority_of(
+            QueuePriority(weight_uncertainty=3),
+            uncertainty=0.5,
+            agreement=None,
+            ranking_count=0,
+            created_at=comparison.created_at,
+        )
+    )
+    assert priorities_owed_refresh() == 0
+    assert api.get(f"{URL}{guideline.pk}/").json()["reordered"] is True

@@ -7,6 +7,7 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from labeling.models import Prompt, Task
+from labeling.services import prompt_import
 from rankings.models import Comparison
 from rankings.priority import priority_of, uncertainty_of, weights_for
 from rankings.services import comparison_create
@@ -79,3 +80,24 @@ def test_a_promotion_rescores_the_open_comparisons_and_their_priority(oasst):
     ) == {second.pk}
     entry = PeriodicTask.objects.get(task="trainer.tasks.score_comparisons")
     assert entry.enabled and entry.queue == "training"
+
+
+@pytest.mark.django_db
+def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(oasst):
+    readable, unreadable = _open_comparisons()
+    broken = prompt_import(
+        guideline=unreadable.prompt.guideline, messages=[{"role": "user", "content": "Hm?"}]
+    )[0]
+    # No content: nothing a tokenizer can read (written past the checks, as a bad row would be).
+    Prompt.objects.filter(pk=broken.pk).update(messages=[{"role": "user"}])
+    Comparison.objects.filter(pk=unreadable.pk).update(prompt=broken)
+    reward = trained("reward").model
+    model_promote(version=reward)
+
+    assert score_comparisons() == 2
+    readable.refresh_from_db()
+    unreadable.refresh_from_db()
+    assert readable.uncertainty is not None and len(readable.reward_scores) == 2
+    assert unreadable.scored_by == reward.pk and unreadable.uncertainty is None
+    assert unreadable.reward_scores == {}
+    assert score_comparisons() == 0
