@@ -166,3 +166,14 @@ class QueuePriority(models.Model):
 
     def __str__(self) -> str:
         return f"queue priority of {self.guideline}"
+
+
+class QueueRate(models.Model):
+    """The one row that says which RANKING_PRIORITY_PER_DAY the stored priorities were
+    written with: the age part is stored as -rate x days, so after the setting changes
+    every open task is written again (rankings.priority_settings.priorities_owed_refresh)."""
+
+    per_day = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"priorities written at {self.per_day} a day"

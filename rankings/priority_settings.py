@@ -3,20 +3,24 @@ weights, and the re-ordering of its open tasks they call for (rankings/priority.
 the formula, rankings/priority_report.py what the queue holds)."""
 
 import math
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from config.errors import InputError
 from config.publish import BrokerUnavailable, task_publish
 from guidelines.models import Guideline
-from rankings.models import QueuePriority
-from rankings.priority import priorities_refresh
+from rankings.models import QueuePriority, QueueRate
+from rankings.priority import per_day, priorities_refresh
 
 WEIGHTS = ("weight_uncertainty", "weight_disagreement")
 MAX_WEIGHT = 100.0
 REFRESH_TASK = "rankings.tasks.priorities_refresh"
+# How long a save's own re-ordering message has before beat's pass takes the work over.
+OWED_AFTER_S = 60
 
 
 def _weight_checked(value: object, field: str) -> float:
@@ -66,14 +70,29 @@ def queue_priority_set(
 
 def priorities_owed_refresh() -> int:
     """Re-order the open tasks of every guideline whose weights changed since its tasks
-    were last ordered; answers how many guidelines."""
+    were last ordered, and all of them if the day rate changed; answers how many
+    guidelines were re-ordered."""
+    rate_changed = _rate_changed()
+    # Saved a minute ago or more: a fresh save's own message gets the first chance.
+    settled = timezone.now() - timedelta(seconds=OWED_AFTER_S)
     owed = QueuePriority.objects.filter(
-        Q(applied_at__isnull=True) | Q(applied_at__lt=F("updated_at"))
+        Q(applied_at__isnull=True) | ~Q(applied_at=F("updated_at")), updated_at__lt=settled
     )
     guideline_ids = list(owed.values_list("guideline_id", flat=True))
     for guideline_id in guideline_ids:
         guideline_reorder(guideline_id)
+    if rate_changed:
+        priorities_refresh()
+        QueueRate.objects.update_or_create(pk=1, defaults={"per_day": per_day()})
     return len(guideline_ids)
+
+
+def _rate_changed() -> bool:
+    """Whether RANKING_PRIORITY_PER_DAY differs from the rate the stored priorities were
+    written at. With no record yet, they were written at the current one (the migration
+    that gave open tasks their priority read the same setting)."""
+    kept, made = QueueRate.objects.get_or_create(pk=1, defaults={"per_day": per_day()})
+    return not made and kept.per_day != per_day()
 
 
 def guideline_reorder(guideline_id: int) -> int:

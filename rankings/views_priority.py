@@ -21,7 +21,9 @@ def queue_priority_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         chosen = request.POST.get("guideline", "")
-        guideline = get_object_or_404(Guideline, pk=int(chosen) if chosen.isdigit() else 0)
+        guideline = get_object_or_404(
+            Guideline, pk=int(chosen) if chosen.isascii() and chosen.isdigit() else 0
+        )
         changes = {
             field: request.POST[field] for field in ("order", *WEIGHTS) if field in request.POST
         }

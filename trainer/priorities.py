@@ -72,15 +72,20 @@ def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
     try:
         found = _scores(scorer, chunk)
     except Exception:  # one comparison the model cannot read must not stop the others
-        found = {}
+        found, failed = {}, []
         for comparison in chunk:
             try:
                 found.update(_scores(scorer, [comparison]))
-            except Exception:
+            except Exception as exc:
+                failed.append(exc)
                 logger.exception(
                     "comparison %s: the reward model could not score it", comparison.pk
                 )
                 found[comparison.pk] = {}  # kept as scored by this model, its uncertainty unknown
+        if len(failed) == len(chunk) and not _reads_anything(scorer):
+            # The model is broken, not the data: marking the comparisons scored would
+            # hide that until the next promotion. The pass fails, and beat tries again.
+            raise RuntimeError("The promoted reward model scores nothing") from failed[0]
     for comparison in chunk:
         known = [s for s in found[comparison.pk].values() if s is not None]
         comparison.reward_scores = found[comparison.pk]
@@ -88,6 +93,14 @@ def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
         comparison.scored_by = version.pk
     Comparison.objects.bulk_update(chunk, ["reward_scores", "uncertainty", "scored_by"])
     priorities_refresh(comparison_ids=[c.pk for c in chunk])
+
+
+def _reads_anything(scorer) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        scorer.scores([([{"role": "user", "content": "Hello."}], "Hello! How can I help?")])
+    except Exception:
+        return False
+    return True
 
 
 def _scores(scorer, comparisons: list[Comparison]) -> dict[int, dict[str, float | None]]:  # type: ignore[no-untyped-def]

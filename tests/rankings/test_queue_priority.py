@@ -85,13 +85,18 @@ def test_the_queue_hands_out_the_task_the_model_is_least_sure_of_first(
     first = task_next_for_user(user=erin, kind="ranking")
     assert first.task_id == unsure.task_id
 
-    # "Oldest first" for the guideline: by age alone, the oldest first.
+    # "Oldest first" for the guideline: by age alone, whatever the ids say.
+    now = timezone.now()
+    for comparison, days in ((sure, 1), (unsure, 3), (middling, 5)):
+        Comparison.objects.filter(pk=comparison.pk).update(created_at=now - timedelta(days))
     QueuePriority.objects.create(guideline=guideline, order=QueuePriority.Order.OLDEST)
     refresh_task(guideline.pk)
     ordered = Task.objects.filter(kind="ranking").order_by("-priority", "id")
-    assert list(ordered.values_list("pk", flat=True)) == sorted(
-        [sure.task_id, unsure.task_id, middling.task_id]
-    )
+    assert list(ordered.values_list("pk", flat=True)) == [
+        middling.task_id,
+        unsure.task_id,
+        sure.task_id,
+    ]
 
 
 @pytest.mark.django_db
@@ -174,8 +179,9 @@ def test_tasks_of_two_guidelines_compare_on_one_scale(guideline, prompt, read, e
         require_acknowledgement=False,
         messages=[{"role": "user", "content": "Name a river."}],
     )
-    waited = make_comparison(other_prompt, k=2, overlap=1)
-    fresh_unsure = _scored(make_comparison(prompt, k=2, overlap=1), 0.9)
+    # Wanting two raters each: one rater's lease leaves the other free to take either.
+    waited = make_comparison(other_prompt, k=2, overlap=2)
+    fresh_unsure = _scored(make_comparison(prompt, k=2, overlap=2), 0.9)
     Comparison.objects.filter(pk=waited.pk).update(created_at=timezone.now() - timedelta(days=30))
     priorities_refresh()
     read(erin)
@@ -189,6 +195,8 @@ def test_tasks_of_two_guidelines_compare_on_one_scale(guideline, prompt, read, e
         created_at=timezone.now() - timedelta(days=30)
     )
     priorities_refresh()
+    # Now the other guideline's task waited 30 days (0.9 + 1.5 against 1.0): it goes
+    # first, where storing 0 for "oldest first" would have kept that guideline ahead.
     dave = make_users(1, "reviewer", guideline)[0]
     acknowledgement_create(user=dave, version=other.versions.get(status="published"))
     assert task_next_for_user(user=dave, kind="ranking").task_id == fresh_unsure.task_id

@@ -3,8 +3,10 @@ input a 400 that changes nothing, and a change re-orders the open tasks through 
 worker."""
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.db.models import F
 
 from labeling.models import Task
 from labeling.queue import task_next_for_user
@@ -142,6 +144,8 @@ def test_weights_saved_while_the_broker_is_down_are_applied_by_the_next_pass(
     assert answer.status_code == 200, answer.json()
     assert answer.json()["reordering"] == "owed" and answer.json()["reordered"] is False
     assert QueuePriority.objects.get(guideline=guideline).weight_uncertainty == 3
+    assert priorities_owed_refresh() == 0  # a fresh save's own message gets the first chance
+    QueuePriority.objects.update(updated_at=F("updated_at") - timedelta(minutes=2))
     assert priorities_owed_refresh() == 1  # beat's pass, once a worker can run it
     task = Task.objects.get(pk=comparison.task_id)
     assert task.priority == pytest.approx(
@@ -155,3 +159,22 @@ def test_weights_saved_while_the_broker_is_down_are_applied_by_the_next_pass(
     )
     assert priorities_owed_refresh() == 0
     assert api.get(f"{URL}{guideline.pk}/").json()["reordered"] is True
+
+
+@pytest.mark.django_db
+def test_a_new_day_rate_rewrites_every_open_task_at_the_next_pass(guideline, prompt, settings):
+    comparison = make_comparison(prompt, k=2)
+    assert priorities_owed_refresh() == 0  # records the rate the priorities were written at
+    settings.RANKING_PRIORITY_PER_DAY = 0.2
+
+    priorities_owed_refresh()
+
+    expected = priority_of(
+        QueuePriority(),
+        uncertainty=None,
+        agreement=None,
+        ranking_count=0,
+        created_at=comparison.created_at,
+    )
+    assert Task.objects.get(pk=comparison.task_id).priority == pytest.approx(expected)
+    assert expected < comparison.task.priority  # 0.2 a day since the origin, not 0.05
