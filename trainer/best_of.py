@@ -98,6 +98,12 @@ def samples_record(
     return record
 
 
+def reward_kept(reward: float) -> float | None:
+    """A score as a job or comparison keeps it: JSON (and PostgreSQL's jsonb) holds no
+    NaN, so a broken model's score is left out."""
+    return round(reward, 6) if math.isfinite(reward) else None
+
+
 class BestOf:
     """The reward model of a job, loaded once in the worker."""
 
@@ -123,9 +129,7 @@ class BestOf:
         return [replies[i] for i in kept], samples_record(replies, rewards, kept)
 
     def _reward(self, messages: list[dict[str, str]], text: str) -> float | None:
-        # JSON (and PostgreSQL's jsonb) holds no NaN: a broken model's score is left out.
-        reward = self.scorer.score(messages, text)
-        return round(reward, 6) if math.isfinite(reward) else None
+        return reward_kept(self.scorer.score(messages, text))
 
 
 def reward_figures(job: GenerationJob) -> dict[str, object]:

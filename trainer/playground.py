@@ -41,7 +41,7 @@ class ModelNotReady(Exception):
     """The inference worker did not answer in time: the model is loading, or it is busy."""
 
 
-class _LoadedModels:
+class LoadedModels:
     """Least recently used first; loads happen under a lock so that two requests for the
     same model load it once."""
 
@@ -77,12 +77,13 @@ def _load(version: ModelVersion) -> Any:
 
     folder = Path(settings.DATA_DIR) / version.path
     if version.produces == REWARD:
-        return RewardScorer(folder, max_length=int(version.config.get("max_length", 1024)))
+        # The length it was trained at, saved with it: the scores its evaluation saw.
+        return RewardScorer(folder)
     return Generator(folder)
 
 
 # One per inference worker process; the web process never fills it.
-loaded_models = _LoadedModels(MODELS_KEPT)
+loaded_models = LoadedModels(MODELS_KEPT)
 
 
 def _token_strings(tokenizer, ids: list[int]) -> list[str]:

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
-
-from django.conf import settings
 
 from jobs.services import BrokerUnavailable, task_publish
 from labeling.models import Task
 from rankings.models import RANKING, Comparison
 from rankings.priority import priorities_refresh, uncertainty_of
+from trainer.best_of import reward_kept
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
+from trainer.playground import LoadedModels
 
 SCORE_TASK = "trainer.tasks.score_comparisons"
 # Comparisons scored and written together: a worker stopped mid-pass loses one chunk.
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # The last reward model loaded in this process: scoring passes come every minute and
 # reloading the weights each time would cost more than the scoring.
-_loaded: dict[str, object] = {}
+_scorers = LoadedModels(1)
 
 
 def comparisons_due(version: ModelVersion):  # type: ignore[no-untyped-def]
@@ -68,7 +67,7 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
 
 
 def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
-    scorer = _scorer(version)
+    scorer = _scorers.get(version)
     try:
         found = _scores(scorer, chunk)
     except Exception:  # one comparison the model cannot read must not stop the others
@@ -113,19 +112,8 @@ def _scores(scorer, comparisons: list[Comparison]) -> dict[int, dict[str, float 
     scores = scorer.scores(texts).tolist() if texts else []
     found: dict[int, dict[str, float | None]] = {c.pk: {} for c in comparisons}
     for (comparison_id, candidate_id), score in zip(owners, scores, strict=True):
-        # JSON (and jsonb) holds no NaN: a broken model's score is kept as unknown.
-        found[comparison_id][str(candidate_id)] = round(score, 6) if math.isfinite(score) else None
+        found[comparison_id][str(candidate_id)] = reward_kept(score)
     return found
-
-
-def _scorer(version: ModelVersion):  # type: ignore[no-untyped-def]
-    from trainer.ml.reward import RewardScorer
-
-    folder = f"{settings.DATA_DIR}/{version.path}"
-    if folder not in _loaded:
-        _loaded.clear()
-        _loaded[folder] = RewardScorer(folder)
-    return _loaded[folder]
 
 
 def scoring_send() -> None:
