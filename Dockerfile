@@ -22,4 +22,4 @@ COPY . .
 RUN pip install -e . && mkdir -p /data
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["python", "manage.py", "runweb", "--bind", "0.0.0.0:8000"]

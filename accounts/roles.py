@@ -29,13 +29,18 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
         return []
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        if user.is_superuser:
-            cached = list(ALL_ROLES)
-        else:
-            names = {group.name for group in user.groups.all()}
-            cached = [role for role in ALL_ROLES if role in names]
-        setattr(user, _CACHE_ATTR, cached)
+        cached = roles_remember(user, [group.name for group in user.groups.all()])
     return list(cached)
+
+
+def roles_remember(user: AbstractBaseUser, group_names: list[str]) -> list[str]:
+    """Cache the roles of `user`, whose groups were read along with it (token auth)."""
+    if user.is_superuser:
+        roles = list(ALL_ROLES)
+    else:
+        roles = [role for role in ALL_ROLES if role in set(group_names)]
+    setattr(user, _CACHE_ATTR, roles)
+    return roles
 
 
 def user_has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:

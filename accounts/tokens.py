@@ -9,13 +9,16 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import OuterRef
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from accounts.models import ApiToken
-from accounts.roles import user_is_inference_only
+from accounts.roles import roles_remember, user_is_inference_only
 
 # Writing last_used_at on every request would make each API call a write; once a minute
 # is enough to tell a token in use from a forgotten one.
@@ -50,7 +53,12 @@ def tokens_revoke_of_user(*, user: AbstractBaseUser) -> int:
 def token_user(key: str) -> tuple[AbstractBaseUser, ApiToken]:
     """The user a plain token belongs to; AuthenticationFailed when it is unknown,
     expired, or its user is deactivated."""
-    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
+    tokens = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key))
+    if connection.vendor == "postgresql":
+        # The user's groups in the same round trip: every API request asks for its roles.
+        names = Group.objects.filter(user=OuterRef("user_id")).values("name")
+        tokens = tokens.annotate(group_names=ArraySubquery(names))
+    token = tokens.first()
     if token is None:
         raise AuthenticationFailed("Invalid token.")
     now = timezone.now()
@@ -58,6 +66,8 @@ def token_user(key: str) -> tuple[AbstractBaseUser, ApiToken]:
         raise AuthenticationFailed("Token expired: ask for a new one at /api/auth/token/.")
     if not token.user.is_active:
         raise AuthenticationFailed("User inactive or deleted.")
+    if hasattr(token, "group_names"):
+        roles_remember(token.user, token.group_names)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user, token

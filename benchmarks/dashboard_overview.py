@@ -110,10 +110,10 @@ FROM spread, people, generate_series(0, 2) j,
     LATERAL (SELECT CASE WHEN (g + j) %% 5 = 0 THEN ARRAY[4*g-3, 4*g-1, 4*g-2, 4*g]
                          ELSE ARRAY[4*g-3, 4*g-2, 4*g-1, 4*g] END AS o) orders;
 
-INSERT INTO labeling_assignment (task_id, user_id, status, leased_at, expires_at, finished_at,
-    draft, time_spent_s)
-SELECT g, raters[1 + (3 * g + j) %% 40], 'submitted', at, at + interval '20 minutes', at, '',
-    30 + (g * 7 + j) %% 90
+INSERT INTO labeling_assignment (task_id, user_id, kind, status, leased_at, expires_at,
+    finished_at, draft, time_spent_s)
+SELECT g, raters[1 + (3 * g + j) %% 40], 'ranking', 'submitted', at, at + interval '20 minutes',
+    at, '', 30 + (g * 7 + j) %% 90
 FROM spread, people, generate_series(0, 2) j;
 """
 
@@ -163,11 +163,15 @@ SELECT d, %(c)s + %(d)s + d, reviewer, version, 1,
     40 + d %% 100, 'The ideal reply number ' || d || '.', at + interval '1 hour'
 FROM written WHERE status <> 'submitted';
 
--- The newest fortieth of the reviews still open is leased right now.
-INSERT INTO labeling_assignment (task_id, user_id, status, leased_at, expires_at, draft,
+-- The newest fortieth of the reviews still open, at most one per reviewer (one lease per
+-- person and kind), is leased right now.
+INSERT INTO labeling_assignment (task_id, user_id, kind, status, leased_at, expires_at, draft,
     time_spent_s)
-SELECT %(c)s + %(d)s + d, reviewer, 'leased', now(), now() + interval '20 minutes', '', 0
-FROM written WHERE status = 'submitted' AND d > %(d)s - %(d)s / 40;
+SELECT %(c)s + %(d)s + d, reviewer, 'review', 'leased', now(), now() + interval '20 minutes',
+    '', 0
+FROM written WHERE status = 'submitted' AND d > %(d)s - least(40, %(d)s / 40);
+UPDATE labeling_task SET leased_count = 1
+WHERE id IN (SELECT task_id FROM labeling_assignment WHERE status = 'leased');
 """
 
 TABLES = [

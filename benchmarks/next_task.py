@@ -26,6 +26,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from config.processes import web_command  # noqa: E402
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,8 +40,11 @@ def parse_args() -> argparse.Namespace:
         help="a PostgreSQL URL whose user may create databases",
     )
     parser.add_argument("--database", default="bench_next_task")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=16)
+    # Defaults: what runstack, compose and the image run (settings WEB_CONCURRENCY and
+    # WEB_THREADS, access log on).
+    parser.add_argument("--web-workers", type=int, default=None)
+    parser.add_argument("--web-threads", type=int, default=None)
+    parser.add_argument("--no-access-log", action="store_true")
     return parser.parse_args()
 
 
@@ -178,6 +183,33 @@ def over_assigned() -> int:
         return cursor.fetchone()[0]
 
 
+def print_statements(token: str) -> None:
+    """SQL statements per request, counted in this process through the same middleware,
+    authentication and views the server runs (a request on a connection used in the last
+    second adds no health check: config/postgresql)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+    client.get("/api/me/")  # the token's last_used_at, written once a minute
+    counts = {}
+    with CaptureQueriesContext(connection) as floor:
+        client.get("/api/me/")
+    counts["/api/me/"] = len(floor.captured_queries)
+    with CaptureQueriesContext(connection) as leasing:
+        task = client.post("/api/tasks/next/", {"kind": "demonstration"}, "application/json")
+    counts["next task"] = len(leasing.captured_queries)
+    with CaptureQueriesContext(connection) as submitting:
+        client.post(
+            "/api/demonstrations/",
+            {"task": task.json()["id"], "content": "Answer."},
+            "application/json",
+        )
+    counts["submit"] = len(submitting.captured_queries)
+    print("SQL statements per request: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 def wait_for(port: int, server: subprocess.Popen) -> None:
     for _ in range(300):
         if server.poll() is not None:
@@ -216,26 +248,18 @@ def main() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
+    from django.conf import settings
+
+    print_statements(tokens[0])
+    command = web_command(
+        bind=f"127.0.0.1:{port}",
+        workers=args.web_workers or settings.WEB_CONCURRENCY,
+        threads=args.web_threads or settings.WEB_THREADS,
+        access_log=not args.no_access_log,
+        loglevel="warning",
     )
+    print("server:", " ".join(command[2:]))
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         wait_for(port, server)
         header = ("clients", "endpoint", "req/s", "p50 ms", "p99 ms", "errors")
@@ -249,9 +273,10 @@ def main() -> None:
                     f"{r['p99_ms']:>8.1f} {r['errors']:>6}"
                 )
             print(
-                f"{clients:>7} ratio next/floor: p50 {queue['p50_ms'] / floor['p50_ms']:.2f}, "
-                f"p99 {queue['p99_ms'] / floor['p99_ms']:.2f}, "
-                f"throughput {queue['per_s'] / floor['per_s']:.2f}"
+                f"{clients:>7} ratio to the floor: latency p50 "
+                f"{floor['p50_ms'] / queue['p50_ms']:.2f}, "
+                f"p99 {floor['p99_ms'] / queue['p99_ms']:.2f}, "
+                f"loops (next + submit) per floor request {queue['per_s'] / floor['per_s']:.2f}"
                 f"; leases {queue['requests'] - queue['empty']:,}, empty answers {queue['empty']}"
             )
     finally:

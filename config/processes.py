@@ -41,6 +41,27 @@ def celery_worker_command(
     return command
 
 
+def web_command(
+    *,
+    bind: str,
+    workers: int,
+    threads: int,
+    access_log: bool,
+    control_socket: Path | None = None,
+    loglevel: str = "info",
+) -> list[str]:
+    """The web process: gunicorn, `workers` processes of `threads` threads each. Threads
+    because a request spends most of its time waiting on the database: with 2 sync workers
+    a 2-core machine served under half the queue loops of 2 workers of 16 threads
+    (benchmarks/next_task.py). The access log is written off the request's thread."""
+    command = _gthread_gunicorn(
+        "config.wsgi:application", bind, workers, threads, loglevel, control_socket
+    )
+    if access_log:
+        command += ["--access-logfile", "-", "--logger-class", "config.web_log.QueuedAccessLogger"]
+    return command
+
+
 # Threads of the inference process: each request mostly waits for its model's next step.
 SERVING_THREADS = 32
 
@@ -55,15 +76,21 @@ def serving_command(
     """The inference process answering /v1: one gunicorn process, so each model is loaded
     once and every request for it shares its batches, with many threads. Gunicorn's control
     socket goes where `control_socket` says, else nowhere."""
+    return _gthread_gunicorn("serving.wsgi:application", bind, 1, threads, loglevel, control_socket)
+
+
+def _gthread_gunicorn(
+    app: str, bind: str, workers: int, threads: int, loglevel: str, control_socket: Path | None
+) -> list[str]:
     return [
         sys.executable,
         "-m",
         "gunicorn",
-        "serving.wsgi:application",
+        app,
         "--bind",
         bind,
         "--workers",
-        "1",
+        str(workers),
         "--worker-class",
         "gthread",
         "--threads",

@@ -176,11 +176,17 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         _create_private_file(Path(_database["NAME"]))
     # A file, not memory, so that worker processes started by the tests share it.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
-elif _database["ENGINE"] != "django.db.backends.postgresql":
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, checking busy connections less often (config/postgresql/base.py).
+    _database["ENGINE"] = "config.postgresql"
+else:
     raise ImproperlyConfigured(
         f"DATABASE_URL names {_database['ENGINE']}: only PostgreSQL and SQLite are supported"
     )
 DATABASES = {"default": _database}
+# The queue's statement is prepared on each connection (labeling/queue_lease.py); turn it
+# off behind a connection pooler in transaction mode that cannot keep prepared statements.
+DATABASE_PREPARED_QUEUE = env_bool("DATABASE_PREPARED_QUEUE", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -402,6 +408,10 @@ TRAINING_RETRAIN_DPO_MIN_RANKINGS = env_int("TRAINING_RETRAIN_DPO_MIN_RANKINGS",
 PORT = env_int("PORT", 8000, minimum=1)
 HOST = env_str("HOST", "127.0.0.1")
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
+# Threads per web process: a request mostly waits on the database (config.processes).
+WEB_THREADS = env_int("WEB_THREADS", 16, minimum=1)
+# One line per request, written by a thread of its own (config.web_log).
+WEB_ACCESS_LOG = env_bool("WEB_ACCESS_LOG", True)
 
 # The models answer /v1 (OpenAI's chat completions) in an inference process of their own
 # (serving.wsgi, one process of many threads), never in a web worker: the web process

@@ -13,7 +13,7 @@ from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer, Ta
 from accounts.roles import Role, user_has_role
 from config.errors import InputError
 from guidelines.models import Guideline
-from labeling.drafts import draft_offered
+from labeling.drafts import lease_draft_offered
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from labeling.queue import draft_autosave, lease_renew, task_next_for_user, task_skip
 from labeling.selectors import demonstrations_of_author, prompt_list
@@ -152,7 +152,7 @@ class TaskNextSerializer(serializers.Serializer):
 def task_payload(assignment: Assignment) -> dict[str, object]:
     task = assignment.task
     prompt = task.prompt
-    offered = draft_offered(prompt=prompt)
+    offered = lease_draft_offered(assignment)
     payload: dict[str, object] = {
         "id": task.pk,
         "kind": task.kind,
@@ -366,6 +366,9 @@ class DemonstrationCreateView(APIView):
             claimed_draft_text=draft.get("content") if isinstance(draft, dict) else None,
             claimed_draft_id=draft.get("id") if isinstance(draft, dict) else None,
         )
+        if created:
+            # Nothing has reviewed it yet: no need to ask the database.
+            demonstration._prefetched_objects_cache = {"reviews": Review.objects.none()}
         return Response(
             DemonstrationOutputSerializer(demonstration).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from config.errors import InputError
-from labeling.models import Draft, Prompt
+from labeling.models import Assignment, Draft, Prompt
 from labeling.validation import text_checked
 
 
@@ -35,11 +35,25 @@ def draft_create(*, prompt: Prompt, text: str, origin: str, origin_name: str) ->
 def draft_offered(*, prompt: Prompt) -> OfferedDraft | None:
     """The newest model draft of the prompt, else the one it arrived with, else None."""
     draft = prompt.drafts.order_by("-created_at", "-id").first()
-    if draft is not None:
-        return OfferedDraft(draft.pk, draft.origin_name, draft.text)
+    newest = OfferedDraft(draft.pk, draft.origin_name, draft.text) if draft else None
+    return draft_offered_given(prompt=prompt, newest=newest)
+
+
+def draft_offered_given(*, prompt: Prompt, newest: OfferedDraft | None) -> OfferedDraft | None:
+    """draft_offered, with the prompt's newest model draft already read (by the queue)."""
+    if newest is not None:
+        return newest
     if prompt.draft_text:
         return OfferedDraft(None, prompt.draft_model, prompt.draft_text)
     return None
+
+
+def lease_draft_offered(assignment: Assignment) -> OfferedDraft | None:
+    """The draft offered with a lease: the queue's statement reads it along with the
+    lease on PostgreSQL (`draft_offer`); otherwise it is read now."""
+    if hasattr(assignment, "draft_offer"):
+        return assignment.draft_offer
+    return draft_offered(prompt=assignment.task.prompt)
 
 
 def draft_started_from(

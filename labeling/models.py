@@ -160,6 +160,10 @@ class Task(models.Model):
     )
     wanted = models.PositiveSmallIntegerField(default=1)
     submitted_count = models.PositiveSmallIntegerField(default=0)
+    # Assignments in status "leased", live or expired: with submitted_count, the slots
+    # taken. The queue decides on this row, which it locks, rather than on a count of
+    # other rows a concurrent request may not see yet (labeling/queue_lease.py).
+    leased_count = models.PositiveSmallIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the first lease was taken: among equal priorities the queue hands out started
     # work first.
@@ -183,8 +187,10 @@ class Task(models.Model):
                 condition=models.Q(wanted__gte=1), name="task_wants_one_or_more"
             ),
             models.CheckConstraint(
-                condition=models.Q(submitted_count__lte=models.F("wanted")),
-                name="task_never_over_submitted",
+                condition=models.Q(
+                    submitted_count__lte=models.F("wanted") - models.F("leased_count")
+                ),
+                name="task_never_over_assigned",
             ),
             models.CheckConstraint(
                 condition=~models.Q(kind="review") | models.Q(demonstration__isnull=False),
@@ -211,9 +217,15 @@ class Assignment(models.Model):
         LEASED = "leased", "Leased"
         SUBMITTED = "submitted", "Submitted"
         SKIPPED = "skipped", "Skipped"
+        # An expired lease whose slot went to someone else, or that ended with its task:
+        # the draft stays, and the task may come back to its owner if a slot frees.
+        LAPSED = "lapsed", "Lapsed"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The task's kind, kept here so that the database itself allows one lease per person
+    # and kind (the constraint below) without the queue locking the person's row.
+    kind = models.CharField(max_length=16)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.LEASED)
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -228,6 +240,11 @@ class Assignment(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["task", "user"], name="assignment_once_per_user"),
+            models.UniqueConstraint(
+                fields=["user", "kind"],
+                condition=models.Q(status="leased"),
+                name="one_lease_per_user_and_kind",
+            ),
         ]
         indexes = [models.Index(fields=["task", "status", "expires_at"], name="assignment_live")]
 

@@ -1,21 +1,27 @@
 """The task queue: who gets which task next, under any concurrency.
 
-A task counts its submissions plus its live leases toward `wanted` and is never handed out
-beyond that. Exactness comes from the database: a candidate task row is locked
-(`FOR UPDATE SKIP LOCKED`, so concurrent callers spread over different tasks instead of
-queueing on one), and its free slots are counted again under that lock before a lease is
-written. On SQLite, where there are no row locks, IMMEDIATE transactions serialize every
-writer, which gives the same guarantee with less concurrency.
+A task's slots are its submissions plus its leases, counted on the task row
+(`submitted_count`, `leased_count`), and it is never handed out beyond `wanted`. A lease
+that expires keeps its slot until someone else takes it over; then it lapses, its draft
+kept. Each person holds at most one lease of each kind.
+
+On PostgreSQL one statement takes the lease (labeling/queue_lease.py). On SQLite, where
+there are no row locks, IMMEDIATE transactions serialize every writer and the same steps
+run one by one below.
 """
 
+import itertools
+import random
+import time
+from collections import Counter
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from config.errors import Conflict
@@ -30,11 +36,13 @@ from labeling.models import (
     Task,
     TaskExclusion,
 )
-from labeling.queue_candidates import candidate_lock
+from labeling.queue_candidates import candidate_find
+from labeling.queue_lease import lease_in_one_statement
 from labeling.task_kinds import kind_description
 
-# How many locked-or-stale candidates one request tries before answering "nothing free".
-MAX_ATTEMPTS = 8
+# How long a request keeps asking while every free task is locked by other requests (each
+# lock lasts one statement, milliseconds) before it answers "nothing free".
+BUSY_WAIT_SECONDS = 5.0
 
 
 class QueueError(Conflict):
@@ -105,11 +113,6 @@ def task_record_imported(*, kind: str, prompt: Prompt) -> Task:
     )
 
 
-def _free_slots(task: Task, now) -> int:  # type: ignore[no-untyped-def]
-    live = Assignment.objects.filter(task=task, status=Assignment.Status.LEASED, expires_at__gt=now)
-    return task.wanted - task.submitted_count - live.count()
-
-
 def _opt_outs(user: AbstractBaseUser) -> list[str]:
     profile = LabelerProfile.objects.filter(user=user).first()
     return list(profile.sensitive_opt_outs) if profile else []
@@ -134,111 +137,152 @@ def _guidelines_for(user: AbstractBaseUser, guideline: Guideline | None) -> list
     return allowed
 
 
-def _current_lease(
-    user: AbstractBaseUser, kind: str, guideline_ids: list[int], now
-) -> Assignment | None:  # type: ignore[no-untyped-def]
-    return (
-        Assignment.objects.select_related("task__prompt", "task__guideline")
-        .filter(
-            user=user,
-            status=Assignment.Status.LEASED,
-            expires_at__gt=now,
-            task__kind=kind,
-            task__status=Task.Status.OPEN,
-            task__guideline_id__in=guideline_ids,
-        )
-        .order_by("leased_at")
-        .first()
-    )
-
-
 def task_next_for_user(
     *, user: AbstractBaseUser, kind: str, guideline: Guideline | None = None
 ) -> Assignment | None:
     """Lease the next task of `kind` to `user`, or None when there is nothing for them.
 
-    Asking again while holding a live lease of that kind returns the same lease, renewed,
-    so a reload never takes a second task.
+    Asking again while holding a lease of that kind returns the same lease, renewed (an
+    expired one too, if nobody took its slot over), so a reload never takes a second
+    task. A held lease the user may no longer work on lapses when they take another.
     """
-    guideline_ids = _guidelines_for(user, guideline)
-    for blocking in (False, True):
-        # First pass skips rows other requests hold; if all free tasks were locked, the
-        # second pass waits for them, so "nothing free" is never an artefact of timing.
-        for _ in range(MAX_ATTEMPTS):
-            outcome = _try_lease(
-                user=user, kind=kind, guideline_ids=guideline_ids, skip_locked=not blocking
+    if connection.vendor == "postgresql":
+        assignment = _lease_in_one_statement(user=user, kind=kind, guideline=guideline)
+        if assignment is not None:
+            return assignment
+        # Nothing leased: say why if it is an unread guideline, and ask again if a lease
+        # the user may no longer work on was in the way.
+        guideline_ids = _guidelines_for(user, guideline)
+        with transaction.atomic():
+            stale = leases_lapse(
+                Assignment.objects.filter(user=user, kind=kind).exclude(
+                    task__status=Task.Status.OPEN, task__guideline_id__in=guideline_ids
+                )
             )
-            if outcome == "none":
-                break
-            if isinstance(outcome, Assignment):
-                return outcome
+        return _lease_in_one_statement(user=user, kind=kind, guideline=guideline) if stale else None
+    guideline_ids = _guidelines_for(user, guideline)
+    with transaction.atomic():
+        return _lease_serialized(user=user, kind=kind, guideline_ids=guideline_ids)
+
+
+def _lease_in_one_statement(
+    *, user: AbstractBaseUser, kind: str, guideline: Guideline | None
+) -> Assignment | None:
+    give_up = time.monotonic() + BUSY_WAIT_SECONDS
+    for attempt in itertools.count():
+        if attempt and time.monotonic() > give_up:
+            return None
+        now = timezone.now()
+        try:
+            # A savepoint only inside a caller's transaction: alone, the statement is its
+            # own transaction, with no BEGIN or COMMIT to wait for.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                outcome = lease_in_one_statement(
+                    user_id=user.pk,
+                    kind=kind,
+                    guideline_id=guideline.pk if guideline else None,
+                    now=now,
+                    expires=now + lease_duration(),
+                )
+        except (IntegrityError, DataError):
+            # Another request of this user's leased first: asking again finds it.
+            continue
+        if outcome.assignment is not None:
+            return outcome.assignment
+        if not (outcome.candidates or outcome.busy):
+            return None
+        # Other requests hold the free tasks, or the one found was taken meanwhile: they
+        # finish within milliseconds. Ask again at once, then after short random pauses.
+        if attempt:
+            time.sleep(random.uniform(0.001, 0.01))
     return None
 
 
-def _try_lease(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
-    try:
-        with transaction.atomic():
-            return _try_lease_locked(
-                user=user, kind=kind, guideline_ids=guideline_ids, skip_locked=skip_locked
-            )
-    except IntegrityError:
-        # The unique (task, user) row appeared under us: another request of this user's
-        # leased the task first. Asking again finds that lease.
-        return "retry"
-
-
-def _try_lease_locked(*, user, kind, guideline_ids, skip_locked) -> Assignment | str:  # type: ignore[no-untyped-def]
-    # One "next" per user at a time: a second request from the same user (a double click,
-    # two tabs) waits here, then finds and renews the lease the first one took, instead
-    # of leasing a second task.
-    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+def _lease_serialized(
+    *, user: AbstractBaseUser, kind: str, guideline_ids: list[int]
+) -> Assignment | None:
+    """The statement's steps one by one, for SQLite: its transactions serialize writers."""
     now = timezone.now()
-    current = _current_lease(user, kind, guideline_ids, now)
-    if current is not None:
-        current.expires_at = now + lease_duration()
-        current.save(update_fields=["expires_at"])
-        return current
-    candidate = candidate_lock(
-        user_id=user.pk,
-        kind=kind,
-        guideline_ids=guideline_ids,
-        opt_outs=_opt_outs(user),
-        now=now,
-        skip_locked=skip_locked,
+    opt_outs = _opt_outs(user)
+    held = (
+        Assignment.objects.filter(
+            user=user,
+            kind=kind,
+            status=Assignment.Status.LEASED,
+            task__status=Task.Status.OPEN,
+            task__guideline_id__in=guideline_ids,
+        )
+        .exclude(task__prompt__sensitive_category__in=opt_outs)
+        .select_related("task__prompt", "task__guideline")
+        .first()
+    )
+    if held is not None:
+        if held.expires_at <= now:
+            held.leased_at = now
+        held.expires_at = now + lease_duration()
+        held.save(update_fields=["leased_at", "expires_at"])
+        return held
+    candidate = candidate_find(
+        user_id=user.pk, kind=kind, guideline_ids=guideline_ids, opt_outs=opt_outs, now=now
     )
     if candidate is None:
-        return "none"
-    task = Task.objects.select_related("prompt", "guideline").get(pk=candidate.task_id)
-    # The locked row is its newest version, so status and submitted_count are current;
-    # live leases are other rows, which the candidate query may have read in a
-    # snapshot taken before another request's lease on this task committed: count
-    # them again, under the lock.
-    if task.status != Task.Status.OPEN or _free_slots(task, now) <= 0:
-        return "retry"
-    return _lease(task=task, user=user, now=now, renew_own=candidate.has_own_expired_lease)
-
-
-def _lease(*, task: Task, user: AbstractBaseUser, now, renew_own: bool) -> Assignment:  # type: ignore[no-untyped-def]
-    expires = now + lease_duration()
-    if renew_own:
-        # The user's own lease had expired and nobody filled the slot: they get it back,
-        # with their autosaved draft.
-        assignment = Assignment.objects.get(task=task, user=user)
-        assignment.leased_at, assignment.expires_at = now, expires
-        assignment.save(update_fields=["leased_at", "expires_at"])
+        return None
+    # One lease per person and kind: a held one they may no longer work on lapses.
+    leases_lapse(Assignment.objects.filter(user=user, kind=kind))
+    if candidate.free:
+        Task.objects.filter(pk=candidate.task_id).update(leased_count=F("leased_count") + 1)
     else:
-        assignment = Assignment.objects.create(
-            task=task, user=user, leased_at=now, expires_at=expires
+        gone = Assignment.objects.filter(
+            task_id=candidate.task_id, status=Assignment.Status.LEASED, expires_at__lte=now
+        ).order_by("expires_at")[:1]
+        Assignment.objects.filter(pk__in=list(gone.values_list("pk", flat=True))).update(
+            status=Assignment.Status.LAPSED
         )
-    assignment.task = task
-    if task.started_at is None:
-        Task.objects.filter(pk=task.pk).update(started_at=now)
+    Task.objects.filter(pk=candidate.task_id, started_at__isnull=True).update(started_at=now)
+    lease = {
+        "status": Assignment.Status.LEASED,
+        "leased_at": now,
+        "expires_at": now + lease_duration(),
+    }
+    if candidate.own_id is not None:
+        Assignment.objects.filter(pk=candidate.own_id).update(**lease)
+        return Assignment.objects.select_related("task__prompt", "task__guideline").get(
+            pk=candidate.own_id
+        )
+    assignment = Assignment.objects.create(task_id=candidate.task_id, user=user, kind=kind, **lease)
+    assignment.task = Task.objects.select_related("prompt", "guideline").get(pk=candidate.task_id)
     return assignment
+
+
+def leases_lapse(assignments: QuerySet[Assignment]) -> int:
+    """End those of `assignments` that are leases, live or expired, and give their slots
+    back; their drafts stay. Call it inside a transaction; returns how many ended."""
+    ended = list(
+        assignments.filter(status=Assignment.Status.LEASED)
+        .select_for_update(of=("self",))
+        .values_list("pk", "task_id")
+    )
+    Assignment.objects.filter(pk__in=[pk for pk, _ in ended]).update(
+        status=Assignment.Status.LAPSED
+    )
+    # Relative updates: the counts of the rows ended under the lock, whatever else
+    # changed on those tasks meanwhile.
+    for task_id, count in Counter(task_id for _, task_id in ended).items():
+        Task.objects.filter(pk=task_id).update(leased_count=F("leased_count") - count)
+    return len(ended)
+
+
+def task_close(*, task: Task) -> None:
+    """Take the task out of the queue; leases on it end (their holders are told when they
+    next save or submit). Call it inside a transaction."""
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.CLOSED)
+    leases_lapse(Assignment.objects.filter(task=task))
 
 
 def assignment_held(*, user: AbstractBaseUser, task_id: int, lock: bool = False) -> Assignment:
     """The user's live lease on the task, or a QueueError saying why not."""
-    assignments = Assignment.objects.select_related("task")
+    # With what a submission reads next, in the same round trip.
+    assignments = Assignment.objects.select_related("task__guideline", "task__prompt")
     if lock:
         assignments = assignments.select_for_update(of=("self",))
     assignment = assignments.filter(task_id=task_id, user=user).first()
@@ -246,6 +290,11 @@ def assignment_held(*, user: AbstractBaseUser, task_id: int, lock: bool = False)
         raise LeaseNotHeld("This task is not leased to you: ask for the next task.")
     if assignment.status == Assignment.Status.SUBMITTED:
         raise LeaseNotHeld("You already submitted this task.")
+    if assignment.status == Assignment.Status.LAPSED:
+        raise LeaseExpired(
+            f"Your lease on task {task_id} ended: the task was closed or your slot went to "
+            "someone else after the lease expired. Your draft is saved; ask for the next task."
+        )
     if assignment.expires_at <= timezone.now():
         raise LeaseExpired(
             f"Your lease on task {task_id} expired at {assignment.expires_at:%H:%M:%S} UTC; "
@@ -284,6 +333,7 @@ def task_skip(*, user: AbstractBaseUser, task_id: int) -> Assignment:
     assignment.status = Assignment.Status.SKIPPED
     assignment.finished_at = timezone.now()
     assignment.save(update_fields=["status", "finished_at"])
+    Task.objects.filter(pk=assignment.task_id).update(leased_count=F("leased_count") - 1)
     return assignment
 
 
@@ -296,12 +346,15 @@ def assignment_finish(*, assignment: Assignment) -> None:
     assignment.status = Assignment.Status.SUBMITTED
     assignment.finished_at = now
     assignment.save(update_fields=["status", "finished_at"])
-    task = Task.objects.select_for_update().get(pk=assignment.task_id)
-    task.submitted_count = F("submitted_count") + 1
-    task.save(update_fields=["submitted_count"])
-    task.refresh_from_db(fields=["submitted_count"])
-    if task.submitted_count >= task.wanted:
-        Task.objects.filter(pk=task.pk).update(status=Task.Status.DONE)
+    # The lease's slot becomes a submission's, in one relative update of the task row.
+    Task.objects.filter(pk=assignment.task_id).update(
+        submitted_count=F("submitted_count") + 1,
+        leased_count=F("leased_count") - 1,
+        status=Case(
+            When(submitted_count__gte=F("wanted") - 1, then=Value(Task.Status.DONE)),
+            default=F("status"),
+        ),
+    )
 
 
 @transaction.atomic

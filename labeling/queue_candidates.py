@@ -1,9 +1,9 @@
-"""The queue's hot query, in SQL: pick and lock the next task a user may take.
+"""The queue's hot query, in SQL: the next task a user may take.
 
 Written out rather than built with the ORM because this runs on every "next task"
 request and compiling the equivalent queryset cost several times more than running it.
-The same text runs on PostgreSQL and SQLite (3.30+ for NULLS LAST); only PostgreSQL gets
-the row lock, SQLite's IMMEDIATE transactions already serialize writers.
+PostgreSQL runs it inside the one statement that also takes the lease
+(labeling/queue_lease.py); SQLite runs it alone, in a transaction that serializes writers.
 """
 
 from dataclasses import dataclass
@@ -11,74 +11,73 @@ from datetime import datetime
 
 from django.db import connection
 
+# Parameters by name: %(user)s, %(kind)s, %(now)s. `guideline_match` is a condition on
+# t.guideline_id, `not_opted_out` one on t.prompt_id. Every check on other tables is a
+# subquery on one task, so the planner walks the open-task index in queue order and stops
+# at the first task that passes.
 CANDIDATE_SQL = """
-SELECT t.id,
-       EXISTS (
-           SELECT 1 FROM labeling_assignment own
-           WHERE own.task_id = t.id AND own.user_id = %s AND own.status = 'leased'
-       ) AS has_own_expired_lease
+SELECT t.id, t.priority, t.started_at,
+       (SELECT own.id FROM labeling_assignment own
+        WHERE own.task_id = t.id AND own.user_id = %(user)s) AS own_id,
+       t.submitted_count + t.leased_count < t.wanted AS free
 FROM labeling_task t
-{join}
-WHERE t.status = 'open' AND t.kind = %s AND t.guideline_id IN ({guidelines})
-  AND (t.excluded_user_id IS NULL OR t.excluded_user_id <> %s)
+WHERE {also} t.status = 'open' AND t.kind = %(kind)s AND {guideline_match}
+  AND (t.excluded_user_id IS NULL OR t.excluded_user_id <> %(user)s)
   AND NOT EXISTS (
-      SELECT 1 FROM labeling_taskexclusion x WHERE x.task_id = t.id AND x.user_id = %s
+      SELECT 1 FROM labeling_taskexclusion x WHERE x.task_id = t.id AND x.user_id = %(user)s
   )
-  -- Any hold of the user's but an expired lease: done, skipped or being worked on.
+  -- Nothing the user holds, finished or skipped; a task whose lease of theirs lapsed may
+  -- come back to them.
   AND NOT EXISTS (
       SELECT 1 FROM labeling_assignment held
-      WHERE held.task_id = t.id AND held.user_id = %s
-        AND NOT (held.status = 'leased' AND held.expires_at <= %s)
+      WHERE held.task_id = t.id AND held.user_id = %(user)s AND held.status <> 'lapsed'
   )
-  AND t.submitted_count + (
-      SELECT count(*) FROM labeling_assignment live
-      WHERE live.task_id = t.id AND live.status = 'leased' AND live.expires_at > %s
-  ) < t.wanted
-  {opt_outs}
+  -- A free slot, or a slot held by an expired lease, which the new lease takes over.
+  AND (t.submitted_count + t.leased_count < t.wanted OR EXISTS (
+      SELECT 1 FROM labeling_assignment gone
+      WHERE gone.task_id = t.id AND gone.status = 'leased' AND gone.expires_at <= %(now)s
+  ))
+  AND {not_opted_out}
 ORDER BY t.priority DESC, t.started_at ASC NULLS LAST, t.id
 LIMIT 1
-{lock}
 """
 
 
 @dataclass(frozen=True)
 class Candidate:
     task_id: int
-    # Left after the NOT EXISTS above, a lease of the user's own can only be an expired one.
-    has_own_expired_lease: bool
+    # The user's lapsed assignment on the task, which a new lease reuses with its draft.
+    own_id: int | None
+    # False: every slot is taken, one of them by an expired lease.
+    free: bool
 
 
-def candidate_lock(
-    *,
-    user_id: int,
-    kind: str,
-    guideline_ids: list[int],
-    opt_outs: list[str],
-    now: datetime,
-    skip_locked: bool,
+def candidate_find(
+    *, user_id: int, kind: str, guideline_ids: list[int], opt_outs: list[str], now: datetime
 ) -> Candidate | None:
-    """The open task with a free slot for the user, highest priority first, then the
-    oldest started, locked on PostgreSQL.
+    """The open task the user may take, highest priority first, then the oldest started.
 
-    Must run inside a transaction; the caller re-counts live leases under the lock.
+    Without row locks: for SQLite, whose transactions serialize every writer.
     """
     if not guideline_ids:
         return None
-    lock = ""
-    if connection.vendor == "postgresql":
-        lock = "FOR UPDATE OF t SKIP LOCKED" if skip_locked else "FOR UPDATE OF t"
-    join, opt_out_clause = "", ""
+    params: dict[str, object] = {"user": user_id, "kind": kind, "now": now}
+    params.update({f"g{i}": g for i, g in enumerate(guideline_ids)})
+    params.update({f"o{i}": o for i, o in enumerate(opt_outs)})
+    not_opted_out = "1 = 1"
     if opt_outs:
-        join = "JOIN labeling_prompt p ON p.id = t.prompt_id"
-        opt_out_clause = f"AND p.sensitive_category NOT IN ({', '.join(['%s'] * len(opt_outs))})"
+        names = ", ".join(f"%(o{i})s" for i in range(len(opt_outs)))
+        not_opted_out = (
+            "NOT EXISTS (SELECT 1 FROM labeling_prompt p "
+            f"WHERE p.id = t.prompt_id AND p.sensitive_category IN ({names}))"
+        )
+    guidelines = ", ".join(f"%(g{i})s" for i in range(len(guideline_ids)))
     sql = CANDIDATE_SQL.format(
-        join=join,
-        guidelines=", ".join(["%s"] * len(guideline_ids)),
-        opt_outs=opt_out_clause,
-        lock=lock,
+        also="",
+        guideline_match=f"t.guideline_id IN ({guidelines})",
+        not_opted_out=not_opted_out,
     )
-    params = [user_id, kind, *guideline_ids, user_id, user_id, user_id, now, now, *opt_outs]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return Candidate(row[0], bool(row[1])) if row else None
+    return Candidate(row[0], row[3], bool(row[4])) if row else None

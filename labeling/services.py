@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from config.errors import IdempotencyKeyReused, InputError
 from guidelines.models import Guideline, GuidelineVersion
@@ -19,6 +18,8 @@ from labeling.queue import (
     QueueError,
     assignment_finish,
     assignment_held,
+    leases_lapse,
+    task_close,
     task_open,
     task_record_imported,
 )
@@ -253,7 +254,7 @@ def _demonstration_submit(
     )
     char_distance, word_distance = edit_distances(draft.text, text) if draft else (None, None)
     demonstration = Demonstration.objects.create(
-        prompt_id=task.prompt_id,
+        prompt=task.prompt,
         task=task,
         author=author,
         guideline_version=version_worked_under(author, task.guideline),
@@ -379,12 +380,10 @@ def _apply_verdict(*, demonstration: Demonstration, task: Task, verdict: str) ->
     demonstration.save(update_fields=["status", "updated_at"])
     # One rejection or request for revision decides this round: other reviewers' leases
     # on it end, and a revision gets a fresh review task.
-    Task.objects.filter(pk=task.pk).update(status=Task.Status.CLOSED)
-    Assignment.objects.filter(task=task, status=Assignment.Status.LEASED).update(
-        expires_at=timezone.now()
-    )
+    task_close(task=task)
 
 
+@transaction.atomic
 def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> LabelerProfile:
     if not isinstance(categories, list | tuple) or not all(isinstance(c, str) for c in categories):
         raise InputError("sensitive_opt_outs", "A list of category names.")
@@ -396,11 +395,11 @@ def profile_set_opt_outs(*, user: AbstractBaseUser, categories: object) -> Label
     profile.save(update_fields=["sensitive_opt_outs"])
     # A task of a category just opted out of that the person still holds goes back to the
     # queue at once, rather than being handed to them again on their next "next task".
-    Assignment.objects.filter(
-        user=user,
-        status=Assignment.Status.LEASED,
-        task__prompt__sensitive_category__in=profile.sensitive_opt_outs,
-    ).update(expires_at=timezone.now())
+    leases_lapse(
+        Assignment.objects.filter(
+            user=user, task__prompt__sensitive_category__in=profile.sensitive_opt_outs
+        )
+    )
     return profile
 
 

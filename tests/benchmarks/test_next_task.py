@@ -39,5 +39,6 @@ def test_the_queue_benchmark_runs_and_finds_no_over_assignment():
     )
 
     assert result.returncode == 0, result.stderr
-    assert "ratio next/floor" in result.stdout
+    assert "ratio to the floor" in result.stdout
+    assert "SQL statements per request: /api/me/ 1, next task 2," in result.stdout
     assert "over-assigned tasks: 0" in result.stdout

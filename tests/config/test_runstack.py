@@ -187,7 +187,10 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env, tmp_path):
     assert "Stopped web, serving, worker, training, inference, beat." in stack.output
     assert "celery@" not in stack.output and "Booting worker" not in stack.output
     assert {path.name for path in tmp_path.glob("*.log")} == {f"{name}.log" for name in STACK}
-    assert "Booting worker" in (tmp_path / "web.log").read_text()
+    web_log = (tmp_path / "web.log").read_text()
+    assert "Booting worker" in web_log
+    # The health check's access line, written by the web's own writer thread.
+    assert '"GET /healthz HTTP/1.1" 200' in web_log
     # Gunicorn's control sockets were under DATA_DIR, not in the home directory.
     assert sockets == ["serving.ctl", "web.ctl"]
     assert not [pid for pid in children.values() if is_alive(pid)]

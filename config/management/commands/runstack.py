@@ -26,7 +26,7 @@ from types import FrameType
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.processes import celery_worker_command, gunicorn_control, serving_command
+from config.processes import celery_worker_command, serving_command, web_command
 
 STOP_GRACE_S = 20.0
 FIRST_BACKOFF_S = 1.0
@@ -145,21 +145,13 @@ def stack_commands() -> dict[str, list[str]]:
     """Each process of the stack and its command line (README.md, "Processes")."""
     python = sys.executable
     return {
-        "web": [
-            python,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"{settings.HOST}:{settings.PORT}",
-            "--workers",
-            str(settings.WEB_CONCURRENCY),
-            "--access-logfile",
-            "-",
-            "--graceful-timeout",
-            "10",
-            *gunicorn_control(settings.DATA_DIR / "run" / "web.ctl"),
-        ],
+        "web": web_command(
+            bind=f"{settings.HOST}:{settings.PORT}",
+            workers=settings.WEB_CONCURRENCY,
+            threads=settings.WEB_THREADS,
+            access_log=settings.WEB_ACCESS_LOG,
+            control_socket=settings.DATA_DIR / "run" / "web.ctl",
+        ),
         # /v1, in a process of its own (config.processes.serving_command).
         "serving": [
             *serving_command(
