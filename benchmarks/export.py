@@ -48,15 +48,66 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+# Comparisons i = %(low)s..%(high)s, each on prompt i and task i, with candidates 2i - 1
+# (the better) and 2i, ranked once (ranking i), written by the server itself: 1,000,000
+# rows are ready in under a minute, where the ORM took over an hour.
+SEED_SQL = """
+INSERT INTO labeling_prompt (id, messages, category, language, tags, source,
+    wanted_demonstrations, content_hash, created_at, guideline_id, guideline_version_id,
+    sensitive_category, draft_model, draft_text, search_text)
+SELECT i, jsonb_build_array(jsonb_build_object(
+        'role', 'user', 'content', 'Benchmark question ' || i || ': which reply is better?')),
+    '', 'en', '[]', 'imported', 1, encode(sha256(i::text::bytea), 'hex'), now(),
+    %(guideline)s, %(version)s, '', '', '', ''
+FROM generate_series(%(low)s, %(high)s) i;
+
+INSERT INTO labeling_task (id, kind, status, guideline_id, prompt_id, wanted, submitted_count,
+    created_at)
+SELECT i, 'ranking', 'done', %(guideline)s, i, 1, 1, now()
+FROM generate_series(%(low)s, %(high)s) i;
+
+INSERT INTO rankings_comparison (id, gold_ranking, consensus_ranked_pairs,
+    consensus_bradley_terry, agreement, ranking_count, created_at, prompt_id, task_id, source,
+    evaluation)
+SELECT i, '[]', '[]', '{}', '{}', 1, now(), i, i, 'bench', false
+FROM generate_series(%(low)s, %(high)s) i;
+
+INSERT INTO rankings_candidate (id, content, model_name, sampling, source, created_at,
+    prompt_id)
+SELECT 2 * i - 1 + side,
+    (ARRAY['Good', 'Weak'])[side + 1] || ' reply to question ' || i
+        || ', long enough to look like an answer.',
+    '', '{}', 'imported', now(), i
+FROM generate_series(%(low)s, %(high)s) i, generate_series(0, 1) side;
+
+INSERT INTO rankings_comparison_candidates (comparison_id, candidate_id)
+SELECT i, 2 * i - 1 + side FROM generate_series(%(low)s, %(high)s) i, generate_series(0, 1) side;
+
+INSERT INTO rankings_ranking (id, ranking, shown_order, flags, likert, all_bad, rationale,
+    time_spent_s, idempotency_key, created_at, comparison_id, guideline_version_id, rater_id,
+    pairs)
+SELECT i, jsonb_build_array(jsonb_build_array(2 * i - 1), jsonb_build_array(2 * i)), '[]',
+    '{}', '{}', false, '', 0, '', now(), i, %(version)s, %(rater)s,
+    jsonb_build_array(jsonb_build_array(2 * i - 1, 2 * i))
+FROM generate_series(%(low)s, %(high)s) i;
+"""
+
+SEEDED_TABLES = (
+    "labeling_prompt",
+    "labeling_task",
+    "rankings_comparison",
+    "rankings_candidate",
+    "rankings_comparison_candidates",
+    "rankings_ranking",
+)
+
+
 def seed(start: int, stop: int) -> None:
     """Comparisons start..stop-1: a prompt, two candidates, one ranking each."""
-    import hashlib
-
     from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
 
     from guidelines.models import Guideline, GuidelineVersion
-    from labeling.models import Prompt, Task
-    from rankings.models import Candidate, Comparison, Ranking
 
     guideline = Guideline.objects.get_or_create(slug="bench", defaults={"title": "Benchmark"})[0]
     version = GuidelineVersion.objects.filter(
@@ -70,77 +121,18 @@ def seed(start: int, stop: int) -> None:
         published_at="2026-01-01T00:00:00Z",
     )
     rater = get_user_model().objects.get_or_create(username="bench-rater")[0]
-    batch = 5000
-    for low in range(start, stop, batch):
-        high = min(low + batch, stop)
-        prompts = Prompt.objects.bulk_create(
-            [
-                Prompt(
-                    guideline=guideline,
-                    guideline_version=version,
-                    source="imported",
-                    messages=[
-                        {
-                            "role": "user",
-                            "content": f"Benchmark question {i}: which reply is better?",
-                        }
-                    ],
-                    content_hash=hashlib.sha256(str(i).encode()).hexdigest(),
-                )
-                for i in range(low, high)
-            ]
-        )
-        tasks = Task.objects.bulk_create(
-            [
-                Task(
-                    kind="ranking",
-                    guideline=guideline,
-                    prompt=p,
-                    wanted=1,
-                    submitted_count=1,
-                    status="done",
-                )
-                for p in prompts
-            ]
-        )
-        comparisons = Comparison.objects.bulk_create(
-            [
-                Comparison(task=t, prompt=p, source="bench", ranking_count=1)
-                for t, p in zip(tasks, prompts, strict=True)
-            ]
-        )
-        candidates = Candidate.objects.bulk_create(
-            [
-                Candidate(
-                    prompt=p,
-                    content=f"{side} reply to question {i}, long enough to look like an answer.",
-                    source="imported",
-                )
-                for i, p in zip(range(low, high), prompts, strict=True)
-                for side in ("Good", "Weak")
-            ]
-        )
-        through = Comparison.candidates.through
-        through.objects.bulk_create(
-            [
-                through(comparison_id=c.pk, candidate_id=candidates[2 * n + side].pk)
-                for n, c in enumerate(comparisons)
-                for side in (0, 1)
-            ]
-        )
-        Ranking.objects.bulk_create(
-            [
-                Ranking(
-                    comparison=c,
-                    rater=rater,
-                    guideline_version=version,
-                    shown_order=[],
-                    ranking=[[candidates[2 * n].pk], [candidates[2 * n + 1].pk]],
-                    pairs=[[candidates[2 * n].pk, candidates[2 * n + 1].pk]],
-                )
-                for n, c in enumerate(comparisons)
-            ]
-        )
+    names = {"guideline": guideline.pk, "version": version.pk, "rater": rater.pk}
+    batch = 250_000
+    with transaction.atomic(), connection.cursor() as cursor:
+        for low in range(start + 1, stop + 1, batch):
+            high = min(low + batch, stop + 1) - 1
+            cursor.execute(SEED_SQL, {**names, "low": low, "high": high})
+        for table in SEEDED_TABLES:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 1) FROM {table}))"
+            )
+        cursor.execute("ANALYZE")
 
 
 def measure_export() -> None:
@@ -202,12 +194,10 @@ def main() -> None:
     print(f"{'rows':>10} {'export rows/s':>14} {'COPY rows/s':>12} {'ratio':>6} {'peak MiB':>9}")
     seeded = 0
     for size in (args.rows // 4, args.rows):
+        started = time.monotonic()
         seed(seeded, size)
+        print(f"seeded rows {seeded + 1:,} to {size:,} in {time.monotonic() - started:.0f}s")
         seeded = size
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
         child = subprocess.run(
             [sys.executable, __file__, "--measure"],
             cwd=REPO_ROOT,

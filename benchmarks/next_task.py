@@ -148,17 +148,22 @@ class Client(threading.Thread):
         conn.close()
 
 
-def run_level(
-    port: int, tokens: list[str], clients: int, mode: str, seconds: float
-) -> dict[str, float]:
-    deadline = time.monotonic() + seconds
-    threads = [Client(port, tokens[i], mode, deadline) for i in range(clients)]
+def threads_run(threads: list[threading.Thread]) -> float:
+    """Start the clients together and wait for all; the seconds that took."""
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
+    return time.monotonic() - started
+
+
+def run_level(
+    port: int, tokens: list[str], clients: int, mode: str, seconds: float
+) -> dict[str, float]:
+    deadline = time.monotonic() + seconds
+    threads = [Client(port, tokens[i], mode, deadline) for i in range(clients)]
+    elapsed = threads_run(threads)
     latencies = sorted(x for t in threads for x in t.latencies)
     return {
         "requests": len(latencies),
@@ -177,7 +182,8 @@ def over_assigned() -> int:
         cursor.execute("""
             SELECT count(*) FROM (
                 SELECT t.id FROM labeling_task t JOIN labeling_assignment a ON a.task_id = t.id
-                WHERE a.status <> 'skipped' GROUP BY t.id, t.wanted HAVING count(*) > t.wanted
+                WHERE a.status IN ('leased', 'submitted')
+                GROUP BY t.id, t.wanted HAVING count(*) > t.wanted
             ) over
         """)
         return cursor.fetchone()[0]

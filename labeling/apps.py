@@ -6,8 +6,11 @@ class LabelingConfig(AppConfig):
     verbose_name = "Labeling"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
         from accounts.roles import Role
-        from labeling.models import Task
+        from labeling.models import Assignment, Task
+        from labeling.queue import lease_deleted
         from labeling.selectors import demonstration_task_payload, review_task_payload
         from labeling.task_kinds import TaskKind, register
 
@@ -30,3 +33,5 @@ class LabelingConfig(AppConfig):
                 payload=review_task_payload,
             ),
         )
+        # A lease deleted with its person (the row cascades) gives its slot back.
+        post_delete.connect(lease_deleted, sender=Assignment, dispatch_uid="lease_deleted")

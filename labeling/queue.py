@@ -21,7 +21,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from config.errors import Conflict
@@ -43,6 +43,10 @@ from labeling.task_kinds import kind_description
 # How long a request keeps asking while every free task is locked by other requests (each
 # lock lasts one statement, milliseconds) before it answers "nothing free".
 BUSY_WAIT_SECONDS = 5.0
+# What the statement raises when another request of the same person won a race: a second
+# lease (unique_violation) or a lapsed assignment taken meanwhile (division_by_zero, its
+# guard). Anything else is a real error.
+RACES = {"23505", "22012"}
 
 
 class QueueError(Conflict):
@@ -150,16 +154,20 @@ def task_next_for_user(
         assignment = _lease_in_one_statement(user=user, kind=kind, guideline=guideline)
         if assignment is not None:
             return assignment
-        # Nothing leased: say why if it is an unread guideline, and ask again if a lease
-        # the user may no longer work on was in the way.
+        # Nothing leased: say why if it is an unread guideline; if a lease the user may
+        # no longer work on was in the way, lapse it and ask again, keeping it if that
+        # finds nothing either.
         guideline_ids = _guidelines_for(user, guideline)
+        stale = Assignment.objects.filter(user=user, kind=kind).exclude(
+            _workable(guideline_ids, _opt_outs(user))
+        )
         with transaction.atomic():
-            stale = leases_lapse(
-                Assignment.objects.filter(user=user, kind=kind).exclude(
-                    task__status=Task.Status.OPEN, task__guideline_id__in=guideline_ids
-                )
-            )
-        return _lease_in_one_statement(user=user, kind=kind, guideline=guideline) if stale else None
+            if not leases_lapse(stale):
+                return None
+            assignment = _lease_in_one_statement(user=user, kind=kind, guideline=guideline)
+            if assignment is None:
+                transaction.set_rollback(True)
+            return assignment
     guideline_ids = _guidelines_for(user, guideline)
     with transaction.atomic():
         return _lease_serialized(user=user, kind=kind, guideline_ids=guideline_ids)
@@ -170,8 +178,12 @@ def _lease_in_one_statement(
 ) -> Assignment | None:
     give_up = time.monotonic() + BUSY_WAIT_SECONDS
     for attempt in itertools.count():
-        if attempt and time.monotonic() > give_up:
-            return None
+        # Another request won a race, holds the free tasks, or took the one found: it
+        # finishes within milliseconds. Ask again at once, then after short random pauses.
+        if attempt > 1:
+            if time.monotonic() > give_up:
+                return None
+            time.sleep(random.uniform(0.001, 0.01))
         now = timezone.now()
         try:
             # A savepoint only inside a caller's transaction: alone, the statement is its
@@ -184,18 +196,24 @@ def _lease_in_one_statement(
                     now=now,
                     expires=now + lease_duration(),
                 )
-        except (IntegrityError, DataError):
+        except (IntegrityError, DataError) as error:
             # Another request of this user's leased first: asking again finds it.
+            if getattr(error.__cause__, "sqlstate", None) not in RACES:
+                raise
             continue
         if outcome.assignment is not None:
             return outcome.assignment
         if not (outcome.candidates or outcome.busy):
             return None
-        # Other requests hold the free tasks, or the one found was taken meanwhile: they
-        # finish within milliseconds. Ask again at once, then after short random pauses.
-        if attempt:
-            time.sleep(random.uniform(0.001, 0.01))
     return None
+
+
+def _workable(guideline_ids: list[int], opt_outs: list[str]) -> Q:
+    """Assignments whose task the user may work on now: open, under a guideline whose
+    current version they read, of no category they opted out of."""
+    return Q(task__status=Task.Status.OPEN, task__guideline_id__in=guideline_ids) & ~Q(
+        task__prompt__sensitive_category__in=opt_outs
+    )
 
 
 def _lease_serialized(
@@ -206,13 +224,11 @@ def _lease_serialized(
     opt_outs = _opt_outs(user)
     held = (
         Assignment.objects.filter(
+            _workable(guideline_ids, opt_outs),
             user=user,
             kind=kind,
             status=Assignment.Status.LEASED,
-            task__status=Task.Status.OPEN,
-            task__guideline_id__in=guideline_ids,
         )
-        .exclude(task__prompt__sensitive_category__in=opt_outs)
         .select_related("task__prompt", "task__guideline")
         .first()
     )
@@ -257,19 +273,29 @@ def _lease_serialized(
 def leases_lapse(assignments: QuerySet[Assignment]) -> int:
     """End those of `assignments` that are leases, live or expired, and give their slots
     back; their drafts stay. Call it inside a transaction; returns how many ended."""
+    leased = assignments.filter(status=Assignment.Status.LEASED)
+    task_ids = sorted(set(leased.values_list("task_id", flat=True)))
+    # Task rows before assignments, in id order, as the queue's statement, a skip and a
+    # submission lock them: the other order could deadlock with them.
+    list(Task.objects.select_for_update().filter(pk__in=task_ids).order_by("pk").values_list("pk"))
     ended = list(
-        assignments.filter(status=Assignment.Status.LEASED)
+        leased.filter(task_id__in=task_ids)
         .select_for_update(of=("self",))
         .values_list("pk", "task_id")
     )
     Assignment.objects.filter(pk__in=[pk for pk, _ in ended]).update(
         status=Assignment.Status.LAPSED
     )
-    # Relative updates: the counts of the rows ended under the lock, whatever else
-    # changed on those tasks meanwhile.
+    # Relative updates: the counts of the rows ended under the lock.
     for task_id, count in Counter(task_id for _, task_id in ended).items():
         Task.objects.filter(pk=task_id).update(leased_count=F("leased_count") - count)
     return len(ended)
+
+
+def lease_deleted(*, instance: Assignment, **_: object) -> None:
+    """post_delete of an assignment: a deleted lease's slot is free again."""
+    if instance.status == Assignment.Status.LEASED:
+        Task.objects.filter(pk=instance.task_id).update(leased_count=F("leased_count") - 1)
 
 
 def task_close(*, task: Task) -> None:
@@ -329,6 +355,8 @@ def _time_kept(assignment: Assignment, time_spent_s: int | None) -> bool:
 @transaction.atomic
 def task_skip(*, user: AbstractBaseUser, task_id: int) -> Assignment:
     """Give the task back; it is never offered to this user again."""
+    # The task row first, as task_close and the queue's statement lock it (leases_lapse).
+    list(Task.objects.select_for_update().filter(pk=task_id).values_list("pk"))
     assignment = assignment_held(user=user, task_id=task_id, lock=True)
     assignment.status = Assignment.Status.SKIPPED
     assignment.finished_at = timezone.now()

@@ -217,7 +217,7 @@ def _statement(only_guideline: bool) -> str:
         ),
         not_opted_out=NOT_OPTED_OUT,
         candidate=_per_guideline(also=HOLDS_NO_LEASE, lock="FOR UPDATE OF t SKIP LOCKED"),
-        unlocked=_per_guideline(also="", lock=""),
+        unlocked=_per_guideline(also=HOLDS_NO_LEASE, lock=""),
         columns=", ".join(columns + list(DRAFT_COLUMNS)),
     )
 

@@ -2,6 +2,7 @@ import django.db.models.expressions
 from django.conf import settings
 from django.db import migrations, models
 from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -9,9 +10,10 @@ def leases_counted(apps, schema_editor):
     """Give each assignment its task's kind and each task its count of leases.
 
     Before this, an expired lease stayed "leased" after another person took its slot, and
-    a person could hold expired leases of one kind on several tasks. The newest lease per
-    person and kind stays; so do the leases that fit in their task's free slots, live
-    ones first; every other one lapses, its draft kept.
+    a person could hold expired leases of one kind on several tasks. Leases on tasks no
+    longer open lapse; then each task keeps the leases that fit in its free slots, and
+    each person one lease per kind, live ones first, then the latest to expire (renewing
+    moved a lease's expiry, not its start). Every other one lapses, its draft kept.
     """
     Task = apps.get_model("labeling", "Task")
     Assignment = apps.get_model("labeling", "Assignment")
@@ -20,21 +22,31 @@ def leases_counted(apps, schema_editor):
     )
     leased = Assignment.objects.filter(status="leased")
     leased.exclude(task__status="open").update(status="lapsed")
+    now = timezone.now()
+
+    def keep_best(held, keep: int) -> None:
+        rows = sorted(held.values_list("pk", "expires_at"), key=lambda row: row[1], reverse=True)
+        live_first = sorted(rows, key=lambda row: row[1] <= now)
+        leased.filter(pk__in=[pk for pk, _ in live_first[keep:]]).update(status="lapsed")
+
+    for task in Task.objects.filter(assignments__status="leased").distinct():
+        keep_best(leased.filter(task=task), max(task.wanted - task.submitted_count, 0))
     crowded = (
         leased.values("user_id", "kind").annotate(n=Count("id")).filter(n__gt=1).order_by()
     )
     for group in crowded:
-        held = leased.filter(user_id=group["user_id"], kind=group["kind"]).order_by("-leased_at")
-        leased.filter(pk__in=list(held.values_list("pk", flat=True)[1:])).update(status="lapsed")
-    now = timezone.now()
-    for task in Task.objects.filter(assignments__status="leased").distinct():
-        room = max(task.wanted - task.submitted_count, 0)
-        held = list(
-            leased.filter(task=task).order_by("-expires_at").values_list("pk", "expires_at")
+        keep_best(leased.filter(user_id=group["user_id"], kind=group["kind"]), 1)
+    Task.objects.update(
+        leased_count=Coalesce(
+            Subquery(
+                leased.filter(task_id=OuterRef("pk"))
+                .values("task_id")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            ),
+            0,
         )
-        live_first = sorted(held, key=lambda row: row[1] <= now)
-        leased.filter(pk__in=[pk for pk, _ in live_first[room:]]).update(status="lapsed")
-        Task.objects.filter(pk=task.pk).update(leased_count=min(len(held), room))
+    )
 
 
 class Migration(migrations.Migration):

@@ -56,10 +56,16 @@ def old_rows(apps) -> dict[str, int]:
     crowded = task("crowded")
     alice_expired = lease(crowded, alice, -60)
     erin_live = lease(crowded, erin, 200)
-    # Alice also held an expired lease on a task nobody took, older than her newest.
+    # Alice also held an expired lease on a task nobody took, started earlier but kept
+    # alive longer (renewing moved the expiry, not the start).
     quiet = task("quiet")
-    alice_older = lease(quiet, alice, -600)
+    alice_older = lease(quiet, alice, -30)
     OldAssignment.objects.filter(pk=alice_older.pk).update(leased_at=now - timedelta(hours=1))
+    # Bob kept an early lease alive by autosaving, and let a later one expire.
+    bob = User.objects.create(username="bob")
+    bob_live = lease(task("autosaved"), bob, 200)
+    OldAssignment.objects.filter(pk=bob_live.pk).update(leased_at=now - timedelta(hours=2))
+    bob_expired = lease(task("abandoned"), bob, -60)
     # A review closed under a lease.
     closed = task("closed", status="closed")
     lease(closed, erin, -1)
@@ -70,6 +76,8 @@ def old_rows(apps) -> dict[str, int]:
         "alice_expired": alice_expired.pk,
         "erin_live": erin_live.pk,
         "alice_older": alice_older.pk,
+        "bob_live": bob_live.pk,
+        "bob_expired": bob_expired.pk,
     }
 
 
@@ -82,8 +90,16 @@ def test_leases_are_counted_and_the_surplus_lapses(before_counts):
     status = dict(Assignment.objects.values_list("pk", "status"))
     assert status[ids["erin_live"]] == "leased"
     assert status[ids["alice_expired"]] == "lapsed"  # lost its slot to Erin
-    assert status[ids["alice_older"]] == "lapsed"  # Alice's older lease of the kind
+    # Her only lease left of the kind once the crowded task kept Erin's: it stays.
+    assert status[ids["alice_older"]] == "leased"
+    assert (status[ids["bob_live"]], status[ids["bob_expired"]]) == ("leased", "lapsed")
     assert Assignment.objects.get(task_id=ids["closed"]).status == "lapsed"
     counts = dict(Task.objects.values_list("pk", "leased_count"))
-    assert counts == {ids["crowded"]: 1, ids["quiet"]: 0, ids["closed"]: 0}
+    assert counts == {
+        ids["crowded"]: 1,
+        ids["quiet"]: 1,
+        ids["closed"]: 0,
+        Assignment.objects.get(pk=ids["bob_live"]).task_id: 1,
+        Assignment.objects.get(pk=ids["bob_expired"]).task_id: 0,
+    }
     assert set(Assignment.objects.values_list("kind", flat=True)) == {"demonstration"}
