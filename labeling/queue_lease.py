@@ -27,8 +27,9 @@ from datetime import datetime
 import psycopg
 from django.conf import settings
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import Model
 
+from config.raw_rows import columns_sql, instances_from
 from guidelines.models import Guideline
 from labeling.drafts import OfferedDraft, draft_offered_given
 from labeling.models import Assignment, Prompt, Task
@@ -170,10 +171,6 @@ RETURNED: tuple[tuple[type[Model], str], ...] = (
 DRAFT_COLUMNS = ("d.id", "d.origin_name", "d.text")
 
 
-def _columns(model: type[Model]) -> list[str]:
-    return [field.column for field in model._meta.concrete_fields]
-
-
 def _run(sql: str, params: dict[str, object]) -> tuple:
     """Run the statement and return its row, prepared on the connection on first use.
 
@@ -195,13 +192,6 @@ def _run(sql: str, params: dict[str, object]) -> tuple:
     return row
 
 
-def _converted(field: Field, value: object) -> object:
-    # What the ORM's compiler does to a column it reads: JSON text to Python, say.
-    for converter in field.get_db_converters(connection):
-        value = converter(value, None, connection)
-    return value
-
-
 def _per_guideline(*, also: str, lock: str) -> str:
     candidate = CANDIDATE_SQL.format(
         also=also, guideline_match="t.guideline_id = a.guideline_id", not_opted_out=NOT_OPTED_OUT
@@ -210,7 +200,7 @@ def _per_guideline(*, also: str, lock: str) -> str:
 
 
 def _statement(only_guideline: bool) -> str:
-    columns = [f"{alias}.{c}" for model, alias in RETURNED for c in _columns(model)]
+    columns = [column for model, alias in RETURNED for column in columns_sql(model, alias)]
     return LEASE_SQL.format(
         allowed=ALLOWED_SQL.format(
             only="AND v.guideline_id = %(guideline)s" if only_guideline else ""
@@ -256,19 +246,12 @@ def lease_in_one_statement(
     candidates, busy, values = row[0], bool(row[1]), row[3:]
     if values[0] is None:
         return Outcome(None, candidates, busy)
-    instances = []
-    for model, _alias in RETURNED:
-        width = len(_columns(model))
-        fields = model._meta.concrete_fields
-        row_values = [
-            _converted(field, value) for field, value in zip(fields, values[:width], strict=True)
-        ]
-        names = [field.attname for field in fields]
-        instances.append(model.from_db(connection.alias, names, row_values))
-        values = values[width:]
+    models = [model for model, _alias in RETURNED]
+    instances = instances_from(values, models)
+    width = sum(len(model._meta.concrete_fields) for model in models)
     assignment, task, prompt, guideline = instances
     task.prompt, task.guideline, assignment.task = prompt, guideline, task
-    draft_id, origin_name, text = values
+    draft_id, origin_name, text = values[width:]
     newest = OfferedDraft(draft_id, origin_name, text) if draft_id is not None else None
     # Read by lease_draft_offered, which otherwise reads it with a query of its own.
     assignment.draft_offer = draft_offered_given(prompt=prompt, newest=newest)
