@@ -113,7 +113,8 @@ def call(conn, method: str, path: str, token: str, body: object = None) -> tuple
 def platform_requests(system: System) -> None:
     def next_task(conn, token):  # type: ignore[no-untyped-def]
         status, body = call(conn, "POST", "/api/tasks/next/", token, {"kind": "demonstration"})
-        return json.loads(body)["id"] if status == 200 else -status
+        # 204: nothing left to hand out.
+        return json.loads(body)["id"] if status == 200 else 0 if status == 204 else -status
 
     def submit(conn, token, task_id):  # type: ignore[no-untyped-def]
         body = {"task": task_id, "content": "A."}
@@ -125,7 +126,8 @@ def platform_requests(system: System) -> None:
 def label_studio_requests(system: System, project: int) -> None:
     def next_task(conn, token):  # type: ignore[no-untyped-def]
         status, body = call(conn, "GET", f"/api/projects/{project}/next/", token)
-        return json.loads(body)["id"] if status == 200 else -status
+        # 404: no task left for this annotator.
+        return json.loads(body)["id"] if status == 200 else 0 if status == 404 else -status
 
     def submit(conn, token, task_id):  # type: ignore[no-untyped-def]
         body = {"result": ANSWER, "lead_time": 1.0}
@@ -140,7 +142,7 @@ class Client(threading.Thread):
         self.system, self.token, self.deadline = system, token, deadline
         self.next_s: list[float] = []
         self.submit_s: list[float] = []
-        self.loops = self.errors = 0
+        self.loops = self.errors = self.empty = 0
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.system.port, timeout=120)
@@ -149,7 +151,10 @@ class Client(threading.Thread):
             task_id = self.system.next_task(conn, self.token)
             asked = time.perf_counter()
             self.next_s.append(asked - started)
-            if task_id < 0:  # no task: the pool ran dry or the request failed
+            if task_id == 0:  # the pool ran dry: not an error, but worth saying
+                self.empty += 1
+                continue
+            if task_id < 0:
                 self.errors += 1
                 continue
             status = self.system.submit(conn, self.token, task_id)
@@ -167,6 +172,7 @@ def run_level(system: System, tokens: list[str], clients: int, seconds: float) -
     elapsed = threads_run(threads)
     result = {"loops_s": sum(t.loops for t in threads) / elapsed}
     result["errors"] = sum(t.errors for t in threads)
+    result["empty"] = sum(t.empty for t in threads)
     for name in ("next", "submit"):
         times = sorted(x for t in threads for x in getattr(t, f"{name}_s"))
         result[f"{name}_p50"] = statistics.median(times) * 1000 if times else float("nan")
@@ -349,7 +355,9 @@ def main() -> None:
                     f"{clients:>7} {name:<14} {median['loops_s']:>8.1f} "
                     f"{median['next_p50']:>9.1f} {median['next_p99']:>7.1f} "
                     f"{median['submit_p50']:>10.1f} {median['submit_p99']:>7.1f} "
-                    f"{sum(r['errors'] for r in results):>6}" + f"   (loops/s by round: {by_round})"
+                    f"{sum(r['errors'] for r in results):>6}"
+                    + f"   (loops/s by round: {by_round}"
+                    + f"; no task left: {sum(r['empty'] for r in results)})"
                 )
             if len(systems) > 1:
                 ours = statistics.median(r["loops_s"] for r in runs["platform"])
