@@ -177,12 +177,9 @@ def main() -> None:
     if args.measure:
         measure_export()
         return
-    import psycopg
+    from benchmarks.next_task import recreate_database
 
-    with psycopg.connect(args.server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    database_url = args.server.rsplit("/", 1)[0] + f"/{args.database}"
+    database_url = recreate_database(args.server, args.database)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

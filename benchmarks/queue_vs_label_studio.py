@@ -36,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.next_task import (  # noqa: E402
+    over_assigned,
     recreate_database,
     seed,
     threads_run,
@@ -270,7 +271,7 @@ def label_studio_systems(args: argparse.Namespace, clients: int) -> tuple[list[S
     return [dev, uwsgi], made["tokens"]
 
 
-def platform_system(args: argparse.Namespace, clients: int) -> tuple[System, list[str], str]:
+def platform_system(args: argparse.Namespace, clients: int) -> tuple[System, list[str]]:
     database = recreate_database(args.server, f"{args.databases}_platform")
     env = {
         **os.environ,
@@ -300,7 +301,7 @@ def platform_system(args: argparse.Namespace, clients: int) -> tuple[System, lis
     )
     system = System("platform", command, env, port)
     platform_requests(system)
-    return system, tokens, database
+    return system, tokens
 
 
 def over_answered(database: str, sql: str) -> int:
@@ -310,12 +311,6 @@ def over_answered(database: str, sql: str) -> int:
         return conn.execute(sql).fetchone()[0]
 
 
-PLATFORM_OVER = """
-SELECT count(*) FROM (
-    SELECT t.id FROM labeling_task t JOIN labeling_assignment a ON a.task_id = t.id
-    WHERE a.status IN ('leased', 'submitted') GROUP BY t.id, t.wanted HAVING count(*) > t.wanted
-) over
-"""
 LABEL_STUDIO_OVER = """
 SELECT count(*) FROM (
     SELECT task_id FROM task_completion WHERE NOT was_cancelled
@@ -327,7 +322,7 @@ SELECT count(*) FROM (
 def main() -> None:
     args = parse_args()
     levels = [int(x) for x in args.clients.split(",")]
-    platform, platform_tokens, platform_db = platform_system(args, max(levels))
+    platform, platform_tokens = platform_system(args, max(levels))
     systems, tokens = [platform], {"platform": platform_tokens}
     if not args.platform_only:
         label_studio, ls_tokens = label_studio_systems(args, max(levels))
@@ -368,7 +363,8 @@ def main() -> None:
     finally:
         for system in systems:
             system.stop()
-    print(f"over-answered tasks: platform {over_answered(platform_db, PLATFORM_OVER)}", end="")
+    # The platform's database is this process's (django set up in platform_system).
+    print(f"over-answered tasks: platform {over_assigned()}", end="")
     if not args.platform_only:
         ls_db = args.server.rsplit("/", 1)[0] + f"/{args.databases}_label_studio"
         print(f", Label Studio {over_answered(ls_db, LABEL_STUDIO_OVER)}", end="")

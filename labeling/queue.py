@@ -275,8 +275,8 @@ def leases_lapse(assignments: QuerySet[Assignment]) -> int:
     back; their drafts stay. Call it inside a transaction; returns how many ended."""
     leased = assignments.filter(status=Assignment.Status.LEASED)
     task_ids = sorted(set(leased.values_list("task_id", flat=True)))
-    # Task rows before assignments, in id order, as the queue's statement, a skip and a
-    # submission lock them: the other order could deadlock with them.
+    # Task rows before assignments, in id order, as the queue's statement and a skip lock
+    # them: the other order could deadlock with those.
     list(Task.objects.select_for_update().filter(pk__in=task_ids).order_by("pk").values_list("pk"))
     ended = list(
         leased.filter(task_id__in=task_ids)

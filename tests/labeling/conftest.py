@@ -42,6 +42,11 @@ def erin(db):
     return user_create(username="erin", password=PASSWORD, roles=["labeler", "reviewer"])
 
 
+@pytest.fixture
+def one_prompt(guideline, carol):
+    return make_prompts(guideline, carol, 1)[0]
+
+
 def make_prompts(guideline, author, count, *, wanted=1, text="Question"):
     return [
         prompt_create(

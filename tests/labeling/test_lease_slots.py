@@ -27,11 +27,6 @@ def take(api, user, **extra):
     return api.post(NEXT, {"kind": "demonstration", **extra}, format="json")
 
 
-@pytest.fixture
-def one_prompt(guideline, carol):
-    return make_prompts(guideline, carol, 1)[0]
-
-
 def expire(user):
     Assignment.objects.filter(user=user, status="leased").update(
         expires_at=timezone.now() - timedelta(seconds=1)
@@ -97,13 +92,19 @@ def test_a_slot_taken_over_lapses_the_lease_and_comes_back_with_its_draft_when_f
     assert slots_as_counted() == []
 
 
-def test_asking_for_another_guidelines_task_gives_the_held_one_back(
-    api, alice, read, guideline, carol
-):
+@pytest.fixture
+def other(carol):
+    """A second published guideline, "other"."""
     other = guideline_create(slug="other", title="Other")
     version_publish(
         version=version_draft_create(guideline=other, body="# Other\n", summary="", author=carol)
     )
+    return other
+
+
+def test_asking_for_another_guidelines_task_gives_the_held_one_back(
+    api, alice, read, guideline, other, carol
+):
     first = make_prompts(guideline, carol, 1)[0].tasks.get()
     make_prompts(other, carol, 1)
     read(alice)
@@ -122,12 +123,8 @@ def test_asking_for_another_guidelines_task_gives_the_held_one_back(
 
 
 def test_asking_for_a_guideline_with_nothing_free_keeps_the_held_lease(
-    api, alice, read, guideline, carol
+    api, alice, read, guideline, other, carol
 ):
-    other = guideline_create(slug="other", title="Other")
-    version_publish(
-        version=version_draft_create(guideline=other, body="# Other\n", summary="", author=carol)
-    )
     make_prompts(guideline, carol, 1)
     read(alice)
     acknowledgement_create(user=alice, version=other.versions.get())

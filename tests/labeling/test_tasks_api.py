@@ -9,11 +9,6 @@ from tests.labeling.conftest import make_prompts
 NEXT = "/api/tasks/next/"
 
 
-@pytest.fixture
-def one_prompt(guideline, carol):
-    return make_prompts(guideline, carol, 1)[0]
-
-
 def take(api, user, kind="demonstration"):
     api.force_authenticate(user)
     return api.post(NEXT, {"kind": kind}, format="json")
