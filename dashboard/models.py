@@ -2,7 +2,11 @@
 rows that changed (dashboard/rollup.py), so the page reads a few hundred small rows
 instead of counting a million rankings on every visit."""
 
+from django.conf import settings
 from django.db import models
+
+# The source of work done here, as opposed to an import's format.
+PLATFORM = "platform"
 
 
 class DailyTally(models.Model):
@@ -41,3 +45,41 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"dashboard figures as of {self.refreshed_at}"
+
+
+class PersonDay(models.Model):
+    """One person's work of one kind (demonstrations, reviews, rankings) on one day, kept
+    by the same refresh as the tallies (dashboard/people_rollup.py) for the People pages.
+
+    Sums over a window are plain sums of these rows. Medians are not, so each row keeps
+    its day's times on task as value counts (`seconds`, {seconds: items}) and the same
+    counts summed over every earlier day of theirs as well (`seconds_through`): a window's
+    counts are then the newest row's minus the last one before the window, two rows per
+    person and kind however long the window.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16)
+    day = models.DateField()
+    count = models.IntegerField(default=0)
+    # Demonstrations approved by now: an approval on a later day recounts this day.
+    approved = models.IntegerField(default=0)
+    seconds = models.JSONField(default=dict)
+    seconds_through = models.JSONField(default=dict)
+    # Candidate pairs judged against the comparison's consensus (two raters or more) and
+    # against a gold order, and how many of them matched.
+    consensus_pairs = models.IntegerField(default=0)
+    consensus_alike = models.IntegerField(default=0)
+    gold_pairs = models.IntegerField(default=0)
+    gold_right = models.IntegerField(default=0)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "day"], name="person_day_once"),
+        ]
+        indexes = [models.Index(fields=["kind", "day"], name="person_day_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} on {self.day}: {self.count}"

@@ -16,13 +16,14 @@ Two figures are not plain events:
   of its later ranking, so it only ever changes on recent days.
 
 States (tasks open now, demonstrations by status) are counted afresh at each refresh.
+The People pages' per-person days are kept in the same refresh (dashboard/people_rollup.py).
 """
 
 import time as clock
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 
 from django.db import transaction
@@ -41,7 +42,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
-from dashboard.models import DailyTally, Rollup
+from dashboard.days import day_of, day_start, first_id_on_or_after
+from dashboard.models import PLATFORM, DailyTally, Rollup
+from dashboard.people_rollup import people_refresh
 from labeling.models import Assignment, Demonstration, Prompt, Review, Task
 from rankings.agreement import pair_values
 from rankings.models import RANKING, Comparison, Ranking
@@ -50,7 +53,6 @@ from rankings.priority_report import queue_priority_summary, recent_since
 # Days before the previous refresh's own day that are recounted: rows of older days are
 # settled (see the module docstring).
 SETTLE = timedelta(days=1)
-PLATFORM = "platform"
 RATER_AGREEMENT = "rater_agreement"
 COMPARISON_AGREEMENT = "comparison_agreement"
 # Rankings whose rater pairs are counted per round trip to the database.
@@ -102,35 +104,17 @@ EVENT_TALLIES = [
 ]
 
 
-# Days are the site's (TIME_ZONE), whoever asks: a request may have activated another.
-def day_of(moment: datetime) -> date:
-    return timezone.localtime(moment, timezone.get_default_timezone()).date()
-
-
-def today() -> date:
-    return day_of(timezone.now())
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
-
-
 def first_id_since(metric: str, since: date | None) -> int:
     """The lowest id of a row of `metric` made on or after `since`, as far as the tallies
     know: a recount from `since` starts there, and so can any read of recent rows."""
     if since is None:
         return 0
-    tallies = DailyTally.objects.filter(metric=metric)
-    first = tallies.filter(day__gte=since).aggregate(first=Min("first_id"))["first"]
-    if first is not None:
-        return first
-    last = tallies.filter(day__lt=since).aggregate(last=Max("last_id"))["last"]
-    return 0 if last is None else last + 1
+    return first_id_on_or_after(DailyTally.objects.filter(metric=metric), since)
 
 
 def _since(events: QuerySet, start_id: int, since: date | None) -> QuerySet:
     events = events.filter(pk__gte=start_id)
-    return events if since is None else events.filter(created_at__gte=_day_start(since))
+    return events if since is None else events.filter(created_at__gte=day_start(since))
 
 
 def _tallies(tally: EventTally, events: QuerySet) -> Iterator[DailyTally]:
@@ -228,7 +212,7 @@ def _comparison_days_before(rankings: QuerySet[Ranking], since: date) -> set[dat
     day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
     for chunk in _comparisons_of(rankings.filter(comparison__source=PLATFORM)):
         days.update(
-            Comparison.objects.filter(pk__in=chunk, created_at__lt=_day_start(since))
+            Comparison.objects.filter(pk__in=chunk, created_at__lt=day_start(since))
             .annotate(day=day)
             .values_list("day", flat=True)
             .distinct()
@@ -243,7 +227,7 @@ def _recount_comparison_days(days: Iterable[date]) -> None:
     for day in days:
         known = DailyTally.objects.filter(metric=COMPARISON_AGREEMENT, day=day, key="").first()
         events = tally.events().filter(
-            created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
+            created_at__gte=day_start(day), created_at__lt=day_start(day + timedelta(days=1))
         )
         if known is not None:
             events = events.filter(pk__gte=known.first_id, pk__lte=known.last_id)
@@ -315,6 +299,7 @@ def rollup_refresh(*, full: bool = False) -> Rollup:
             _replace(tally.metric, since, list(_tallies(tally, events)))
         _replace(RATER_AGREEMENT, since, pairs)
         _recount_comparison_days(touched_days)
+        people_refresh(since=since)
         rollup.current = current_counts()
         rollup.refreshed_at = now
         rollup.took_ms = (clock.perf_counter() - started) * 1000

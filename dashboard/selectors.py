@@ -1,32 +1,27 @@
 """Reads for the dashboard: the overview from the rollup's tallies, the people from their
 work in a window. Each is a fixed number of queries, however many days or people."""
 
-import statistics
+import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db.models import Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncWeek
-from django.utils import timezone
+from django.db import connection
+from django.db.models import Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 
 from accounts.roles import ALL_ROLES, Role, user_roles
-from dashboard.models import DailyTally, Rollup
-from dashboard.rollup import (
-    COMPARISON_AGREEMENT,
-    PLATFORM,
-    RATER_AGREEMENT,
-    first_id_since,
-)
-from dashboard.rollup import today as site_today
+from dashboard.days import today as site_today
+from dashboard.models import PLATFORM, DailyTally, PersonDay, Rollup
+from dashboard.rollup import COMPARISON_AGREEMENT, RATER_AGREEMENT
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
 from labeling.pay import pay_per_hour
 from labeling.task_kinds import task_kind_choices
-from rankings.agreement import RatedRanking, gold_accuracy, pair_values
-from rankings.models import Comparison, Ranking
+from rankings.models import Ranking
 
 # Accounts that imported labels are attributed to (dataset_io.importing.source_user): they
 # stand for a dataset, not a person.
@@ -37,6 +32,11 @@ WORK_KINDS = ("demonstrations", "reviews", "rankings")
 
 def _share(part: float, whole: float) -> float | None:
     return part / whole if whole else None
+
+
+def figures_refreshed_at() -> datetime | None:
+    """When the rollup last counted the figures; None before its first count."""
+    return Rollup.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
 
 
 def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
@@ -139,6 +139,23 @@ def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:
     }
 
 
+def histogram_median(counts: Mapping[int, int]) -> float | None:
+    """The median of the values counted in {value: how many}, as statistics.median gives
+    it for the list they stand for."""
+    items = sum(counts.values())
+    if not items:
+        return None
+    lower, upper = (items - 1) // 2, items // 2  # 0-based ranks of the middle item(s)
+    seen, low = 0, None
+    for value in sorted(counts):
+        seen += counts[value]
+        if low is None and seen > lower:
+            low = value
+        if seen > upper:
+            return (low + value) / 2
+    raise AssertionError("unreachable: the ranks are below the total")
+
+
 @dataclass
 class Person:
     """One labeler's or reviewer's work in the window."""
@@ -147,12 +164,15 @@ class Person:
     window_days: int | None
     roles: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WORK_KINDS, 0))
-    per_day: dict[date, int] = field(default_factory=lambda: defaultdict(int))
-    seconds: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # Per kind, their times on task in the window as {seconds: items}.
+    seconds: dict[str, dict[int, int]] = field(default_factory=dict)
+    first_day: date | None = None
+    per_day: dict[date, int] = field(default_factory=dict)  # filled for one person's page
     approved: int = 0
     consensus_pairs: int = 0
     consensus_alike: int = 0
-    gold: tuple[float, int] | None = None
+    gold_pairs: int = 0
+    gold_right: int = 0
     opt_outs: list[str] = field(default_factory=list)
 
     @property
@@ -164,9 +184,9 @@ class Person:
         """The window's length, or for all time the days since their first item."""
         if self.window_days is not None:
             return self.window_days
-        if not self.per_day:
+        if self.first_day is None:
             return 1
-        return (site_today() - min(self.per_day)).days + 1
+        return (site_today() - self.first_day).days + 1
 
     @property
     def per_day_mean(self) -> float:
@@ -175,30 +195,37 @@ class Person:
     @property
     def median_seconds(self) -> float | None:
         """The median time on task over all their items that report one."""
-        every = [s for values in self.seconds.values() for s in values]
-        return statistics.median(every) if every else None
+        every: dict[int, int] = defaultdict(int)
+        for counts in self.seconds.values():
+            for value, items in counts.items():
+                every[value] += items
+        return histogram_median(every)
 
     def median_seconds_of(self, kind: str) -> float | None:
-        values = self.seconds.get(kind)
-        return statistics.median(values) if values else None
+        return histogram_median(self.seconds.get(kind, {}))
 
     @property
     def consensus_agreement(self) -> float | None:
         return _share(self.consensus_alike, self.consensus_pairs)
 
     @property
+    def gold(self) -> tuple[float, int] | None:
+        """The share of their pairs on gold comparisons in the known order, and how many."""
+        return (self.gold_right / self.gold_pairs, self.gold_pairs) if self.gold_pairs else None
+
+    @property
     def pay_per_hour(self) -> float | None:
         """As their own page computes it (labeling.pay), over the window."""
         earning = {**self.counts, "demonstrations": self.approved}
-        seconds = {kind: sum(values) for kind, values in self.seconds.items()}
+        seconds = {
+            kind: sum(value * items for value, items in counts.items())
+            for kind, counts in self.seconds.items()
+        }
         return pay_per_hour(earning=earning, seconds=seconds)
 
 
-def window_start(days: int | None) -> datetime | None:
-    if days is None:
-        return None
-    start = site_today() - timedelta(days=days - 1)
-    return datetime.combine(start, datetime.min.time(), tzinfo=timezone.get_default_timezone())
+def window_start(days: int | None) -> date | None:
+    return None if days is None else site_today() - timedelta(days=days - 1)
 
 
 def _people_queryset(worker_ids: set[int]) -> QuerySet:
@@ -215,81 +242,89 @@ def _people_queryset(worker_ids: set[int]) -> QuerySet:
     )
 
 
+SUMMED = ("count", "approved", "consensus_pairs", "consensus_alike", "gold_pairs", "gold_right")
+
+
+def _running_counts(keys: list[tuple[int, str, date]]) -> dict[tuple[int, str, date], dict]:
+    """PersonDay.seconds_through of the rows at these (person, kind, day) keys, in one
+    query however many: a list of row values, which the ORM cannot say."""
+    if not keys:
+        return {}
+    table = PersonDay._meta.db_table
+    wanted = ", ".join(["(%s, %s, %s)"] * len(keys))
+    found = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, kind, day, seconds_through FROM {table} "
+            f"WHERE (user_id, kind, day) IN (VALUES {wanted})",
+            [part for key in keys for part in key],
+        )
+        for user, kind, day, through in cursor.fetchall():
+            # SQLite hands back the JSON's text and the day's, PostgreSQL their values.
+            day = date.fromisoformat(day) if isinstance(day, str) else day
+            found[(user, kind, day)] = json.loads(through) if isinstance(through, str) else through
+    return found
+
+
+def _window_seconds(rows: QuerySet, ends: dict, start: date | None) -> dict[tuple, dict]:
+    """Per (person, kind), their times on task in the window as {seconds: items}: the
+    running counts of their newest day in it less those of their last day before it."""
+    befores: dict[tuple[int, str], date] = {}
+    if start is not None and ends:
+        befores = {
+            (user, kind): last
+            for user, kind, last in rows.filter(day__lt=start, user_id__in={u for u, _ in ends})
+            .values("user_id", "kind")
+            .annotate(last=Max("day"))
+            .values_list("user_id", "kind", "last")
+        }
+    through = _running_counts(
+        [(*key, day) for key, day in ends.items()] + [(*key, day) for key, day in befores.items()]
+    )
+    window = {}
+    for key, day in ends.items():
+        counts = {int(value): items for value, items in through[(*key, day)].items()}
+        if key in befores:
+            for value, items in through[(*key, befores[key])].items():
+                counts[int(value)] -= items
+        window[key] = {value: items for value, items in counts.items() if items}
+    return window
+
+
 def people_figures(*, days: int | None = 30, user_id: int | None = None) -> list[Person]:
     """Every labeler and reviewer (and anyone else who worked here in the window), or just
-    `user_id`, with their work of the last `days` days (None: all time)."""
-    since = window_start(days)
-    demonstrations = Demonstration.objects.filter(source=PLATFORM)
-    reviews = Review.objects.all()
-    rankings = Ranking.objects.filter(comparison__source=PLATFORM)
-    if since is not None:
-        # The tallies know where the window's ids start: the primary key's index then
-        # finds its rows, where `created_at` alone (not indexed) would read every row.
-        first_day = since.date()
-        demonstrations = demonstrations.filter(
-            pk__gte=first_id_since("demonstrations", first_day), created_at__gte=since
-        )
-        reviews = reviews.filter(created_at__gte=since)
-        rankings = rankings.filter(
-            pk__gte=first_id_since("rankings", first_day), created_at__gte=since
-        )
+    `user_id`, with their work of the last `days` days (None: all time), as of the last
+    refresh of the per-person days (dashboard/people_rollup.py).
+
+    A fixed number of queries, however many people and days."""
+    start = window_start(days)
+    # A day after today is one that began while the refresh ran: it is tomorrow's.
+    rows = PersonDay.objects.filter(day__lte=site_today())
     if user_id is not None:
-        demonstrations = demonstrations.filter(author_id=user_id)
-        reviews = reviews.filter(reviewer_id=user_id)
-        rankings = rankings.filter(rater_id=user_id)
-
+        rows = rows.filter(user_id=user_id)
+    window = rows if start is None else rows.filter(day__gte=start)
     work: dict[int, Person] = {}
-
-    def person(pk: int) -> Person:
-        if pk not in work:
-            work[pk] = Person(user=None, window_days=days)  # type: ignore[arg-type]
-        return work[pk]
-
-    def count(one: Person, kind: str, seconds: int, day: date) -> None:
-        one.counts[kind] += 1
-        one.per_day[day] += 1
-        if seconds:  # 0: the client did not say
-            one.seconds[kind].append(seconds)
-
-    day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
-    for author, status, seconds, on in demonstrations.annotate(day=day).values_list(
-        "author_id", "status", "time_spent_s", "day"
+    ends: dict[tuple[int, str], date] = {}
+    for row in (
+        window.values("user_id", "kind")
+        .annotate(**{name: Sum(name) for name in SUMMED}, first=Min("day"), last=Max("day"))
+        .order_by()
     ):
-        one = person(author)
-        count(one, "demonstrations", seconds, on)
-        one.approved += status == Demonstration.Status.APPROVED
-    for reviewer, seconds, on in reviews.annotate(day=day).values_list(
-        "reviewer_id", "time_spent_s", "day"
-    ):
-        count(person(reviewer), "reviews", seconds, on)
-
-    # Each comparison's merged order and gold order, decoded once rather than per rater.
-    # Alone on a comparison, a rater is the consensus: that says nothing, so it is left out.
-    ranked = Comparison.objects.filter(pk__in=rankings.values("comparison_id"))
-    consensus = {
-        pk: pair_values(merged)
-        for pk, merged in ranked.filter(ranking_count__gte=2).values_list(
-            "pk", "consensus_ranked_pairs"
+        one = work.setdefault(row["user_id"], Person(user=None, window_days=days))  # type: ignore[arg-type]
+        one.counts[row["kind"]] = row["count"]
+        one.approved += row["approved"]
+        one.consensus_pairs += row["consensus_pairs"]
+        one.consensus_alike += row["consensus_alike"]
+        one.gold_pairs += row["gold_pairs"]
+        one.gold_right += row["gold_right"]
+        one.first_day = min(filter(None, (one.first_day, row["first"])))
+        ends[(row["user_id"], row["kind"])] = row["last"]
+    for (user, kind), counts in _window_seconds(rows, ends, start).items():
+        work[user].seconds[kind] = counts
+    if user_id is not None and user_id in work:
+        work[user_id].per_day = dict(
+            window.values("day").annotate(items=Sum("count")).values_list("day", "items")
         )
-        if merged
-    }
-    gold = dict(ranked.exclude(gold_ranking=[]).values_list("pk", "gold_ranking"))
-    on_gold: list[RatedRanking] = []
-    for rater, comparison, ranking, seconds, on in rankings.annotate(day=day).values_list(
-        "rater_id", "comparison_id", "ranking", "time_spent_s", "day"
-    ):
-        one = person(rater)
-        count(one, "rankings", seconds, on)
-        merged = consensus.get(comparison)
-        if merged is not None:
-            for pair, value in pair_values(ranking).items():
-                if pair in merged:
-                    one.consensus_pairs += 1
-                    one.consensus_alike += merged[pair] == value
-        if comparison in gold:
-            on_gold.append(RatedRanking(comparison, rater, ranking))
-    for rater, accuracy in gold_accuracy(on_gold, gold).items():
-        person(rater).gold = accuracy
 
     users = _people_queryset(set(work))
     if user_id is not None:

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 
@@ -14,8 +15,8 @@ from accounts.permissions import role_required
 from accounts.roles import Role
 from dashboard.api import schedule_apply
 from dashboard.charts import Chart, Series, bar_chart, line_chart
+from dashboard.days import today as site_today
 from dashboard.rollup import rollup_refresh
-from dashboard.rollup import today as site_today
 from dashboard.schedules import (
     PERIODS,
     schedule_cadence,
@@ -23,14 +24,24 @@ from dashboard.schedules import (
     schedule_kind,
     schedule_list,
 )
-from dashboard.selectors import overview_figures, people_figures, person_recent_work
+from dashboard.selectors import (
+    figures_refreshed_at,
+    overview_figures,
+    people_figures,
+    person_recent_work,
+)
 from labeling.pay import pay_rates
 
 admins = role_required(Role.ADMIN)
 
-# The People page's windows: (query value, label, days). The page reads every ranking in
-# the window; at a million rankings a year, 90 days take seconds, so there is no longer one.
-WINDOWS = [("7", "7 days", 7), ("30", "30 days", 30), ("90", "90 days", 90)]
+# The People page's windows: (query value, label, days). The page reads per-person days
+# (dashboard/people_rollup.py), so a year costs about what a week does.
+WINDOWS = [
+    ("7", "7 days", 7),
+    ("30", "30 days", 30),
+    ("90", "90 days", 90),
+    ("365", "A year", 365),
+]
 WINDOW_DAYS = {value: days for value, _, days in WINDOWS}
 DEFAULT_WINDOW = "30"
 REFRESH_TASK = "dashboard.tasks.rollup_refresh"
@@ -100,13 +111,24 @@ def _overview_charts(figures: dict) -> list:
     ]
 
 
+def _freshness() -> dict[str, object]:
+    """When the figures were counted and how often beat recounts them; counted now when
+    they never were."""
+    refreshed_at = figures_refreshed_at()
+    if refreshed_at is None:
+        refreshed_at = rollup_refresh().refreshed_at
+    schedule = schedule_list().filter(task=REFRESH_TASK).first()
+    return {
+        "refreshed_at": refreshed_at,
+        "refresh_schedule": schedule,
+        "refresh_cadence": schedule_cadence(schedule) if schedule else None,
+    }
+
+
 @admins
 def overview(request: HttpRequest) -> HttpResponse:
+    freshness = _freshness()
     figures = overview_figures()
-    if figures["refreshed_at"] is None:  # never counted yet: count once, now
-        rollup_refresh()
-        figures = overview_figures()
-    schedule = schedule_list().filter(task=REFRESH_TASK).first()
     return render(
         request,
         "dashboard/overview.html",
@@ -114,8 +136,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "section": "overview",
             "figures": figures,
             "charts": _overview_charts(figures),
-            "refresh_schedule": schedule,
-            "refresh_cadence": schedule_cadence(schedule) if schedule else None,
+            **freshness,
         },
     )
 
@@ -125,6 +146,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 def overview_refresh(request: HttpRequest) -> HttpResponse:
     rollup = rollup_refresh()
     messages.success(request, f"Figures refreshed in {rollup.took_ms:,.0f} ms.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
     return redirect("dashboard-overview")
 
 
@@ -139,12 +163,14 @@ def _window(request: HttpRequest) -> tuple[str, int]:
 @admins
 def people(request: HttpRequest) -> HttpResponse:
     window, days = _window(request)
+    freshness = _freshness()
     return render(
         request,
         "dashboard/people.html",
         {
             "section": "people",
             "people": people_figures(days=days),
+            **freshness,
             "pay_rates": pay_rates(),
             "windows": WINDOWS,
             "window": window,
@@ -155,6 +181,7 @@ def people(request: HttpRequest) -> HttpResponse:
 @admins
 def person(request: HttpRequest, user_id: int) -> HttpResponse:
     window, days = _window(request)
+    freshness = _freshness()
     found = people_figures(days=days, user_id=user_id)
     if not found:
         raise Http404("No labeler or reviewer with that id.")
@@ -183,6 +210,7 @@ def person(request: HttpRequest, user_id: int) -> HttpResponse:
             "recent": person_recent_work(user=one.user),
             "windows": WINDOWS,
             "window": window,
+            **freshness,
         },
     )
 

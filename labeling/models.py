@@ -299,6 +299,9 @@ class Demonstration(models.Model):
             ),
             models.UniqueConstraint(fields=["task", "author"], name="demonstration_once_per_task"),
         ]
+        # The dashboard's refresh finds the demonstrations approved or revised since it
+        # last ran (dashboard.people_rollup).
+        indexes = [models.Index(fields=["updated_at"], name="demonstration_updated")]
 
     def __str__(self) -> str:
         return f"demonstration {self.pk} by {self.author}"

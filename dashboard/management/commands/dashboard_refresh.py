@@ -7,7 +7,7 @@ from dashboard.rollup import rollup_refresh
 
 
 class Command(BaseCommand):
-    help = "Refresh the dashboard's overview figures (incrementally unless --full)."
+    help = "Refresh the dashboard's overview and people figures (incrementally unless --full)."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument(
