@@ -1,12 +1,14 @@
-"""The dashboard's overview on PostgreSQL with 1,000,000 rankings, against a 300 ms limit.
+"""The dashboard's overview and People pages on PostgreSQL with 1,000,000 rankings,
+against a 300 ms limit.
 
 Seeds a database of its own in bulk (INSERT ... SELECT over generate_series): a year of
 work by 40 raters and 20 labelers, N rankings of N/3 four-candidate comparisons (with
 their prompts, candidates, tasks and leases) and N/20 reviewed demonstrations. Then it
 counts the overview's figures once from scratch, adds a day of new rankings and counts
-again incrementally, as beat does every minute, and renders /dashboard/ through Django's
-test client as an admin R times. It prints the median and p95 server time of a render
-against the limit, as a ratio (below 1 is within it), and what the refreshes cost.
+again incrementally, as beat does every minute, and renders /dashboard/, the People page
+and one rater's page (30 days and a year) through Django's test client as an admin R
+times each. It prints the median and p95 server time of a render against the limit, as
+a ratio (below 1 is within it), and what the refreshes cost.
 
     .venv/bin/python benchmarks/dashboard_overview.py                  # 1,000,000 rankings
     .venv/bin/python benchmarks/dashboard_overview.py --rankings 2000  # a smoke run
@@ -32,7 +34,7 @@ DAYS = 365
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rankings", type=int, default=1_000_000)
-    parser.add_argument("--renders", type=int, default=30, help="timed renders of /dashboard/")
+    parser.add_argument("--renders", type=int, default=30, help="timed renders of each page")
     parser.add_argument(
         "--server",
         default="postgres://postgres@127.0.0.1:5432/postgres",
@@ -291,6 +293,23 @@ def timed(call) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - started) * 1000
 
 
+def render_timed(client, connection, page: str, renders: int) -> None:  # type: ignore[no-untyped-def]
+    """Render `page` once to count its queries, then `renders` times; print the median and
+    p95 server time against the limit."""
+    queries = []
+    with connection.execute_wrapper(lambda run, sql, *rest: queries.append(sql) or run(sql, *rest)):
+        response = client.get(page)
+    assert response.status_code == 200, (page, response.status_code)
+    times = sorted(timed(lambda: client.get(page)) for _ in range(renders))
+    median = statistics.median(times)
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    print(
+        f"GET {page} x{renders} ({len(queries)} queries): median {median:.1f} ms, "
+        f"p95 {p95:.1f} ms; ratio to the {LIMIT_MS:.0f} ms limit: "
+        f"median {median / LIMIT_MS:.3f}, p95 {p95 / LIMIT_MS:.3f}"
+    )
+
+
 def main() -> None:
     args = parse_args()
     admin_database(args.server, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
@@ -332,20 +351,16 @@ def main() -> None:
 
         client = Client()
         client.force_login(seeded["admin"])
-        queries = []
-        with connection.execute_wrapper(
-            lambda run, sql, *rest: queries.append(sql) or run(sql, *rest)
-        ):
-            response = client.get("/dashboard/")
-        assert response.status_code == 200, response.status_code
-        times = sorted(timed(lambda: client.get("/dashboard/")) for _ in range(args.renders))
-        median = statistics.median(times)
-        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        print(
-            f"GET /dashboard/ x{args.renders} ({len(queries)} queries): median {median:.1f} ms, "
-            f"p95 {p95:.1f} ms; ratio to the {LIMIT_MS:.0f} ms limit: "
-            f"median {median / LIMIT_MS:.3f}, p95 {p95 / LIMIT_MS:.3f}"
-        )
+        rater = seeded["raters"][0]
+        pages = [
+            "/dashboard/",
+            "/dashboard/people/?days=30",
+            "/dashboard/people/?days=365",
+            f"/dashboard/people/{rater}/?days=30",
+            f"/dashboard/people/{rater}/?days=365",
+        ]
+        for page in pages:
+            render_timed(client, connection, page, args.renders)
 
         new = max(args.rankings // DAYS // OVERLAP, 1)  # a day's comparisons
         with connection.cursor() as cursor:

@@ -42,6 +42,10 @@ class Rollup(models.Model):
     refreshed_at = models.DateTimeField(null=True, blank=True)
     took_ms = models.FloatField(default=0.0)
     current = models.JSONField(default=dict, blank=True)
+    # Whether the per-person days were ever counted: a database that had tallies before
+    # they existed counts them from scratch once, in the next refresh (in a worker, not
+    # on the first visit, as a never-refreshed dashboard would).
+    people_counted = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"dashboard figures as of {self.refreshed_at}"

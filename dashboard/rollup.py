@@ -299,9 +299,10 @@ def rollup_refresh(*, full: bool = False) -> Rollup:
             _replace(tally.metric, since, list(_tallies(tally, events)))
         _replace(RATER_AGREEMENT, since, pairs)
         _recount_comparison_days(touched_days)
-        people_refresh(since=since)
+        people_refresh(since=since if rollup.people_counted else None)
+        rollup.people_counted = True
         rollup.current = current_counts()
         rollup.refreshed_at = now
         rollup.took_ms = (clock.perf_counter() - started) * 1000
-        rollup.save(update_fields=["current", "refreshed_at", "took_ms"])
+        rollup.save(update_fields=["current", "refreshed_at", "took_ms", "people_counted"])
     return rollup

@@ -1,13 +1,9 @@
-"""Per-person days for the People pages. The refresh that follows recounts everything
-from scratch, the history included: an incremental one would count the recent days only."""
+"""Per-person days for the People pages. A dashboard counted before they existed counts
+them from scratch in its next refresh (Rollup.people_counted)."""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-
-
-def recount_in_full(apps, schema_editor):
-    apps.get_model("dashboard", "Rollup").objects.update(refreshed_at=None)
 
 
 class Migration(migrations.Migration):
@@ -18,6 +14,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='rollup',
+            name='people_counted',
+            field=models.BooleanField(default=False),
+        ),
         migrations.CreateModel(
             name='PersonDay',
             fields=[
@@ -41,5 +42,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('user', 'kind', 'day'), name='person_day_once')],
             },
         ),
-        migrations.RunPython(recount_in_full, migrations.RunPython.noop),
     ]

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import user_create
-from dashboard.models import PersonDay
+from dashboard.models import PersonDay, Rollup
 from dashboard.rollup import rollup_refresh
 from dashboard.selectors import histogram_median, people_figures
 from guidelines.services import acknowledgement_create
@@ -104,3 +104,15 @@ def test_the_median_of_value_counts_is_the_median_of_the_values():
 
         assert histogram_median(counts) == statistics.median(values)
     assert histogram_median({}) is None
+
+
+def test_a_dashboard_counted_before_the_people_days_counts_them_in_full_once(flywheel, bob):
+    rollup_refresh()
+    # As an upgraded database stands: tallies refreshed, no per-person days yet.
+    PersonDay.objects.all().delete()
+    Rollup.objects.update(people_counted=False)
+
+    rollup_refresh()
+
+    assert figures(bob).counts["rankings"] == 3  # B, eight days old, counted too
+    assert Rollup.objects.get().people_counted
