@@ -7,6 +7,8 @@ from django.db import models
 
 # The source of work done here, as opposed to an import's format.
 PLATFORM = "platform"
+# The kinds of a person's work the People pages count.
+WORK_KINDS = ("demonstrations", "reviews", "rankings")
 
 
 class DailyTally(models.Model):
@@ -82,6 +84,7 @@ class PersonDay(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "kind", "day"], name="person_day_once"),
+            models.CheckConstraint(condition=models.Q(kind__in=WORK_KINDS), name="person_day_kind"),
         ]
         indexes = [models.Index(fields=["kind", "day"], name="person_day_by_day")]
 

@@ -3,10 +3,12 @@ refreshed by dashboard.rollup.rollup_refresh under its lock, as the tallies are.
 
 A refresh recounts the days from `since` on (the tallies' rule: older rows are settled),
 and the older days whose figures changed after all:
-- a demonstration's day, when it was approved or revised since (the approval counts, and
+- its author's day of a demonstration approved or revised since (the approval counts, and
   a revision adds its time on task);
-- a ranking's day, when another ranking reached its comparison since: the comparison's
-  consensus moved.
+- its rater's day of a ranking whose comparison another ranking reached since: the
+  comparison's consensus moved.
+Those are recounted for that person only: a comparison's rankings are often days apart,
+and recounting every rater's day for each of them cost seconds a refresh.
 Reviews never change, and a comparison's gold order is set when it is made.
 
 When a day's times on task change, that person's running value counts
@@ -23,16 +25,16 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dashboard.days import day_of, day_start, first_id_on_or_after, today
-from dashboard.models import PLATFORM, PersonDay
+from dashboard.models import PLATFORM, WORK_KINDS, PersonDay
 from labeling.models import Demonstration, Review
 from rankings.agreement import pair_values
 from rankings.models import Comparison, Ranking
 
-KINDS = ("demonstrations", "reviews", "rankings")
-# Rows read per round trip, and people whose running counts are rebuilt per query (SQLite
-# parses a long OR as a deep tree and refuses one past 1,000 terms).
+PERSON = {"demonstrations": "author_id", "reviews": "reviewer_id", "rankings": "rater_id"}
+# Rows read per round trip, and people or (person, day) pairs per query where each is a
+# term of an OR (SQLite parses a long OR as a deep tree and refuses one past 1,000 terms).
 CHUNK = 2000
-PEOPLE_PER_QUERY = 200
+KEYS_PER_QUERY = 200
 # A full recount goes through the history this many days at a time, so it holds one
 # block's value counts in memory, not a year's.
 BLOCK = timedelta(days=31)
@@ -172,8 +174,9 @@ def _made_since(kind: str, since: date) -> QuerySet:
     return _events(kind).filter(pk__gte=first, created_at__gte=day_start(since))
 
 
-def _days_changed_before(kind: str, since: date) -> set[date]:
-    """The days before `since` whose figures of `kind` changed after `since` began."""
+def _person_days_changed_before(kind: str, since: date) -> set[tuple[int, date]]:
+    """The (person, day) pairs before `since` whose figures of `kind` changed after `since`
+    began: only theirs are recounted, not their days' everyone."""
     began = day_start(since)
     events = _events(kind)
     if kind == "demonstrations":
@@ -185,22 +188,30 @@ def _days_changed_before(kind: str, since: date) -> set[date]:
         )
     else:
         return set()
-    return set(_with_day(changed).values_list("on", flat=True).distinct().order_by())
+    return set(_with_day(changed).values_list(PERSON[kind], "on").distinct().order_by())
 
 
-def _rows_of_days(kind: str, days: set[date]) -> QuerySet:
-    """The rows of `kind` made on `days`, each day found by the ids it held."""
-    bounds = (
-        PersonDay.objects.filter(kind=kind, day__in=days)
-        .values("day")
-        .annotate(first=Min("first_id"), last=Max("last_id"))
-    )
-    known = {row["day"]: (row["first"], row["last"]) for row in bounds}
+def _of_person_days(keys: Iterable[tuple[int, date]]) -> Q:
     wanted = Q()
-    for day in days:
+    for user, day in keys:
+        wanted |= Q(user_id=user, day=day)
+    return wanted
+
+
+def _rows_of_person_days(kind: str, keys: set[tuple[int, date]]) -> QuerySet:
+    """The rows of `kind` of these (person, day) pairs, each found by the ids it held."""
+    bounds = {
+        (row.user_id, row.day): (row.first_id, row.last_id)
+        for row in PersonDay.objects.filter(kind=kind)
+        .filter(_of_person_days(keys))
+        .only("user_id", "day", "first_id", "last_id")
+    }
+    wanted = Q()
+    for user, day in keys:
         one = Q(created_at__gte=day_start(day), created_at__lt=day_start(day + timedelta(days=1)))
-        if day in known:
-            one &= Q(pk__gte=known[day][0], pk__lte=known[day][1])
+        one &= Q(**{PERSON[kind]: user})
+        if (user, day) in bounds:
+            one &= Q(pk__gte=bounds[(user, day)][0], pk__lte=bounds[(user, day)][1])
         wanted |= one
     return _events(kind).filter(wanted)
 
@@ -222,7 +233,7 @@ def _replace(kind: str, stale: QuerySet[PersonDay], counts: Counts) -> None:
             rebuild_from[user] = min(day, rebuild_from.get(user, day))
     stale.delete()
     PersonDay.objects.bulk_create(counts.values(), batch_size=1000)
-    for people in _batched(rebuild_from.items(), PEOPLE_PER_QUERY):
+    for people in _batched(rebuild_from.items(), KEYS_PER_QUERY):
         _rebuild_running(kind, dict(people))
 
 
@@ -257,16 +268,17 @@ def _rebuild_running(kind: str, starts: dict[int, date]) -> None:
 def people_refresh(*, since: date | None) -> None:
     """Bring every PersonDay up to date: from scratch when `since` is None, else the days
     from `since` on and the older days that changed (see the module docstring)."""
-    for kind in KINDS:
+    for kind in WORK_KINDS:
         if since is None:
             _recount_all(kind)
             continue
-        old_days = _days_changed_before(kind, since)
+        changed_before = _person_days_changed_before(kind, since)
         recent = _count(kind, _made_since(kind, since))
         _replace(kind, PersonDay.objects.filter(kind=kind, day__gte=since), recent)
-        if old_days:
+        for batch in _batched(sorted(changed_before), KEYS_PER_QUERY):
+            keys = set(batch)
             _replace(
                 kind,
-                PersonDay.objects.filter(kind=kind, day__in=old_days),
-                _count(kind, _rows_of_days(kind, old_days)),
+                PersonDay.objects.filter(kind=kind).filter(_of_person_days(keys)),
+                _count(kind, _rows_of_person_days(kind, keys)),
             )

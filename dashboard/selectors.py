@@ -15,7 +15,7 @@ from django.db.models.functions import TruncWeek
 
 from accounts.roles import ALL_ROLES, Role, user_roles
 from dashboard.days import today as site_today
-from dashboard.models import PLATFORM, DailyTally, PersonDay, Rollup
+from dashboard.models import PLATFORM, WORK_KINDS, DailyTally, PersonDay, Rollup
 from dashboard.rollup import COMPARISON_AGREEMENT, RATER_AGREEMENT
 from guidelines.models import GuidelineVersion
 from labeling.models import Demonstration, LabelerProfile, Prompt, Review, Task
@@ -27,16 +27,17 @@ from rankings.models import Ranking
 # stand for a dataset, not a person.
 SOURCE_USER_PREFIX = "source:"
 DAILY = ("demonstrations", "approvals", "rankings")
-WORK_KINDS = ("demonstrations", "reviews", "rankings")
 
 
 def _share(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
-def figures_refreshed_at() -> datetime | None:
-    """When the rollup last counted the figures; None before its first count."""
-    return Rollup.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
+def rollup_state() -> tuple[datetime | None, bool]:
+    """When the rollup last counted the figures (None before its first count), and
+    whether it has counted the per-person days yet."""
+    state = Rollup.objects.filter(pk=1).values_list("refreshed_at", "people_counted").first()
+    return state or (None, False)
 
 
 def overview_figures(*, days: int = 30, weeks: int = 26) -> dict[str, object]:

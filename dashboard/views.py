@@ -25,10 +25,10 @@ from dashboard.schedules import (
     schedule_list,
 )
 from dashboard.selectors import (
-    figures_refreshed_at,
     overview_figures,
     people_figures,
     person_recent_work,
+    rollup_state,
 )
 from labeling.pay import pay_rates
 
@@ -114,12 +114,15 @@ def _overview_charts(figures: dict) -> list:
 def _freshness() -> dict[str, object]:
     """When the figures were counted and how often beat recounts them; counted now when
     they never were."""
-    refreshed_at = figures_refreshed_at()
+    refreshed_at, people_counted = rollup_state()
     if refreshed_at is None:
-        refreshed_at = rollup_refresh().refreshed_at
+        rollup = rollup_refresh()
+        refreshed_at, people_counted = rollup.refreshed_at, rollup.people_counted
     schedule = schedule_list().filter(task=REFRESH_TASK).first()
     return {
         "refreshed_at": refreshed_at,
+        # False after an upgrade until the next refresh has counted them from scratch.
+        "people_counted": people_counted,
         "refresh_schedule": schedule,
         "refresh_cadence": schedule_cadence(schedule) if schedule else None,
     }
@@ -147,7 +150,9 @@ def overview_refresh(request: HttpRequest) -> HttpResponse:
     rollup = rollup_refresh()
     messages.success(request, f"Figures refreshed in {rollup.took_ms:,.0f} ms.")
     back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(back)
     return redirect("dashboard-overview")
 

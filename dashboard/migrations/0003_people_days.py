@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['kind', 'day'], name='person_day_by_day')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'kind', 'day'), name='person_day_once')],
+                'constraints': [models.UniqueConstraint(fields=('user', 'kind', 'day'), name='person_day_once'), models.CheckConstraint(condition=models.Q(('kind__in', ('demonstrations', 'reviews', 'rankings'))), name='person_day_kind')],
             },
         ),
     ]

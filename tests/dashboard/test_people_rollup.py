@@ -106,13 +106,30 @@ def test_the_median_of_value_counts_is_the_median_of_the_values():
     assert histogram_median({}) is None
 
 
-def test_a_dashboard_counted_before_the_people_days_counts_them_in_full_once(flywheel, bob):
+def test_a_dashboard_counted_before_the_people_days_counts_them_in_full_once(
+    client, carol, flywheel, bob
+):
     rollup_refresh()
     # As an upgraded database stands: tallies refreshed, no per-person days yet.
     PersonDay.objects.all().delete()
     Rollup.objects.update(people_counted=False)
+    client.force_login(carol)
+    waiting = client.get("/dashboard/people/").content.decode()
 
     rollup_refresh()
 
+    assert 'data-testid="people-not-counted"' in waiting
     assert figures(bob).counts["rankings"] == 3  # B, eight days old, counted too
     assert Rollup.objects.get().people_counted
+    assert "people-not-counted" not in client.get("/dashboard/people/").content.decode()
+
+
+def test_recount_now_comes_back_to_the_page_it_was_asked_from_on_this_site(client, carol):
+    client.force_login(carol)
+
+    back = client.post("/dashboard/refresh/", {"next": "/dashboard/people/?days=7"})
+    elsewhere = client.post("/dashboard/refresh/", {"next": "https://elsewhere.example/"})
+
+    assert back.status_code == elsewhere.status_code == 302
+    assert back["Location"] == "/dashboard/people/?days=7"
+    assert elsewhere["Location"] == "/dashboard/"
