@@ -3,6 +3,7 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
@@ -11,6 +12,14 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer, TakesTasks
 from accounts.roles import Role, user_has_role
+from accounts.tokens import (
+    StatementCheckedTokenAuthentication,
+    TokenCheck,
+    TokenCheckFailed,
+    token_check_of,
+    token_forget,
+    token_user_hashed,
+)
 from config.errors import InputError
 from guidelines.models import Guideline
 from labeling.drafts import lease_draft_offered
@@ -176,6 +185,9 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
 
 
 class TaskNextView(APIView):
+    # On PostgreSQL a token checked lately is confirmed by the lease statement itself:
+    # next task in one round trip (accounts.tokens.StatementCheckedTokenAuthentication).
+    authentication_classes = [StatementCheckedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsLabelerOrReviewer]
 
     @extend_schema(
@@ -190,15 +202,33 @@ class TaskNextView(APIView):
         payload = TaskNextSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         kind = payload.validated_data["kind"]
-        refusal = kind_refusal(kind, request.user)
-        if refusal is not None:
-            return Response({"detail": refusal}, status=403)
         slug = payload.validated_data.get("guideline")
-        guideline = get_object_or_404(Guideline, slug=slug) if slug else None
-        assignment = task_next_for_user(user=request.user, kind=kind, guideline=guideline)
+        check = token_check_of(request.auth)
+        try:
+            assignment = self._lease(request, kind, slug, check)
+        except TokenCheckFailed:
+            # The token, its user or their roles changed since this process checked them:
+            # check them afresh, as any request would (401, 403), and lease as they are now.
+            token_forget(check)
+            request.user, request.auth = token_user_hashed(check.key_hash)
+            self.check_permissions(request)
+            assignment = self._lease(request, kind, slug, None)
+        if isinstance(assignment, Response):
+            return assignment
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(task_payload(assignment))
+
+    def _lease(
+        self, request: Request, kind: str, slug: str | None, check: TokenCheck | None
+    ) -> Assignment | Response | None:
+        refusal = kind_refusal(kind, request.user)
+        if refusal is not None:
+            return Response({"detail": refusal}, status=403)
+        guideline = get_object_or_404(Guideline, slug=slug) if slug else None
+        return task_next_for_user(
+            user=request.user, kind=kind, guideline=guideline, token_check=check
+        )
 
 
 class TaskSkipView(APIView):

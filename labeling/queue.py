@@ -24,6 +24,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from accounts.tokens import TokenCheck, TokenCheckFailed
 from config.errors import Conflict
 from guidelines.models import Guideline
 from guidelines.selectors import versions_current_with_acknowledgement
@@ -142,16 +143,26 @@ def _guidelines_for(user: AbstractBaseUser, guideline: Guideline | None) -> list
 
 
 def task_next_for_user(
-    *, user: AbstractBaseUser, kind: str, guideline: Guideline | None = None
+    *,
+    user: AbstractBaseUser,
+    kind: str,
+    guideline: Guideline | None = None,
+    token_check: TokenCheck | None = None,
 ) -> Assignment | None:
     """Lease the next task of `kind` to `user`, or None when there is nothing for them.
 
     Asking again while holding a lease of that kind returns the same lease, renewed (an
     expired one too, if nobody took its slot over), so a reload never takes a second
     task. A held lease the user may no longer work on lapses when they take another.
+
+    With `token_check` (PostgreSQL only), the request's token was taken on trust and the
+    statement confirms it first; TokenCheckFailed when it does not hold, with nothing
+    leased, renewed or lapsed.
     """
     if connection.vendor == "postgresql":
-        assignment = _lease_in_one_statement(user=user, kind=kind, guideline=guideline)
+        assignment = _lease_in_one_statement(
+            user=user, kind=kind, guideline=guideline, token_check=token_check
+        )
         if assignment is not None:
             return assignment
         # Nothing leased: say why if it is an unread guideline; if a lease the user may
@@ -174,7 +185,11 @@ def task_next_for_user(
 
 
 def _lease_in_one_statement(
-    *, user: AbstractBaseUser, kind: str, guideline: Guideline | None
+    *,
+    user: AbstractBaseUser,
+    kind: str,
+    guideline: Guideline | None,
+    token_check: TokenCheck | None = None,
 ) -> Assignment | None:
     give_up = time.monotonic() + BUSY_WAIT_SECONDS
     for attempt in itertools.count():
@@ -195,12 +210,16 @@ def _lease_in_one_statement(
                     guideline_id=guideline.pk if guideline else None,
                     now=now,
                     expires=now + lease_duration(),
+                    token_check=token_check,
                 )
         except (IntegrityError, DataError) as error:
             # Another request of this user's leased first: asking again finds it.
             if getattr(error.__cause__, "sqlstate", None) not in RACES:
                 raise
             continue
+        if not outcome.authenticated:
+            raise TokenCheckFailed
+        token_check = None  # confirmed: asking again need not confirm it again
         if outcome.assignment is not None:
             return outcome.assignment
         if not (outcome.candidates or outcome.busy):

@@ -17,7 +17,9 @@ draft. Exactness comes from the rows each part changes, not from a count taken e
 A lease the user holds but may no longer work on is lapsed by the caller, apart.
 
 The guideline versions the user acknowledged and their sensitive opt-outs are read in
-the same statement, so they are never stale.
+the same statement, so they are never stale. So is the request's token, when the request
+took it on trust from the tokens its process checked lately (accounts.tokens.TokenCheck):
+then the request is this one statement.
 """
 
 import time
@@ -26,9 +28,12 @@ from datetime import datetime
 
 import psycopg
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Model
 
+from accounts.roles import ALL_ROLES
+from accounts.tokens import LAST_USED_RESOLUTION, TokenCheck
 from config.raw_rows import columns_sql, instances_from
 from guidelines.models import Guideline
 from labeling.drafts import OfferedDraft, draft_offered_given
@@ -48,7 +53,34 @@ WHERE v.status = 'published' {only}
       SELECT 1 FROM guidelines_acknowledgement ack
       WHERE ack.user_id = %(user)s AND ack.version_id = v.id
   )
+  AND EXISTS (SELECT 1 FROM auth)
 """
+
+# Who asks: the user, taken as checked when the request checked the token itself.
+AUTH_GIVEN = "SELECT %(user)s::bigint AS user_id"
+
+# Or confirmed here, when the request took its token on trust (accounts.tokens.TokenCheck):
+# the token exists and has not expired, its user is active and has the same roles. Every
+# part of the statement reads `allowed`, which is empty without `auth`: nothing is leased
+# or renewed, and the first column says why.
+AUTH_CONFIRMED = """
+SELECT tok.user_id FROM accounts_apitoken tok JOIN {users} u ON u.id = tok.user_id
+WHERE tok.key_hash = %(token)s AND tok.user_id = %(user)s AND tok.expires_at > %(now)s
+  AND u.is_active AND u.is_superuser = %(superuser)s
+  AND ARRAY(
+      SELECT g.name::text FROM auth_group g JOIN auth_user_groups ug ON ug.group_id = g.id
+      WHERE ug.user_id = tok.user_id AND g.name = ANY(%(roles)s::text[]) ORDER BY 1
+  ) = %(role_groups)s::text[]
+"""
+
+# As the token check does, at most once a minute (accounts.tokens.LAST_USED_RESOLUTION).
+TOKEN_USED = """,
+token_used AS (
+    UPDATE accounts_apitoken tok SET last_used_at = %(now)s
+    WHERE tok.key_hash = %(token)s AND EXISTS (SELECT 1 FROM auth)
+      AND (tok.last_used_at IS NULL OR tok.last_used_at < %(used_before)s)
+    RETURNING 1
+)"""
 
 ONLY_GUIDELINE = "AND v.guideline_id = %(guideline)s"
 
@@ -79,7 +111,8 @@ LIMIT 1
 """
 
 LEASE_SQL = """
-WITH allowed AS ({allowed}),
+WITH auth AS ({auth}){token_used},
+allowed AS ({allowed}),
 opted_out AS (
     SELECT coalesce(
         (SELECT sensitive_opt_outs FROM labeling_labelerprofile WHERE user_id = %(user)s),
@@ -140,7 +173,8 @@ retaken AS (
 lease AS (
     SELECT * FROM renewed UNION ALL SELECT * FROM inserted UNION ALL SELECT * FROM retaken
 )
-SELECT (SELECT count(*) FROM candidate),
+SELECT EXISTS (SELECT 1 FROM auth),
+       (SELECT count(*) FROM candidate),
        -- Nothing unlocked: is a task free that other requests hold locked this moment?
        -- Read only then. Waiting for their locks instead would hold this one's.
        CASE WHEN NOT EXISTS (SELECT 1 FROM candidate) THEN EXISTS ({unlocked}) END,
@@ -199,9 +233,12 @@ def _per_guideline(*, also: str, lock: str) -> str:
     return PER_GUIDELINE_SQL.format(candidate=candidate, lock=lock)
 
 
-def _statement(only_guideline: bool) -> str:
+def _statement(only_guideline: bool, confirm_token: bool) -> str:
     columns = [column for model, alias in RETURNED for column in columns_sql(model, alias)]
+    users = get_user_model()._meta.db_table
     return LEASE_SQL.format(
+        auth=AUTH_CONFIRMED.format(users=users) if confirm_token else AUTH_GIVEN,
+        token_used=TOKEN_USED if confirm_token else "",
         allowed=ALLOWED_SQL.format(
             only="AND v.guideline_id = %(guideline)s" if only_guideline else ""
         ),
@@ -212,18 +249,21 @@ def _statement(only_guideline: bool) -> str:
     )
 
 
-# Built once per process: the text depends on nothing but the models.
-STATEMENTS: dict[bool, str] = {}
+# Built once per process, per (one guideline named, token to confirm): the text depends
+# on nothing but the models.
+STATEMENTS: dict[tuple[bool, bool], str] = {}
 
 
 @dataclass(frozen=True)
 class Outcome:
     # None when nothing was leased. Then `candidates` says whether a task was there but
-    # its slot was gone (asking again may find another), and `busy` whether free tasks
-    # were all locked by other requests (asking again in a moment may get one).
+    # its slot was gone (asking again may find another), `busy` whether free tasks were
+    # all locked by other requests (asking again in a moment may get one), and
+    # `authenticated` False that the token taken on trust did not hold.
     assignment: Assignment | None
     candidates: int
     busy: bool
+    authenticated: bool = True
 
 
 def lease_in_one_statement(
@@ -233,17 +273,29 @@ def lease_in_one_statement(
     guideline_id: int | None,
     now: datetime,
     expires: datetime,
+    token_check: TokenCheck | None = None,
 ) -> Outcome:
     """Run the statement in autocommit (its own transaction); IntegrityError and
-    DataError mean another request of this user's won a race: ask again."""
-    variant = guideline_id is not None
+    DataError mean another request of this user's won a race: ask again. With
+    `token_check`, the statement also confirms the token the request took on trust."""
+    variant = (guideline_id is not None, token_check is not None)
     if variant not in STATEMENTS:
-        STATEMENTS[variant] = _statement(variant)
-    params = {"user": user_id, "kind": kind, "now": now, "expires": expires}
+        STATEMENTS[variant] = _statement(*variant)
+    params: dict[str, object] = {"user": user_id, "kind": kind, "now": now, "expires": expires}
     if guideline_id is not None:
         params["guideline"] = guideline_id
+    if token_check is not None:
+        params.update(
+            token=token_check.key_hash,
+            superuser=token_check.is_superuser,
+            roles=list(ALL_ROLES),
+            role_groups=list(token_check.role_groups),
+            used_before=now - LAST_USED_RESOLUTION,
+        )
     row = _run(STATEMENTS[variant], params)
-    candidates, busy, values = row[0], bool(row[1]), row[3:]
+    authenticated, candidates, busy, values = row[0], row[1], bool(row[2]), row[4:]
+    if not authenticated:
+        return Outcome(None, 0, False, authenticated=False)
     if values[0] is None:
         return Outcome(None, candidates, busy)
     models = [model for model, _alias in RETURNED]

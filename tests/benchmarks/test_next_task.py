@@ -40,5 +40,8 @@ def test_the_queue_benchmark_runs_and_finds_no_over_assignment():
 
     assert result.returncode == 0, result.stderr
     assert "ratio to the floor" in result.stdout
-    assert "SQL statements per request: /api/me/ 1, next task 2," in result.stdout
+    assert (
+        "SQL statements per request: /api/me/ 1, next task (a token new to the process) 2, "
+        "submit 9, next task 1" in result.stdout
+    )
     assert "over-assigned tasks: 0" in result.stdout
