@@ -1,9 +1,10 @@
 """How the token checks appear in the OpenAPI schema.
 
 drf-spectacular names every subclass of DRF's TokenAuthentication "tokenAuth"; with several
-of ours in use (the API's check, the one that also lets an inference-only account revoke
-its own token, and the next task's, confirmed in its statement) the schema had different
-components under one name, which the deploy check reports. Each gets its own name here.
+of ours in use (the API's check, and the one that also lets an inference-only account
+revoke its own token) the schema had different components under one name, which the
+deploy check reports. Each gets its own name here. (The next task's check,
+accounts.token_trust, is the same token to a client: that view names tokenAuth itself.)
 Imported by AccountsConfig.ready."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -23,12 +24,6 @@ class _TokenScheme(OpenApiAuthenticationExtension):
 class ApiTokenScheme(_TokenScheme):
     target_class = "accounts.tokens.HashedTokenAuthentication"
     name = "tokenAuth"
-
-
-class StatementCheckedTokenScheme(_TokenScheme):
-    # The same token to a client; the schema needs a name per class all the same.
-    target_class = "accounts.tokens.StatementCheckedTokenAuthentication"
-    name = "tokenAuthConfirmedInStatement"
 
 
 class AnyTokenScheme(_TokenScheme):

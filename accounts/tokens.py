@@ -4,13 +4,8 @@ A token is 160 random bits; the database keeps its sha256. A fast hash is enough
 (unlike passwords): the secret is random, so there is nothing to guess from a dictionary.
 """
 
-import copy
 import hashlib
 import secrets
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -113,81 +108,17 @@ class AnyTokenAuthentication(TokenAuthentication):
         return token_user(key)
 
 
+def token_user_for_api(key_hash: str) -> tuple[AbstractBaseUser, ApiToken]:
+    """token_user_hashed, refusing accounts that may only call the models at /v1/."""
+    user, token = token_user_hashed(key_hash)
+    if user_is_inference_only(user):
+        raise PermissionDenied("This account may only call the models at /v1/.")
+    return user, token
+
+
 class HashedTokenAuthentication(AnyTokenAuthentication):
     """The API's token check: also refuses accounts that may only call the models at /v1/
     (revoking their own token, AnyTokenAuthentication, is all else they may do)."""
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
-        user, token = token_user(key)
-        if user_is_inference_only(user):
-            raise PermissionDenied("This account may only call the models at /v1/.")
-        return user, token
-
-
-@dataclass(frozen=True)
-class TokenCheck:
-    """What a request took on trust from the tokens checked lately in this process, for
-    its own statement to confirm against the database (labeling.queue_lease): the token
-    exists and has not expired, and its user is active with the same roles."""
-
-    key_hash: str
-    user_id: int
-    is_superuser: bool
-    role_groups: tuple[str, ...]
-
-
-class TokenCheckFailed(Exception):
-    """The statement found the token, its user or their roles changed since they were
-    checked: the request checks them afresh."""
-
-
-# key hash -> (when checked, user, token). A token is trusted from here only by a request
-# whose statement confirms it, so a revoked token or a changed role is never served.
-_CHECKED: OrderedDict[str, tuple[float, AbstractBaseUser, ApiToken]] = OrderedDict()
-_CHECKED_LOCK = threading.Lock()
-CHECKED_MAX = 4096
-CHECKED_FOR_SECONDS = 300.0
-
-
-def token_forget(check: TokenCheck) -> None:
-    with _CHECKED_LOCK:
-        _CHECKED.pop(check.key_hash, None)
-
-
-def token_check_of(auth: object) -> TokenCheck | None:
-    """The check a request's statement must make, when its token was taken on trust."""
-    return getattr(auth, "check_in_statement", None)
-
-
-class StatementCheckedTokenAuthentication(HashedTokenAuthentication):
-    """The API's token check for a view whose one statement confirms the token itself
-    (the next task on PostgreSQL): a token checked in this process in the last few
-    minutes is taken without a query, and the request carries a TokenCheck that the
-    view hands to its statement. Elsewhere, and for a token not seen lately, it is
-    HashedTokenAuthentication."""
-
-    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, ApiToken]:
-        if connection.vendor != "postgresql":
-            return super().authenticate_credentials(key)
-        key_hash = token_hash(key)
-        now = time.monotonic()
-        with _CHECKED_LOCK:
-            seen = _CHECKED.get(key_hash)
-            if seen is not None and now - seen[0] < CHECKED_FOR_SECONDS:
-                _CHECKED.move_to_end(key_hash)
-        if seen is None or now - seen[0] >= CHECKED_FOR_SECONDS:
-            user, token = super().authenticate_credentials(key)
-            with _CHECKED_LOCK:
-                # Copies, here and when taken: requests must not share one instance's caches.
-                _CHECKED[key_hash] = (now, copy.copy(user), copy.copy(token))
-                while len(_CHECKED) > CHECKED_MAX:
-                    _CHECKED.popitem(last=False)
-            return user, token
-        user, token = copy.copy(seen[1]), copy.copy(seen[2])
-        token.check_in_statement = TokenCheck(
-            key_hash=key_hash,
-            user_id=user.pk,
-            is_superuser=user.is_superuser,
-            role_groups=tuple(getattr(seen[2], "role_groups", ())),
-        )
-        return user, token
+        return token_user_for_api(token_hash(key))

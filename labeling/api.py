@@ -1,5 +1,6 @@
 from django.db import transaction
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -12,13 +13,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasRole, IsAdminRole, IsLabeler, IsReviewer, TakesTasks
 from accounts.roles import Role, user_has_role
-from accounts.tokens import (
+from accounts.token_trust import (
     StatementCheckedTokenAuthentication,
-    TokenCheck,
     TokenCheckFailed,
     token_check_of,
-    token_forget,
-    token_user_hashed,
+    token_recheck,
 )
 from config.errors import InputError
 from guidelines.models import Guideline
@@ -186,12 +185,24 @@ def task_payload(assignment: Assignment) -> dict[str, object]:
 
 class TaskNextView(APIView):
     # On PostgreSQL a token checked lately is confirmed by the lease statement itself:
-    # next task in one round trip (accounts.tokens.StatementCheckedTokenAuthentication).
+    # next task in one round trip (accounts.token_trust).
     authentication_classes = [StatementCheckedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsLabelerOrReviewer]
 
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> None:
+        # Roles taken on trust may be out of date: refuse only on roles checked afresh.
+        check = token_check_of(request.auth)
+        if check is None:
+            super().permission_denied(request, message, code)
+        request.user, request.auth = token_recheck(check)
+        self.check_permissions(request)
+
     @extend_schema(
         request=TaskNextSerializer,
+        # The same token as everywhere, however this view confirms it.
+        auth=[{"tokenAuth": []}, {"cookieAuth": []}],
         responses={
             200: {"type": "object"},
             204: None,
@@ -203,29 +214,33 @@ class TaskNextView(APIView):
         payload.is_valid(raise_exception=True)
         kind = payload.validated_data["kind"]
         slug = payload.validated_data.get("guideline")
-        check = token_check_of(request.auth)
         try:
-            assignment = self._lease(request, kind, slug, check)
+            assignment = self._lease(request, kind, slug)
         except TokenCheckFailed:
             # The token, its user or their roles changed since this process checked them:
-            # check them afresh, as any request would (401, 403), and lease as they are now.
-            token_forget(check)
-            request.user, request.auth = token_user_hashed(check.key_hash)
+            # check them afresh, as any request would (401, 403), and ask as they are now.
+            request.user, request.auth = token_recheck(token_check_of(request.auth))
             self.check_permissions(request)
-            assignment = self._lease(request, kind, slug, None)
+            assignment = self._lease(request, kind, slug)
         if isinstance(assignment, Response):
             return assignment
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(task_payload(assignment))
 
-    def _lease(
-        self, request: Request, kind: str, slug: str | None, check: TokenCheck | None
-    ) -> Assignment | Response | None:
+    def _lease(self, request: Request, kind: str, slug: str | None) -> Assignment | Response | None:
+        check = token_check_of(request.auth)
         refusal = kind_refusal(kind, request.user)
+        try:
+            guideline = get_object_or_404(Guideline, slug=slug) if slug else None
+        except Http404:
+            if check is not None:
+                raise TokenCheckFailed from None  # answer only to a token checked afresh
+            raise
         if refusal is not None:
+            if check is not None:
+                raise TokenCheckFailed
             return Response({"detail": refusal}, status=403)
-        guideline = get_object_or_404(Guideline, slug=slug) if slug else None
         return task_next_for_user(
             user=request.user, kind=kind, guideline=guideline, token_check=check
         )

@@ -24,7 +24,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from accounts.tokens import TokenCheck, TokenCheckFailed
+from accounts.token_trust import TokenCheck, TokenCheckFailed
 from config.errors import Conflict
 from guidelines.models import Guideline
 from guidelines.selectors import versions_current_with_acknowledgement

@@ -18,7 +18,7 @@ A lease the user holds but may no longer work on is lapsed by the caller, apart.
 
 The guideline versions the user acknowledged and their sensitive opt-outs are read in
 the same statement, so they are never stale. So is the request's token, when the request
-took it on trust from the tokens its process checked lately (accounts.tokens.TokenCheck):
+took it on trust from the tokens its process checked lately (accounts.token_trust.TokenCheck):
 then the request is this one statement.
 """
 
@@ -33,7 +33,8 @@ from django.db import connection
 from django.db.models import Model
 
 from accounts.roles import ALL_ROLES
-from accounts.tokens import LAST_USED_RESOLUTION, TokenCheck
+from accounts.token_trust import TokenCheck
+from accounts.tokens import LAST_USED_RESOLUTION
 from config.raw_rows import columns_sql, instances_from
 from guidelines.models import Guideline
 from labeling.drafts import OfferedDraft, draft_offered_given
@@ -59,7 +60,7 @@ WHERE v.status = 'published' {only}
 # Who asks: the user, taken as checked when the request checked the token itself.
 AUTH_GIVEN = "SELECT %(user)s::bigint AS user_id"
 
-# Or confirmed here, when the request took its token on trust (accounts.tokens.TokenCheck):
+# Or confirmed here, when the request took its token on trust (accounts.token_trust.TokenCheck):
 # the token exists and has not expired, its user is active and has the same roles. Every
 # part of the statement reads `allowed`, which is empty without `auth`: nothing is leased
 # or renewed, and the first column says why.
@@ -205,6 +206,10 @@ RETURNED: tuple[tuple[type[Model], str], ...] = (
 DRAFT_COLUMNS = ("d.id", "d.origin_name", "d.text")
 
 
+# A threshold no query reaches by count: psycopg then prepares only what asks to be.
+ONLY_WHEN_ASKED = 2**31
+
+
 def _run(sql: str, params: dict[str, object]) -> tuple:
     """Run the statement and return its row, prepared on the connection on first use.
 
@@ -215,9 +220,20 @@ def _run(sql: str, params: dict[str, object]) -> tuple:
     """
     connection.ensure_connection()
     prepare = settings.DATABASE_PREPARED_QUEUE
+    raw = connection.connection
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=prepare)
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        # Django turns psycopg's preparing off for the whole connection (a threshold of
+        # None), and psycopg then ignores prepare=True as well: the statement was planned
+        # afresh every time. Allowed for this statement alone; Django's own queries are
+        # still never prepared.
+        django_threshold = raw.prepare_threshold
+        if prepare:
+            raw.prepare_threshold = ONLY_WHEN_ASKED
+        try:
+            cursor.execute(sql, params, prepare=prepare)
+        finally:
+            raw.prepare_threshold = django_threshold
         row = cursor.fetchone()
     if connection.queries_logged:
         # Counted as Django counts its own queries (tests, the benchmark's statements).

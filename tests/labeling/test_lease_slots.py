@@ -205,3 +205,23 @@ def test_next_task_is_one_statement_on_postgresql(transactional_db, alice, read,
     assert renewed.pk == leased.pk
     assert len(leasing.captured_queries) == 1, leasing.captured_queries
     assert len(renewing.captured_queries) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_lease_statement_is_prepared_unless_turned_off(
+    transactional_db, alice, read, guideline, carol, settings, prepared
+):
+    settings.DATABASE_PREPARED_QUEUE = prepared
+    make_prompts(guideline, carol, 3)
+    read(alice)
+    connection.close()  # a connection of its own: nothing prepared on it yet
+
+    for _ in range(3):
+        task_next_for_user(user=alice, kind="demonstration")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements")
+        executions = [row[0] for row in cursor.fetchall()]
+
+    # Planned once and reused, or planned afresh each time and never kept.
+    assert executions == ([3] if prepared else [])
