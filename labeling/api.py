@@ -412,8 +412,9 @@ class DemonstrationCreateView(APIView):
             claimed_draft_id=draft.get("id") if isinstance(draft, dict) else None,
         )
         if created:
-            # Nothing has reviewed it yet: no need to ask the database.
-            demonstration._prefetched_objects_cache = {"reviews": Review.objects.none()}
+            # Nothing has reviewed it yet: no need to ask the database, nor to compile a
+            # query for nothing (an empty queryset did, a fifth of the request's time).
+            demonstration._prefetched_objects_cache = {"reviews": []}
         return Response(
             DemonstrationOutputSerializer(demonstration).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

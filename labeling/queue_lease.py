@@ -22,20 +22,16 @@ took it on trust from the tokens its process checked lately (accounts.token_trus
 then the request is this one statement.
 """
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Model
 
 from accounts.roles import ALL_ROLES
 from accounts.token_trust import TokenCheck
 from accounts.tokens import LAST_USED_RESOLUTION
-from config.raw_rows import columns_sql, instances_from
+from config.raw_rows import columns_sql, instances_from, prepared_row
 from guidelines.models import Guideline
 from labeling.drafts import OfferedDraft, draft_offered_given
 from labeling.models import Assignment, Prompt, Task
@@ -206,42 +202,6 @@ RETURNED: tuple[tuple[type[Model], str], ...] = (
 DRAFT_COLUMNS = ("d.id", "d.origin_name", "d.text")
 
 
-# A threshold no query reaches by count: psycopg then prepares only what asks to be.
-ONLY_WHEN_ASKED = 2**31
-
-
-def _run(sql: str, params: dict[str, object]) -> tuple:
-    """Run the statement and return its row, prepared on the connection on first use.
-
-    Planning it took over twice as long as running it. Django binds parameters on the
-    client and leaves psycopg's preparing off (for connection poolers in transaction
-    mode); this statement is sent with server-side binding and prepared explicitly unless
-    DATABASE_PREPARED_QUEUE is off (for a pooler that cannot keep prepared statements).
-    """
-    connection.ensure_connection()
-    prepare = settings.DATABASE_PREPARED_QUEUE
-    raw = connection.connection
-    started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        # Django turns psycopg's preparing off for the whole connection (a threshold of
-        # None), and psycopg then ignores prepare=True as well: the statement was planned
-        # afresh every time. Allowed for this statement alone; Django's own queries are
-        # still never prepared.
-        django_threshold = raw.prepare_threshold
-        if prepare:
-            raw.prepare_threshold = ONLY_WHEN_ASKED
-        try:
-            cursor.execute(sql, params, prepare=prepare)
-        finally:
-            raw.prepare_threshold = django_threshold
-        row = cursor.fetchone()
-    if connection.queries_logged:
-        # Counted as Django counts its own queries (tests, the benchmark's statements).
-        duration = time.monotonic() - started
-        connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
-    return row
-
-
 def _per_guideline(*, also: str, lock: str) -> str:
     candidate = CANDIDATE_SQL.format(
         also=also, guideline_match="t.guideline_id = a.guideline_id", not_opted_out=NOT_OPTED_OUT
@@ -308,7 +268,7 @@ def lease_in_one_statement(
             role_groups=list(token_check.role_groups),
             used_before=now - LAST_USED_RESOLUTION,
         )
-    row = _run(STATEMENTS[variant], params)
+    row = prepared_row(STATEMENTS[variant], params)
     authenticated, candidates, busy, values = row[0], row[1], bool(row[2]), row[4:]
     if not authenticated:
         return Outcome(None, 0, False, authenticated=False)

@@ -5,7 +5,7 @@ import json
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from config.errors import IdempotencyKeyReused, InputError
@@ -24,6 +24,7 @@ from labeling.queue import (
     task_record_imported,
 )
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
+from labeling.submit_statement import demonstration_submit_in_one_statement
 from labeling.validation import conversation_checked, seconds_checked, text_checked
 
 
@@ -176,6 +177,16 @@ def demonstration_submit(
     """
     text = text_checked(content, field="content")
     time_spent_s = seconds_checked(time_spent_s)
+    if connection.vendor == "postgresql" and not started_from_draft:
+        saved = demonstration_submit_in_one_statement(
+            author_id=author.pk,
+            task_id=task_id,
+            text=text,
+            time_spent_s=time_spent_s,
+            idempotency_key=idempotency_key[:100],
+        )
+        if saved is not None:
+            return saved, True
     try:
         with transaction.atomic():
             return _demonstration_submit(
@@ -230,6 +241,9 @@ def _demonstration_submit(
     earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
     if earlier is not None:
         return earlier, False
+    # The task row before the lease: the order the queue's statement, skip and close take
+    # them in, so a skip racing this submission waits instead of deadlocking.
+    list(Task.objects.select_for_update().filter(pk=task_id).values_list("pk"))
     try:
         assignment = assignment_held(user=author, task_id=task_id, lock=True)
     except QueueError:
