@@ -14,6 +14,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from django.db.models import Field, Model
+from psycopg.types.numeric import Int8
 
 
 def columns_sql(model: type[Model], alias: str) -> list[str]:
@@ -44,6 +45,13 @@ def instances_from(values: Sequence[object], models: Sequence[type[Model]]) -> l
 ONLY_WHEN_ASKED = 2**31
 
 
+def _ints_as_bigint(params: dict[str, object]) -> dict[str, object]:
+    """psycopg types an int by its value (smallint, integer, bigint) and keeps one prepared
+    statement per set of types: ids crossing 32,767 would plan the statement again, per
+    connection. As bigint whatever their size, they share one."""
+    return {name: Int8(value) if type(value) is int else value for name, value in params.items()}
+
+
 def prepared_row(sql: str, params: dict[str, object]) -> tuple | None:
     """Run a hot statement and return its first row, prepared on the connection on first
     use.
@@ -67,7 +75,7 @@ def prepared_row(sql: str, params: dict[str, object]) -> tuple | None:
         if prepare:
             raw.prepare_threshold = ONLY_WHEN_ASKED
         try:
-            cursor.execute(sql, params, prepare=prepare)
+            cursor.execute(sql, _ints_as_bigint(params), prepare=prepare)
         finally:
             raw.prepare_threshold = django_threshold
         row = cursor.fetchone()

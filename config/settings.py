@@ -184,8 +184,9 @@ else:
         f"DATABASE_URL names {_database['ENGINE']}: only PostgreSQL and SQLite are supported"
     )
 DATABASES = {"default": _database}
-# The queue's statement is prepared on each connection (labeling/queue_lease.py); turn it
-# off behind a connection pooler in transaction mode that cannot keep prepared statements.
+# The queue's statements are prepared on each connection (labeling/queue_lease.py and
+# submit_statement.py); turn it off behind a connection pooler in transaction mode that
+# cannot keep prepared statements.
 DATABASE_PREPARED_QUEUE = env_bool("DATABASE_PREPARED_QUEUE", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -98,7 +98,8 @@ def _insert_parts(model: type[Model], from_rows: dict[str, str], prefix: str) ->
 
 def _insert_params(instance: Model, from_rows: dict[str, str], prefix: str) -> dict[str, object]:
     """The parameters _insert_parts named: `instance`'s values as the ORM would save them
-    (defaults, and the time for auto_now fields)."""
+    (defaults, and the time for auto_now fields). A field given only a db_default would
+    need leaving out of the INSERT instead: none of these models has one."""
     return {
         f"{prefix}_{field.column}": field.get_db_prep_save(
             field.pre_save(instance, True), connection

@@ -2,18 +2,20 @@
 saves, and leaves every case it does not plainly cover to that path, which says why."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_issue
+from guidelines.models import Acknowledgement
 from labeling.models import Assignment, Demonstration, Task
-from labeling.queue import task_next_for_user
+from labeling.queue import task_next_for_user, task_skip
 from labeling.services import _demonstration_submit
 from labeling.submit_statement import demonstration_submit_in_one_statement
 from tests.labeling.conftest import make_prompts
@@ -37,8 +39,6 @@ def leased(user):
 
 
 def submitted_by_the_orm(user, task_id):
-    from django.db import transaction
-
     with transaction.atomic():
         demonstration, _created = _demonstration_submit(
             author=user,
@@ -83,6 +83,9 @@ def test_the_statement_saves_what_the_orm_path_saves(alice, read, guideline, car
 
     assert by_statement is not None
     assert by_statement.task_id == second
+    assert by_statement.prompt_id == Task.objects.get(pk=second).prompt_id
+    review = Task.objects.get(demonstration=by_statement)
+    assert (review.prompt_id, review.guideline_id) == (by_statement.prompt_id, guideline.pk)
     assert by_statement.guideline_version.number == 1
     assert what_was_saved(by_statement) == what_was_saved(by_orm)
 
@@ -171,3 +174,86 @@ def test_two_submissions_of_one_lease_at_once_make_one_demonstration(alice, read
     task = Task.objects.get(pk=task_id)
     assert (task.submitted_count, task.leased_count, task.status) == (1, 0, "done")
     assert Task.objects.filter(kind=Task.Kind.REVIEW).count() == 1
+
+
+def submitted(user, task_id):
+    return demonstration_submit_in_one_statement(
+        author_id=user.pk, task_id=task_id, text="Hi.", time_spent_s=0, idempotency_key=""
+    )
+
+
+def test_a_skip_holding_the_task_makes_the_statement_wait_and_save_nothing(
+    alice, read, guideline, carol
+):
+    make_prompts(guideline, carol, 1)
+    read(alice)
+    task_id = leased(alice).task_id
+    skipping = threading.Event()
+
+    def skip():
+        try:
+            with transaction.atomic():
+                task_skip(user=alice, task_id=task_id)
+                skipping.set()
+                time.sleep(0.5)  # the statement starts meanwhile and waits for the locks
+        finally:
+            connection.close()
+
+    skipper = threading.Thread(target=skip)
+    skipper.start()
+    skipping.wait(timeout=30)
+    outcome = submitted(alice, task_id)
+    skipper.join()
+
+    # Without its locks the statement would have read the lease as held and marked it
+    # submitted over the skip, taking the task's lease count down twice.
+    assert outcome is None
+    assert Demonstration.objects.count() == 0
+    assert Assignment.objects.get(task_id=task_id).status == Assignment.Status.SKIPPED
+    task = Task.objects.get(pk=task_id)
+    assert (task.submitted_count, task.leased_count, task.status) == (0, 0, "open")
+
+
+def _another_users_lease(alice, bob, task_id):
+    Assignment.objects.filter(task_id=task_id).update(user=bob)
+
+
+def _lapsed(alice, bob, task_id):
+    Assignment.objects.filter(task_id=task_id).update(status=Assignment.Status.LAPSED)
+
+
+def _skipped(alice, bob, task_id):
+    task_skip(user=alice, task_id=task_id)
+
+
+def _guideline_unread(alice, bob, task_id):
+    Acknowledgement.objects.filter(user=alice).delete()
+
+
+@pytest.mark.parametrize("change", [_another_users_lease, _lapsed, _skipped, _guideline_unread])
+def test_a_submission_the_orm_path_would_refuse_is_not_saved(
+    change, alice, bob, read, guideline, carol
+):
+    make_prompts(guideline, carol, 1)
+    read(alice)
+    task_id = leased(alice).task_id
+    change(alice, bob, task_id)
+    before = list(Task.objects.values_list("pk", "submitted_count", "leased_count", "status"))
+
+    assert submitted(alice, task_id) is None
+    assert Demonstration.objects.count() == 0
+    assert Assignment.objects.get(task_id=task_id).status != Assignment.Status.SUBMITTED
+    assert list(Task.objects.values_list("pk", "submitted_count", "leased_count", "status")) == (
+        before
+    )
+
+
+def test_a_review_task_takes_no_demonstration(alice, erin, read, guideline, carol):
+    make_prompts(guideline, carol, 1)
+    read(alice, erin)
+    assert submitted(alice, leased(alice).task_id) is not None
+    review = task_next_for_user(user=erin, kind=Task.Kind.REVIEW)
+
+    assert submitted(erin, review.task_id) is None
+    assert Demonstration.objects.count() == 1
+    assert Assignment.objects.get(task_id=review.task_id).status == Assignment.Status.LEASED
