@@ -51,11 +51,16 @@ def assert_prompt_disjoint(snapshot: DatasetSnapshot, key: str) -> None:
     assert not seen["train"] & seen["validation"]
 
 
+# The sample's first pairs: every one is exported, and importing the whole sample (which
+# test_imports does) cost each test here half a minute more.
+HH_PAIRS = 300
+
+
 @pytest.fixture
 def hh(queue_import):
-    return import_run(
-        job_id=queue_import(shared_file("hh-rlhf-harmless-sample.jsonl"), "hh-rlhf").pk
-    )
+    with shared_file("hh-rlhf-harmless-sample.jsonl").open() as sample:
+        first = "".join(line for _, line in zip(range(HH_PAIRS), sample, strict=False))
+    return import_run(job_id=queue_import(first, "hh-rlhf").pk)
 
 
 @pytest.fixture
@@ -68,8 +73,8 @@ def test_preference_pairs_from_hh_follow_trls_conversational_format(hh):
 
     rows = lines(snapshot, "train") + lines(snapshot, "validation")
     assert snapshot.status == "succeeded"
-    assert len(rows) == 1812
-    assert snapshot.counts["train"] + snapshot.counts["validation"] == 1812
+    assert len(rows) == HH_PAIRS
+    assert snapshot.counts["train"] + snapshot.counts["validation"] == HH_PAIRS
     for row in rows:
         assert set(row) == {"prompt", "chosen", "rejected"}
         assert_conversation(row["prompt"], ends_with="user")
