@@ -371,11 +371,17 @@ def _time_kept(assignment: Assignment, time_spent_s: int | None) -> bool:
     return True
 
 
+def task_row_lock(task_id: int) -> None:
+    """Lock the task's row, before any lease on it: the order task_close and the queue's
+    statement take them in (leases_lapse), so those who change both wait for each other
+    instead of deadlocking. Call it inside a transaction."""
+    list(Task.objects.select_for_update().filter(pk=task_id).values_list("pk"))
+
+
 @transaction.atomic
 def task_skip(*, user: AbstractBaseUser, task_id: int) -> Assignment:
     """Give the task back; it is never offered to this user again."""
-    # The task row first, as task_close and the queue's statement lock it (leases_lapse).
-    list(Task.objects.select_for_update().filter(pk=task_id).values_list("pk"))
+    task_row_lock(task_id)
     assignment = assignment_held(user=user, task_id=task_id, lock=True)
     assignment.status = Assignment.Status.SKIPPED
     assignment.finished_at = timezone.now()

@@ -22,6 +22,7 @@ from labeling.queue import (
     task_close,
     task_open,
     task_record_imported,
+    task_row_lock,
 )
 from labeling.similarity import prompt_near_duplicates, prompt_search_text
 from labeling.submit_statement import demonstration_submit_in_one_statement
@@ -241,9 +242,7 @@ def _demonstration_submit(
     earlier = _demonstration_for_key(author, idempotency_key, task_id, text)
     if earlier is not None:
         return earlier, False
-    # The task row before the lease: the order the queue's statement, skip and close take
-    # them in, so a skip racing this submission waits instead of deadlocking.
-    list(Task.objects.select_for_update().filter(pk=task_id).values_list("pk"))
+    task_row_lock(task_id)  # before the lease, as skip takes them
     try:
         assignment = assignment_held(user=author, task_id=task_id, lock=True)
     except QueueError:

@@ -29,8 +29,8 @@ from labeling.models import Demonstration, Task
 # Columns the statement fills from the rows it read; every other column takes the value
 # of an unsaved instance, passed as a parameter.
 FROM_DEMONSTRATION_ROWS = {
-    "prompt_id": "(SELECT prompt_id FROM held)",
-    "task_id": "(SELECT task_id FROM held)",
+    "prompt_id": "(SELECT prompt_id FROM task)",
+    "task_id": "(SELECT id FROM task)",
     "author_id": "%(user)s",
     "guideline_version_id": "(SELECT id FROM version)",
 }
@@ -48,8 +48,7 @@ WITH task AS (
     FOR UPDATE OF t
 ),
 held AS (
-    SELECT a.id, a.task_id, task.prompt_id
-    FROM labeling_assignment a JOIN task ON task.id = a.task_id
+    SELECT a.id FROM labeling_assignment a JOIN task ON task.id = a.task_id
     WHERE a.user_id = %(user)s AND a.status = 'leased' AND a.expires_at > %(now)s
     FOR UPDATE OF a
 ),

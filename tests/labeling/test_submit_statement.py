@@ -168,7 +168,7 @@ def test_two_submissions_of_one_lease_at_once_make_one_demonstration(alice, read
     for thread in threads:
         thread.join()
 
-    # One statement waited on the other's locks, then found the lease submitted.
+    # However the two interleave (the locks, or the one-per-task constraint), one saves.
     assert sorted(x is None for x in outcomes) == [False, True]
     assert Demonstration.objects.count() == 1
     task = Task.objects.get(pk=task_id)
