@@ -342,6 +342,8 @@ CELERY_TASK_ROUTES = {
     "ai_feedback.tasks.*": {"queue": "training"},
     # The playground answers a waiting web request: a worker of its own keeps models loaded.
     "trainer.tasks.playground_*": {"queue": "inference"},
+    # Drafts only wait on HTTP (a source, or the inference process for our own models).
+    "trainer.tasks.generate_drafts": {"queue": "drafts"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

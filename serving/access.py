@@ -1,5 +1,6 @@
 """Who may call /v1: `Authorization: Bearer <token>` with one of the platform's API tokens
-(the header OpenAI's clients send), held by an admin or an account with the inference role."""
+(the header OpenAI's clients send), held by an admin or an account with the inference role;
+or the platform's own workers, with a short-lived key they sign (sources.own_server)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,27 @@ from rest_framework.exceptions import AuthenticationFailed
 from accounts.roles import Role, user_has_role
 from accounts.tokens import token_user
 from serving.errors import Forbidden, NotAuthenticated
+from sources.own_server import InternalKeyRefused, internal_key_checked, is_internal
 
 # "Token" too: the word the rest of the platform's API uses, so one header works for both.
 KEYWORDS = ("bearer", "token")
 
 
-def caller_checked(request: HttpRequest) -> AbstractBaseUser:
-    """The user behind the request's token; NotAuthenticated or Forbidden otherwise."""
+def caller_checked(request: HttpRequest) -> AbstractBaseUser | None:
+    """The user behind the request's token, or None for the platform's own internal key;
+    NotAuthenticated or Forbidden otherwise."""
     keyword, _, key = request.headers.get("Authorization", "").strip().partition(" ")
-    if keyword.lower() not in KEYWORDS or not key.strip():
+    key = key.strip()
+    if keyword.lower() not in KEYWORDS or not key:
         raise NotAuthenticated("Send an API token: 'Authorization: Bearer <token>'.")
+    if is_internal(key):
+        try:
+            internal_key_checked(key)
+        except InternalKeyRefused as exc:
+            raise NotAuthenticated(str(exc)) from None
+        return None
     try:
-        user, _token = token_user(key.strip())
+        user, _token = token_user(key)
     except AuthenticationFailed as exc:
         raise NotAuthenticated(str(exc.detail)) from None
     if not user_has_role(user, Role.ADMIN, Role.INFERENCE):

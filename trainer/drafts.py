@@ -1,14 +1,16 @@
 """Model drafts for labelers: one reply per prompt from a model version of the platform
-(sampled in the worker) or from a model source (over HTTP, `max_concurrency` requests at
-once), each stored as a labeling Draft. A prompt that fails is recorded on the job with
-why; the job still finishes with the drafts that worked."""
+(asked of the inference process over /v1) or from a model source (over HTTP,
+`max_concurrency` requests at once), each stored as a labeling Draft. A prompt that fails
+is recorded on the job with why; the job still finishes with the drafts that worked.
+
+Drafts jobs run on a queue of their own (`drafts`): they only wait on HTTP, and a
+labeler's drafts should never wait behind a training run."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -17,8 +19,9 @@ from config.errors import InputError
 from jobs.services import Attempt, job_error_text, job_execute, job_send
 from labeling.drafts import draft_create
 from labeling.models import Draft, Prompt
-from sources.client import in_flight
+from sources.client import ChatClient, in_flight
 from sources.models import ModelSource
+from sources.own_server import own_client
 from sources.services import source_client
 from trainer.generation import finish_listing_failures, job_seed, prompts_chosen
 from trainer.ml.methods import POLICY
@@ -26,6 +29,10 @@ from trainer.models import DraftJob, ModelVersion
 
 logger = logging.getLogger(__name__)
 
+# Requests in flight to the inference process for one job: enough for its engine to
+# batch them (continuous batching takes each as a decoding step frees room), few enough
+# that a playground or /v1 request arriving meanwhile is not queued far behind.
+MODEL_DRAFTS_AT_ONCE = 8
 # What a prompt's outcome is, once its sampling ended: its text, or the error.
 Outcome = tuple[int, str | None, Exception | None]
 
@@ -86,9 +93,8 @@ def _draft(attempt: Attempt) -> None:
     made, failures = dict(job.made), dict(job.failures)
     prompts = Prompt.objects.in_bulk(job.prompts)
     todo = [p for p in job.prompts if str(p) not in made and p in prompts]
-    sample = _model_drafts if job.model is not None else _source_drafts
     origin = Draft.Origin.MODEL if job.model is not None else Draft.Origin.SOURCE
-    for prompt_id, text, error in sample(job, prompts, todo, attempt.should_stop):
+    for prompt_id, text, error in _drafts_asked(job, prompts, todo, attempt.should_stop):
         with transaction.atomic():
             earlier = _draft_from(job.origin_name, prompt_id) if error is None else None
             if earlier is not None:
@@ -134,36 +140,24 @@ def _draft_from(origin_name: str, prompt_id: int) -> int | None:
     )
 
 
-def _model_drafts(
+def _drafts_asked(
     job: DraftJob, prompts: dict[int, Prompt], todo: list[int], should_stop: Callable[[], bool]
 ) -> Iterator[Outcome]:
-    from trainer.ml.generate import Generator, Sampling
-
-    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}")  # type: ignore[union-attr]
-    for prompt_id in todo:
-        if should_stop():
-            return
-        sampling = Sampling(
-            k=1,
-            temperature=job.temperature,
-            top_p=job.top_p,
-            max_new_tokens=job.max_new_tokens,
-            seed=job_seed(job.pk, prompt_id),
-        )
-        try:
-            yield prompt_id, generator.sample(prompts[prompt_id].messages, sampling)[0], None
-        except Exception as exc:  # one prompt's failure is recorded, the rest go on
-            yield prompt_id, None, exc
-
-
-def _source_drafts(
-    job: DraftJob, prompts: dict[int, Prompt], todo: list[int], should_stop: Callable[[], bool]
-) -> Iterator[Outcome]:
-    source = job.source
-    client = source_client(source)  # type: ignore[arg-type]
+    """Each prompt's reply, as its request ends. A model version answers through the
+    inference process's /v1 (sources.own_server), a source through its own server: the
+    same client and the same requests in flight either way."""
+    if job.model is not None:
+        name = job.model.name
+        # A fresh internal key per request: a long job outlives any one key.
+        client_for: Callable[[], ChatClient] = lambda: own_client(name)  # noqa: E731
+        at_once = MODEL_DRAFTS_AT_ONCE
+    else:
+        client = source_client(job.source)  # type: ignore[arg-type]
+        client_for = lambda: client  # noqa: E731
+        at_once = job.source.max_concurrency  # type: ignore[union-attr]
 
     def ask(prompt_id: int) -> str:
-        return client.replies(
+        return client_for().replies(
             prompts[prompt_id].messages,
             k=1,
             seed=job_seed(job.pk, prompt_id),
@@ -172,9 +166,4 @@ def _source_drafts(
             max_tokens=job.max_new_tokens,
         )[0]
 
-    yield from in_flight(
-        ask,
-        todo,
-        at_once=source.max_concurrency,  # type: ignore[union-attr]
-        should_stop=should_stop,
-    )
+    yield from in_flight(ask, todo, at_once=at_once, should_stop=should_stop)

@@ -139,7 +139,7 @@ def stack_env(child_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-STACK = ("web", "serving", "worker", "training", "inference", "beat")
+STACK = ("web", "serving", "worker", "training", "drafts", "inference", "beat")
 READY = ("beat: Starting", "worker@", "training@", "inference@", "ready.")
 
 
@@ -184,7 +184,7 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env, tmp_path):
     # The terminal holds the short block and the stop, the processes' chatter their logs.
     assert f"Open     http://127.0.0.1:{env['PORT']}/" in stack.output
     assert "Ctrl-C stops all." in stack.output
-    assert "Stopped web, serving, worker, training, inference, beat." in stack.output
+    assert "Stopped web, serving, worker, training, drafts, inference, beat." in stack.output
     assert "celery@" not in stack.output and "Booting worker" not in stack.output
     assert {path.name for path in tmp_path.glob("*.log")} == {f"{name}.log" for name in STACK}
     web_log = (tmp_path / "web.log").read_text()
@@ -244,6 +244,7 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
         "serving": None,
         "worker": "default",
         "training": "training",
+        "drafts": "drafts",
         "inference": "inference",
         "beat": None,
     }
@@ -253,11 +254,13 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
     assert option("serving", "--worker-class") == "gthread"
     assert option("serving", "--bind") == f"{settings.HOST}:{settings.INFERENCE_PORT}"
     assert option("worker", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
+    assert option("drafts", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
     assert {name: supervised.stop_grace_s for name, supervised in stack.items()} == {
         "web": 20,
         "serving": 20,
         "worker": 20,
         "training": 7,
+        "drafts": 20,
         "inference": 20,
         "beat": 20,
     }

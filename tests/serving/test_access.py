@@ -2,11 +2,13 @@
 account reaches nothing else."""
 
 import json
+import time
 import urllib.request
 from urllib.error import HTTPError
 
 import openai
 import pytest
+from openai import OpenAI
 
 from accounts.tokens import token_issue
 from tests.conftest import PASSWORD
@@ -117,3 +119,39 @@ def test_a_body_over_the_upload_limit_is_a_413(live_server, sft, carol, settings
 
     assert status == 413
     assert body["error"]["code"] == "body_too_large"
+
+
+def test_the_platforms_own_signed_key_calls_v1_and_nothing_else(live_server, sft, monkeypatch):
+    from django.core import signing
+
+    from sources import own_server
+
+    key = own_server.internal_key()
+    client = OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0, timeout=120)
+    try:
+        assert [m.id for m in client.models.list().data] == [sft.name]
+        reply = client.chat.completions.create(
+            model=sft.name, messages=QUESTION, max_tokens=3, seed=1
+        )
+        assert reply.usage.completion_tokens >= 1
+    finally:
+        client.close()
+    # The rest of the API knows no such key.
+    status, _body = status_of(f"{live_server.url}/api/me/", {"Authorization": f"Bearer {key}"})
+    assert status == 401
+
+    forged = [
+        key[:-3] + ("abc" if not key.endswith("abc") else "xyz"),  # the signature changed
+        own_server.INTERNAL_PREFIX + signing.dumps("platform", salt="another.purpose"),
+        own_server.INTERNAL_PREFIX + signing.dumps("someone", salt=own_server.INTERNAL_SALT),
+    ]
+    for refused in forged:
+        status, body = status_of(
+            f"{live_server.url}/v1/models", {"Authorization": f"Bearer {refused}"}
+        )
+        assert (status, body["error"]["type"]) == (401, "authentication_error"), refused
+    # Signed long enough ago: the same key is refused once it is older than it may be.
+    monkeypatch.setattr(own_server, "INTERNAL_KEY_MAX_AGE_S", 0)
+    time.sleep(1.1)
+    status, body = status_of(f"{live_server.url}/v1/models", {"Authorization": f"Bearer {key}"})
+    assert status == 401 and "expired" in body["error"]["message"]

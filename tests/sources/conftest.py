@@ -62,10 +62,21 @@ def training_queue_emptied():
     """For a test that queued a job through the API and ran it itself: its message must
     not reach a later test's worker, against that test's rows."""
     yield
+    queue_purged("training")
+
+
+@pytest.fixture
+def drafts_queue_emptied():
+    """training_queue_emptied for drafts jobs, which have a queue of their own."""
+    yield
+    queue_purged("drafts")
+
+
+def queue_purged(name: str) -> None:
     from config.celery import app
 
     with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("training")
+        connection.default_channel.queue_purge(name)
 
 
 def prompts_for_labelers(under, count: int, *, text: str = "Question") -> list[Prompt]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from jobs.models import JobStatus
 from jobs.services import job_requeue, jobs_recover_all
 from labeling.models import Draft
+from serving.engine import engine
 from tests.conftest import worker_process
 from tests.trainer.test_job_recovery import job_finished
 from trainer.drafts import drafts_create, drafts_run
@@ -26,13 +27,14 @@ TOO_LONG = " ".join(f"word{i} zq{i * 7}" for i in range(900))
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_drafts_each_prompt_through_a_source_and_lists_the_one_that_failed(
-    api, carol, own_source, guideline, child_env, training_queue_emptied
+    api, carol, own_source, guideline, child_env, drafts_queue_emptied
 ):
     short = prompts_for_labelers(guideline, 3)
     long = prompts_for_labelers(guideline, 1, text=TOO_LONG)[0]
     api.force_authenticate(carol)
 
-    with worker_process(child_env, queue="training"):
+    # The drafts queue's own worker: no drafts job waits behind a training run.
+    with worker_process(child_env, queue="drafts"):
         answer = api.post(
             "/api/drafts/",
             {"source": own_source.pk, "prompts": [p.pk for p in [*short, long]]},
@@ -57,7 +59,7 @@ def test_a_worker_drafts_each_prompt_through_a_source_and_lists_the_one_that_fai
 
 @pytest.mark.django_db(transaction=True)
 def test_a_source_that_refuses_every_prompt_fails_the_job_and_a_retry_after_the_fix_works(
-    api, carol, own_source, guideline, training_queue_emptied
+    api, carol, own_source, guideline, drafts_queue_emptied
 ):
     prompts = prompts_for_labelers(guideline, 2)
     api.force_authenticate(carol)
@@ -81,10 +83,13 @@ def test_a_source_that_refuses_every_prompt_fails_the_job_and_a_retry_after_the_
     assert Draft.objects.count() == 2
 
 
-@pytest.mark.django_db
-def test_a_model_version_drafts_in_the_worker_and_bad_requests_are_refused(
-    api, carol, sft_version, guideline
+@pytest.mark.django_db(transaction=True)
+def test_a_model_version_drafts_through_the_inference_process_and_bad_requests_are_refused(
+    api, carol, sft_version, guideline, live_server, settings, drafts_queue_emptied
 ):
+    # The live server answers /v1 with the models itself, as the inference process does.
+    settings.INFERENCE_URL = live_server.url
+    engine.clear()
     prompts = prompts_for_labelers(guideline, 2)
     api.force_authenticate(carol)
     for payload, field in [
@@ -108,11 +113,15 @@ def test_a_model_version_drafts_in_the_worker_and_bad_requests_are_refused(
     drafts = Draft.objects.filter(prompt__in=prompts)
     assert drafts.count() == 2
     assert {(d.origin, d.origin_name) for d in drafts} == {("model", sft_version.name)}
+    # The replies came from the engine serving the model (here in this process, as the
+    # live server is the inference process too): it decoded them in its steps.
+    (serving,) = engine.loaded()
+    assert serving.stats.steps > 0
 
 
 @pytest.mark.django_db
 def test_a_drafts_job_whose_worker_went_silent_is_sent_again_by_the_recovery(
-    carol, guideline, training_queue_emptied
+    carol, guideline, drafts_queue_emptied
 ):
     from sources.models import ModelSource
 
@@ -170,7 +179,7 @@ class PairedAnswer(BaseHTTPRequestHandler):
 
 @pytest.mark.django_db
 def test_a_source_gets_as_many_requests_at_once_as_its_max_concurrency(
-    carol, guideline, training_queue_emptied
+    carol, guideline, drafts_queue_emptied
 ):
     from sources.models import ModelSource
 

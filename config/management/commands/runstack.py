@@ -171,6 +171,12 @@ def stack_commands() -> dict[str, list[str]]:
         # One run at a time, in the worker's own process, so the run sees the worker's
         # warm shutdown and checkpoints before it stops.
         "training": celery_worker_command(queues=["training"], hostname="training@%h", solo=True),
+        # Drafts jobs: HTTP to a source or to the inference process, no model loaded here.
+        "drafts": celery_worker_command(
+            queues=["drafts"],
+            hostname="drafts@%h",
+            concurrency=settings.CELERY_WORKER_CONCURRENCY,
+        ),
         # One process that keeps a model loaded between requests (the playground's).
         "inference": celery_worker_command(
             queues=["inference"], hostname="inference@%h", concurrency=1

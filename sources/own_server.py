@@ -1,0 +1,64 @@
+"""The platform's own inference process (`/v1` on INFERENCE_URL) as a model source.
+
+A drafts job asking one of our model versions for replies calls /v1 over HTTP like any
+program does, so the model is loaded once, in the inference process, and concurrent
+requests share its batches; the worker never loads torch. No user's token should sit in a
+worker for that: the platform signs a short-lived key with SECRET_KEY instead, one per
+request, which /v1 accepts (serving.access)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+
+from sources.client import ChatClient
+
+# Tells an internal key from an API token before any database lookup.
+INTERNAL_PREFIX = "platform."
+INTERNAL_SALT = "serving.internal"
+INTERNAL_SIGNER = "platform"
+# Checked when a request arrives, and each request signs its own: a little time is
+# enough, with a margin for clocks a little apart between hosts.
+INTERNAL_KEY_MAX_AGE_S = 300
+# Beyond the inference process's own deadline (SERVING_DEADLINE_S): it answers 504 itself
+# before the client gives up.
+OWN_SERVER_MARGIN_S = 30
+
+
+class InternalKeyRefused(Exception):
+    """The key looks internal but is not one the platform signed, or is too old."""
+
+
+def internal_key() -> str:
+    """A key that lets the platform's own processes call /v1 for INTERNAL_KEY_MAX_AGE_S."""
+    return INTERNAL_PREFIX + signing.dumps(INTERNAL_SIGNER, salt=INTERNAL_SALT)
+
+
+def is_internal(key: str) -> bool:
+    return key.startswith(INTERNAL_PREFIX)
+
+
+def internal_key_checked(key: str) -> None:
+    """Raises InternalKeyRefused unless `key` came from internal_key() recently."""
+    try:
+        signer = signing.loads(
+            key.removeprefix(INTERNAL_PREFIX), salt=INTERNAL_SALT, max_age=INTERNAL_KEY_MAX_AGE_S
+        )
+    except signing.SignatureExpired:
+        raise InternalKeyRefused("Internal key expired.") from None
+    except signing.BadSignature:
+        raise InternalKeyRefused("Invalid token.") from None
+    if signer != INTERNAL_SIGNER:
+        raise InternalKeyRefused("Invalid token.")
+
+
+def own_client(model_name: str) -> ChatClient:
+    """A client of our own /v1 for the model version named `model_name`, with a fresh
+    internal key: make one per request. Waits as long as the inference process may take
+    to answer (it loads the model first on a cold start)."""
+    return ChatClient(
+        base_url=settings.INFERENCE_URL.rstrip("/") + "/v1",
+        model=model_name,
+        api_key=internal_key(),
+        timeout_s=settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
+    )
