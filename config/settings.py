@@ -340,8 +340,6 @@ CELERY_TASK_ROUTES = {
     "trainer.tasks.evaluate_*": {"queue": "training"},
     "trainer.tasks.score_*": {"queue": "training"},
     "ai_feedback.tasks.*": {"queue": "training"},
-    # The playground answers a waiting web request: a worker of its own keeps models loaded.
-    "trainer.tasks.playground_*": {"queue": "inference"},
     # Drafts only wait on HTTP (a source, or the inference process for our own models).
     "trainer.tasks.generate_drafts": {"queue": "drafts"},
 }

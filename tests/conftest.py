@@ -123,12 +123,16 @@ def worker(child_env):
         yield process
 
 
-@pytest.fixture
-def inference_queue_emptied():
-    """For a test whose playground request nobody answered: its message must not be run by
-    a later test's inference worker, against that test's models."""
-    yield
-    from config.celery import app
+@pytest.fixture(autouse=True)
+def _no_model_kept_loaded():
+    """Model version ids start again in every test database: a model the inference
+    process's engine (here, in this process) kept from another test would answer for the
+    wrong weights."""
+    from serving.engine import engine
+    from serving.playground import scorers
 
-    with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("inference")
+    engine.clear()
+    scorers.clear()
+    yield
+    engine.clear()
+    scorers.clear()

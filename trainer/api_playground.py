@@ -63,7 +63,7 @@ class ModelChatView(APIView):
         try:
             return Response(playground_answer(version=version, **payload.validated_data))
         except ModelNotReady as exc:
-            # The inference worker goes on loading the model: the next try finds it loaded.
+            # The inference process goes on loading the model: the next try finds it loaded.
             return Response(
                 {"detail": str(exc), "code": "model_not_ready"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -1,94 +1,39 @@
 """The playground: a reply from an SFT model version, or the score a reward model version
 gives the last reply of a conversation, with the tokens the chat template made of it.
 
-The web request checks the input (no model library needed) and hands the model work to a
-Celery task on the `inference` queue, waiting for its answer a little less than gunicorn
-lets a request run. Loading a model takes longer than answering with it, so the inference
-worker process keeps the last few used loaded (MODELS_KEPT of them); a request that gave
-up waiting still leaves its model loaded for the next try."""
+The web request checks the input (no model library needed) and asks the inference process
+for the model work (serving.playground, over HTTP with the platform's internal key),
+waiting a little less than gunicorn lets a request run. A reply comes from the engine that
+answers /v1, so one process holds each model, and that process keeps the recently used ones
+loaded: a request that gave up waiting while its model loaded finds it loaded next time."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
-import threading
-from collections import OrderedDict
-from pathlib import Path
-from typing import Any
+import urllib.error
+import urllib.request
 
-from celery.exceptions import TimeoutError as ResultTimeout
-from celery.result import AsyncResult
 from django.conf import settings
 
-from config.celery import app as celery_app
 from config.errors import InputError
-from jobs.services import job_error_text, task_publish
 from labeling.validation import conversation_checked, text_checked
+from sources.own_server import internal_key
 from trainer.ml.methods import REWARD
 from trainer.ml.sampling import Sampling
 from trainer.models import ModelVersion
 
-MODELS_KEPT = 2
 MAX_NEW_TOKENS = 512
 # Below gunicorn's 30 s timeout, so the request answers 503 itself instead of being killed.
 ANSWER_WAIT_S = 25.0
-# A request nobody waits for any more is dropped from the queue rather than run late.
-ANSWER_EXPIRES_S = 120
-# The task in trainer.tasks that does the model work (by name: no import of the tasks).
-PLAYGROUND_TASK = "trainer.tasks.playground_compute"
+# How much of the inference process's error message is shown.
+DETAIL_CHARS = 300
 
 
 class ModelNotReady(Exception):
-    """The inference worker did not answer in time: the model is loading, or it is busy."""
-
-
-class LoadedModels:
-    """Least recently used first; loads happen under a lock so that two requests for the
-    same model load it once."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._models: OrderedDict[tuple[int, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, version: ModelVersion) -> Any:
-        key = (version.pk, version.path)
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            loaded = _load(version)
-            self._models[key] = loaded
-            while len(self._models) > self.size:
-                self._models.popitem(last=False)
-            return loaded
-
-    def loaded(self) -> list[tuple[int, str]]:
-        return list(self._models)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-
-def _load(version: ModelVersion) -> Any:
-    # Imported here: only the inference worker loads torch for the playground.
-    from trainer.ml.generate import Generator
-    from trainer.ml.reward import RewardScorer
-
-    folder = Path(settings.DATA_DIR) / version.path
-    if version.produces == REWARD:
-        # The length it was trained at, saved with it: the scores its evaluation saw.
-        return RewardScorer(folder)
-    return Generator(folder)
-
-
-# One per inference worker process; the web process never fills it.
-loaded_models = LoadedModels(MODELS_KEPT)
-
-
-def _token_strings(tokenizer, ids: list[int]) -> list[str]:
-    # One token at a time, so the list shows where the tokenizer cut the text.
-    return [tokenizer.decode([token_id]) for token_id in ids]
+    """The inference process did not answer in time (the model is loading, or busy), is
+    not running, or could not use the model."""
 
 
 def _reward_input(messages: object) -> tuple[list[dict[str, str]], str]:
@@ -129,67 +74,49 @@ def playground_answer(
     """An SFT version's reply to `messages` (ending on a user turn), or a reward version's
     score of the assistant reply `messages` ends on. Either way with `prompt_tokens`, the
     rendered conversation as token strings. Raises ModelNotReady when the inference
-    worker has not answered within ANSWER_WAIT_S."""
+    process has not answered within ANSWER_WAIT_S, or could not."""
     if version.produces == REWARD:
         prompt, reply = _reward_input(messages)
-        work = {"model_id": version.pk, "prompt": prompt, "reply": reply}
+        work: dict[str, object] = {"prompt": prompt, "reply": reply}
     else:
         prompt = conversation_checked(messages)
         seed = secrets.randbelow(2**31) if seed is None else seed
         sampling = _sampling_checked(
             temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
         )
-        work = {"model_id": version.pk, "prompt": prompt, "sampling": vars(sampling)}
-    # Sent like every job (a short publish timeout: BrokerUnavailable, a 503, when the
-    # broker is down), routed to the inference queue by CELERY_TASK_ROUTES.
-    sent = AsyncResult(
-        task_publish(PLAYGROUND_TASK, kwargs=work, expires=ANSWER_EXPIRES_S, ignore_result=False),
-        app=celery_app,
+        work = {"prompt": prompt, "sampling": vars(sampling)}
+    return _asked(version, work)
+
+
+def _asked(version: ModelVersion, work: dict[str, object]) -> dict[str, object]:
+    url = f"{settings.INFERENCE_URL.rstrip('/')}/internal/playground/{version.pk}"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(work).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {internal_key()}"},
+        method="POST",
     )
     try:
-        answer = sent.get(timeout=ANSWER_WAIT_S, interval=0.05, propagate=False)
-    except ResultTimeout:
+        with urllib.request.urlopen(request, timeout=ANSWER_WAIT_S) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as refused:
+        # The request was fine (checked above): the model is not usable now (its files
+        # gone, a model it cannot load), and the inference process says why.
+        raise ModelNotReady(f"The model could not answer: {_message(refused)}") from None
+    except TimeoutError:
         raise ModelNotReady(
             "The model is still loading or busy: try again in a few seconds."
         ) from None
-    failed = sent.failed()
-    sent.forget()
-    if failed:
-        # The worker could not answer (its files gone, a model it cannot load): the
-        # request was fine, the model is not usable now.
-        raise ModelNotReady(f"The model could not answer: {job_error_text(answer)}")
-    return answer
+    except (OSError, http.client.HTTPException, ValueError):
+        # Refused or reset connections, or something that is not the inference process.
+        raise ModelNotReady(
+            "The inference process is not answering: is it running (runstack starts it)?"
+        ) from None
 
 
-def playground_compute(
-    *,
-    model_id: int,
-    prompt: list[dict[str, str]],
-    reply: str | None = None,
-    sampling: dict[str, Any] | None = None,
-) -> dict[str, object]:
-    """The model work behind playground_answer, in the inference worker, on input the web
-    request has checked: a score when `reply` is given, else a sampled reply."""
-    from trainer.ml.chat import TURN_TOKENS
-
-    version = ModelVersion.objects.get(pk=model_id)
-    if reply is not None:
-        scorer = loaded_models.get(version)
-        ids = scorer.sequence(prompt, reply)
-        return {
-            "model": version.pk,
-            "kind": version.kind,
-            "score": scorer.score(prompt, reply),
-            "prompt_tokens": _token_strings(scorer.tokenizer, ids),
-            "turn_tokens": TURN_TOKENS,
-        }
-    chosen = Sampling(**(sampling or {}))
-    generator = loaded_models.get(version)
-    return {
-        "model": version.pk,
-        "kind": version.kind,
-        "reply": generator.sample(prompt, chosen)[0],
-        "seed": chosen.seed,
-        "prompt_tokens": _token_strings(generator.tokenizer, generator.prompt_ids(prompt)),
-        "turn_tokens": TURN_TOKENS,
-    }
+def _message(refused: urllib.error.HTTPError) -> str:
+    """The message of an error in /v1's shape, else the status."""
+    try:
+        return str(json.load(refused)["error"]["message"])[:DETAIL_CHARS]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"HTTP {refused.code}"

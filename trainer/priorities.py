@@ -19,9 +19,9 @@ from labeling.models import Task
 from rankings.models import RANKING, Comparison
 from rankings.priority import priorities_refresh, uncertainty_of
 from trainer.best_of import reward_kept
+from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
-from trainer.playground import LoadedModels
 
 SCORE_TASK = "trainer.tasks.score_comparisons"
 # Comparisons scored and written together: a worker stopped mid-pass loses one chunk.
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # The last reward model loaded in this process: scoring passes come every minute and
 # reloading the weights each time would cost more than the scoring.
-_scorers = LoadedModels(1)
+_scorers = LoadedModels(1, reward_scorer_load)
 
 
 def comparisons_due(version: ModelVersion):  # type: ignore[no-untyped-def]

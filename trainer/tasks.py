@@ -93,15 +93,6 @@ def evaluate_models(job_id: int) -> str | None:
     return job.status if job else None
 
 
-# On the `inference` queue. A web request waits for the answer, so a redelivery after a
-# lost worker would answer nobody: acknowledged on receipt, not late.
-@shared_task(name="trainer.tasks.playground_compute", acks_late=False)
-def playground_compute_task(**work) -> dict[str, object]:
-    from trainer.playground import playground_compute
-
-    return playground_compute(**work)
-
-
 @shared_task(name="trainer.tasks.train_when_enough_data", acks_late=True)
 def train_when_enough_data() -> list[int]:
     """Beat runs this on the schedule in the admin (hourly unless changed there)."""

@@ -89,7 +89,7 @@ def playground(request: HttpRequest) -> HttpResponse:
             produces = version.produces if version else None
             errors = {_message_field(exc.field, len(conversation), produces): str(exc)}
         except ModelNotReady as exc:
-            # The inference worker goes on loading the model: sending again finds it loaded.
+            # The inference process goes on loading the model: sending again finds it loaded.
             errors, not_ready = {"model": str(exc)}, True
     turn_tokens = set(answer.get("turn_tokens", []))
     return render(

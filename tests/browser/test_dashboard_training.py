@@ -38,7 +38,7 @@ RECORD_WHAT_THE_SCRIPT_SHOWS = """() => {
 
 
 def warmed_up(version: ModelVersion) -> bool:
-    """Whether the inference worker answered for `version` (it keeps the model loaded)."""
+    """Whether the inference process answered for `version` (it keeps the model loaded)."""
     try:
         playground_answer(version=version, messages=[{"role": "user", "content": "Hi"}])
     except ModelNotReady:
@@ -86,7 +86,12 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     carol,
     oasst,  # noqa: F811
     child_env,
+    live_server,
+    settings,
 ):
+    # The live server answers the playground's model work itself, as the inference
+    # process does (the web process asks it over HTTP).
+    settings.INFERENCE_URL = live_server.url
     reward_page = new_page()
     log_in(reward_page, "carol", PASSWORD)
     start_run(reward_page, "Reward model")
@@ -95,7 +100,7 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     sft_page = reward_page.context.new_page()
     start_run(sft_page, "Supervised fine-tuning")
 
-    with worker_process(child_env, queue="default,training,inference"):
+    with worker_process(child_env, queue="default,training"):
         watch_to_the_end_and_promote(reward_page)
         accuracy = reward_page.locator("[data-chart='accuracy']")
         expect(accuracy.locator("circle")).to_have_count(1)  # one evaluation, at the end
@@ -140,39 +145,38 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     expect(page).to_have_url(re.compile(rf"/rankings/comparisons/{filed[0]}/$"))
 
     # The playground answers in place, through the API, and shows what the model read.
-    # The model work runs in the inference worker: the web process never loads a model.
-    with worker_process(child_env, queue="inference"):
-        # Load the model in the fresh worker first (torch too, which can take longer than
-        # a request waits on a busy machine): the page's own request then answers in place.
-        wait_for(lambda: warmed_up(sft), timeout=RUN_TIMEOUT_MS / 1000, what="the inference worker")
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
-        page.get_by_role("navigation", name="Dashboard sections").get_by_role(
-            "link", name="Playground"
-        ).click()
-        page.evaluate("window.followedInPlace = true")
-        reward = promoted.get(kind="reward")
-        page.get_by_label("Model version").select_option(str(sft.pk))
-        expect(page.get_by_label("Assistant reply to score")).to_be_hidden()
-        page.get_by_label("Maximum new tokens").fill("8")
-        page.get_by_label("Your message").fill("How do I boil an egg?")
-        page.get_by_label("Your message").press("Tab")  # past the hidden reply box, to Send
-        expect(page.get_by_role("button", name="Send")).to_be_focused()
-        page.keyboard.press("Enter")
-        transcript = page.locator("[data-transcript] li")
-        expect(transcript).to_have_count(2, timeout=30_000)
-        expect(transcript.last).to_have_class(re.compile("turn-assistant"))
-        # The reply is shown once, as the conversation's last turn; the card says how.
-        expect(page.locator("[data-sampled]")).to_contain_text("Seed ")
-        assert page.locator("[data-reply]").count() == 0
-        turn_tokens = page.locator("[data-tokens] li.turn-token")
-        expect(turn_tokens).to_have_text(
-            [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
-        )
-        expect(page.get_by_label("Your message")).to_be_focused()
+    # The model work runs in the inference process: the web process never loads a model.
+    # Load the model first (which can take longer than a request waits on a busy
+    # machine): the page's own request then answers in place.
+    wait_for(lambda: warmed_up(sft), timeout=RUN_TIMEOUT_MS / 1000, what="the inference process")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    page.get_by_role("navigation", name="Dashboard sections").get_by_role(
+        "link", name="Playground"
+    ).click()
+    page.evaluate("window.followedInPlace = true")
+    reward = promoted.get(kind="reward")
+    page.get_by_label("Model version").select_option(str(sft.pk))
+    expect(page.get_by_label("Assistant reply to score")).to_be_hidden()
+    page.get_by_label("Maximum new tokens").fill("8")
+    page.get_by_label("Your message").fill("How do I boil an egg?")
+    page.get_by_label("Your message").press("Tab")  # past the hidden reply box, to Send
+    expect(page.get_by_role("button", name="Send")).to_be_focused()
+    page.keyboard.press("Enter")
+    transcript = page.locator("[data-transcript] li")
+    expect(transcript).to_have_count(2, timeout=30_000)
+    expect(transcript.last).to_have_class(re.compile("turn-assistant"))
+    # The reply is shown once, as the conversation's last turn; the card says how.
+    expect(page.locator("[data-sampled]")).to_contain_text("Seed ")
+    assert page.locator("[data-reply]").count() == 0
+    turn_tokens = page.locator("[data-tokens] li.turn-token")
+    expect(turn_tokens).to_have_text(
+        [IM_START, IM_SEP, IM_END, IM_START, IM_SEP]  # the user's turn, then the reply's header
+    )
+    expect(page.get_by_label("Your message")).to_be_focused()
 
-        page.get_by_label("Model version").select_option(str(reward.pk))
-        page.get_by_label("Your message").fill("How do I boil an egg?")
-        page.get_by_label("Assistant reply to score").fill("Nine minutes in boiling water.")
-        page.get_by_role("button", name="Send").click()
-        expect(page.locator("[data-score]")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
-        assert page.evaluate("window.followedInPlace") is True
+    page.get_by_label("Model version").select_option(str(reward.pk))
+    page.get_by_label("Your message").fill("How do I boil an egg?")
+    page.get_by_label("Assistant reply to score").fill("Nine minutes in boiling water.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("[data-score]")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
+    assert page.evaluate("window.followedInPlace") is True

@@ -59,10 +59,9 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Left out: the playground loads a model into the web process and samples from it, seconds
-# per request and nothing that the training tests do not already cover; /v1 is forwarded
-# to the inference process, which this server does not start (tests/serving send it
-# real requests, through the openai client too).
+# Left out: the playground and /v1 ask the inference process for model work, which this
+# server does not start (tests/trainer/test_playground_api.py and tests/serving send
+# them real requests, through the openai client too).
 EXCLUDED_PATHS = ["/api/models/{model_id}/chat/", "/v1/models", "/v1/chat/completions"]
 REQUEST_TIMEOUT_S = 30
 

@@ -46,5 +46,5 @@ def test_long_jobs_are_acknowledged_late_one_at_a_time_with_time_limits():
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
-    assert {q.name for q in conf.task_queues} == {"default", "training", "inference", "drafts"}
+    assert {q.name for q in conf.task_queues} == {"default", "training", "drafts"}
     assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"

@@ -139,8 +139,8 @@ def stack_env(child_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-STACK = ("web", "serving", "worker", "training", "drafts", "inference", "beat")
-READY = ("beat: Starting", "worker@", "training@", "inference@", "ready.")
+STACK = ("web", "serving", "worker", "training", "drafts", "beat")
+READY = ("beat: Starting", "worker@", "training@", "drafts@", "ready.")
 
 
 def stack_children(stack_pid: int) -> dict[str, int]:
@@ -184,7 +184,7 @@ def test_it_serves_health_and_ctrl_c_stops_every_process(child_env, tmp_path):
     # The terminal holds the short block and the stop, the processes' chatter their logs.
     assert f"Open     http://127.0.0.1:{env['PORT']}/" in stack.output
     assert "Ctrl-C stops all." in stack.output
-    assert "Stopped web, serving, worker, training, drafts, inference, beat." in stack.output
+    assert "Stopped web, serving, worker, training, drafts, beat." in stack.output
     assert "celery@" not in stack.output and "Booting worker" not in stack.output
     assert {path.name for path in tmp_path.glob("*.log")} == {f"{name}.log" for name in STACK}
     web_log = (tmp_path / "web.log").read_text()
@@ -245,11 +245,9 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
         "worker": "default",
         "training": "training",
         "drafts": "drafts",
-        "inference": "inference",
         "beat": None,
     }
     assert option("training", "--pool") == "solo"
-    assert option("inference", "--concurrency") == "1"
     assert option("serving", "--workers") == "1"
     assert option("serving", "--worker-class") == "gthread"
     assert option("serving", "--bind") == f"{settings.HOST}:{settings.INFERENCE_PORT}"
@@ -261,7 +259,6 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
         "worker": 20,
         "training": 7,
         "drafts": 20,
-        "inference": 20,
         "beat": 20,
     }
 

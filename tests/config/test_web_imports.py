@@ -1,6 +1,6 @@
 """Web processes never load torch or transformers: importing them takes seconds and
 hundreds of megabytes per gunicorn process, and a request that waited for it ran past
-gunicorn's timeout. Model work belongs to the workers (training, inference).
+gunicorn's timeout. Model work belongs to the training worker and the inference process.
 
 Checked in a fresh interpreter, since the test process itself trains models."""
 
@@ -17,7 +17,7 @@ MODEL_LIBRARIES = ("torch", "transformers")
 
 # Imports what a web process serves (every view the URL resolver reaches, every
 # api/views/urls module of the project, the WSGI application), then answers the requests
-# that check sampling settings or hand model work to the inference worker, and says which
+# that check sampling settings or ask the inference process for model work, and says which
 # model libraries got loaded.
 WEB_PROCESS = r"""
 import importlib, json, sys
@@ -52,11 +52,11 @@ for name in sorted(modules):
     importlib.import_module(name)
 imported = [name for name in MODEL_LIBRARIES if name in sys.modules]
 
-import trainer.playground
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-trainer.playground.ANSWER_WAIT_S = 0.5  # nothing serves the inference queue here
+settings.INFERENCE_URL = "http://127.0.0.1:9"  # no inference process here
 client = APIClient(HTTP_HOST="localhost")
 client.force_authenticate(get_user_model().objects.get(username="carol"))
 answers = {
@@ -87,9 +87,7 @@ def sft_version(carol):
     return ModelVersion.objects.create(kind="sft", run=run, path="runs/none")
 
 
-def test_web_modules_and_model_requests_load_no_model_library(
-    child_env, sft_version, inference_queue_emptied
-):
+def test_web_modules_and_model_requests_load_no_model_library(child_env, sft_version):
     script = f"MODEL_LIBRARIES = {MODEL_LIBRARIES!r}\nMODEL_ID = {sft_version.pk}\n"
     finished = subprocess.run(
         [sys.executable, "-c", script + WEB_PROCESS],
@@ -106,7 +104,7 @@ def test_web_modules_and_model_requests_load_no_model_library(
     for served in ("config.wsgi", "trainer.api_playground", "trainer.views_training_playground"):
         assert served in report["modules"]
     assert report["imported"] == []
-    # Sampling checked without torch; the playground's model work sent to the inference
-    # queue, where no worker answered in time.
+    # Sampling checked without torch; the playground's model work asked of an inference
+    # process that is not running.
     assert report["answers"] == {"generation": 400, "playground": 503}
     assert report["after_requests"] == []

@@ -10,22 +10,12 @@ from transformers import LlamaForCausalLM
 
 from accounts.services import user_create
 from accounts.tokens import token_issue
-from serving.engine import engine
 from tests.conftest import PASSWORD
 from trainer.ml.chat import tokenizer_train
 from trainer.ml.modeling import model_save, tiny_config
 from trainer.models import ModelVersion, TrainingRun
 
 QUESTION = [{"role": "user", "content": "What colour is the river?"}]
-
-
-@pytest.fixture(autouse=True)
-def _no_model_loaded():
-    # Model version ids start again in every test database: a model kept from another
-    # test would answer for another version.
-    engine.clear()
-    yield
-    engine.clear()
 
 
 @pytest.fixture(scope="session")

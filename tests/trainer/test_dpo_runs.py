@@ -12,7 +12,6 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from rankings.models import Candidate
 from serving.selectors import PROMOTED, servable_model
-from tests.conftest import worker_process
 from trainer.generation import generation_run
 from trainer.ml.dpo import REFERENCE_FILE
 from trainer.ml.methods import training_method
@@ -214,7 +213,9 @@ def test_the_run_form_offers_dpo_and_sends_its_settings_for_dpo_runs_only(client
 # the busy timeout (30 s).
 @pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
-def test_a_dpo_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oasst, child_env):
+def test_a_dpo_run_queued_through_the_api_is_trained_by_a_worker(
+    api, carol, oasst, child_env, live_server, settings
+):
     sft = trained("sft").model
     api.force_authenticate(carol)
     answer = api.post("/api/training-runs/", dpo_request(sft, lora_r=4), format="json")
@@ -226,15 +227,16 @@ def test_a_dpo_run_queued_through_the_api_is_trained_by_a_worker(api, carol, oas
     assert run.model.kind == "dpo" and run.model.config["lora_r"] == 4
     assert set(run.model.metrics) >= DPO_METRICS
     assert (Path(settings.DATA_DIR) / run.model.path / "adapter").is_dir()
-    # The playground's inference worker answers with it as with an SFT model.
+    # The playground answers with it as with an SFT model, through the inference process
+    # (the live server here).
+    settings.INFERENCE_URL = live_server.url
     question = {"messages": [{"role": "user", "content": "How do I boil an egg?"}]}
 
     def answered():
         response = api.post(f"/api/models/{run.model.pk}/chat/", question, format="json")
-        # 503 while the worker still loads the model: the next try finds it loaded.
+        # 503 while the model still loads: the next try finds it loaded.
         return None if response.status_code == 503 else response
 
-    with worker_process(child_env, queue="inference"):
-        answer = wait_for(answered, timeout=180, what="the playground to answer")
+    answer = wait_for(answered, timeout=180, what="the playground to answer")
     assert answer.status_code == 200, answer.data
     assert isinstance(answer.data["reply"], str) and "score" not in answer.data

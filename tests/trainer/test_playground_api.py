@@ -1,34 +1,31 @@
 """The playground: an SFT model version replies, a reward model version scores a reply,
-both show the tokens the chat template made; through the API and the dashboard page."""
+both show the tokens the chat template made; through the API and the dashboard page. The
+model work is asked of the inference process over HTTP: here the live server, which runs
+models itself as that process does."""
 
 import html
 import json
 import re
 import shutil
+import socket
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.conftest import worker_process
+from serving.engine import engine
+from serving.playground import scorers
+from tests.conftest import free_port
 from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import ModelVersion, TrainingRun
-from trainer.playground import MODELS_KEPT, loaded_models
 from trainer.training import run_execute, training_run_create
 
 from .conftest import QUICK
 
 QUESTION = [{"role": "user", "content": "How do I boil an egg?"}]
-
-
-@pytest.fixture(autouse=True)
-def _no_model_loaded():
-    # Model version ids start again in every test database: a model kept from another
-    # test would answer for the wrong weights.
-    loaded_models.clear()
-    yield
-    loaded_models.clear()
 
 
 def trained(kind: str) -> ModelVersion:
@@ -47,16 +44,18 @@ def model_dir(version: ModelVersion) -> Path:
 
 
 @pytest.fixture
-def inference_worker(child_env):
-    """The worker that loads and runs the models; the test process only sends it work."""
-    with worker_process(child_env, queue="inference") as process:
-        yield process
+def inference_process(live_server, settings):
+    """The process that loads and runs the models, answering over real HTTP."""
+    settings.INFERENCE_URL = live_server.url
+    return live_server
 
 
 def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
-    api, client, carol, oasst, inference_worker
+    api, client, carol, oasst, inference_process
 ):
-    from trainer.ml.generate import Generator, Sampling
+    from openai import OpenAI
+
+    from accounts.tokens import token_issue
 
     version = trained("sft")
     api.force_authenticate(carol)
@@ -69,11 +68,20 @@ def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
     assert answer.data["prompt_tokens"][0] == IM_START
     assert answer.data["prompt_tokens"][-1] == IM_SEP
     assert set(answer.data["turn_tokens"]) == {IM_START, IM_SEP, IM_END}
-    # The reply is the model's own sample with the seed it reports.
-    sampling = Sampling(
-        k=1, temperature=0.7, top_p=0.9, max_new_tokens=12, seed=answer.data["seed"]
-    )
-    assert answer.data["reply"] == Generator(model_dir(version)).sample(QUESTION, sampling)[0]
+    # The reply comes from the engine that answers /v1: the same seed there gives it.
+    _row, token = token_issue(user=carol)
+    with OpenAI(base_url=f"{inference_process.url}/v1", api_key=token, max_retries=0) as v1:
+        same = v1.chat.completions.create(
+            model=version.name,
+            messages=QUESTION,
+            temperature=0.7,
+            top_p=0.9,
+            max_tokens=12,
+            seed=answer.data["seed"],
+        )
+    assert answer.data["reply"] == same.choices[0].message.content
+    # One model loaded, in the inference process's engine, for both.
+    assert len(engine.loaded()) == 1 and engine.loaded()[0].stats.steps > 0
     again = chat(api, version, messages=QUESTION, temperature=0.7, top_p=0.9, max_new_tokens=12)
     assert again.status_code == 200 and "score" not in again.data
 
@@ -96,24 +104,32 @@ def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
 
 
 @pytest.mark.django_db
-def test_at_most_two_models_stay_loaded_the_least_recently_used_goes(monkeypatch, untrained):
+def test_at_most_two_reward_models_stay_loaded_the_least_recently_used_goes(
+    monkeypatch, untrained, settings
+):
     loads = []
-    monkeypatch.setattr("trainer.playground._load", lambda version: loads.append(version.pk))
-    run = TrainingRun.objects.create(kind="sft", status="succeeded")
-    third = ModelVersion.objects.create(kind="sft", run=run, path="runs/other")
-    sft, reward = untrained["sft"], untrained["reward"]
+    monkeypatch.setattr(scorers, "_load", lambda version: loads.append(version.pk))
+    second, third = (
+        ModelVersion.objects.create(
+            kind="reward",
+            run=TrainingRun.objects.create(kind="reward", status="succeeded"),
+            path=path,
+        )
+        for path in ("runs/second", "runs/third")
+    )
+    first = untrained["reward"]
 
-    for version in (sft, reward, sft, third, sft, reward):
-        loaded_models.get(version)
+    for version in (first, second, first, third, first, second):
+        scorers.get(version)
 
-    assert MODELS_KEPT == 2
-    # reward went when third came; sft stayed, used more recently than reward.
-    assert loads == [sft.pk, reward.pk, third.pk, reward.pk]
-    assert [pk for pk, _ in loaded_models.loaded()] == [sft.pk, reward.pk]
+    assert scorers.size == settings.SERVING_MODELS_KEPT == 2
+    # second went when third came; first stayed, used more recently than second.
+    assert loads == [first.pk, second.pk, third.pk, second.pk]
+    assert [pk for pk, _ in scorers.loaded()] == [first.pk, second.pk]
 
 
 def test_a_reward_model_scores_the_last_assistant_reply(
-    api, client, carol, oasst, inference_worker
+    api, client, carol, oasst, inference_process
 ):
     from trainer.ml.reward import RewardScorer
 
@@ -126,6 +142,7 @@ def test_a_reward_model_scores_the_last_assistant_reply(
     assert answer.status_code == 200, answer.data
     scorer = RewardScorer(model_dir(version), max_length=QUICK["max_length"])
     assert answer.data["score"] == pytest.approx(scorer.score(QUESTION, reply), abs=1e-5)
+    assert [pk for pk, _ in scorers.loaded()] == [version.pk] and engine.loaded() == []
     assert "reply" not in answer.data
     assert "".join(answer.data["prompt_tokens"]).endswith(f"assistant{IM_SEP}{reply}{IM_END}")
 
@@ -208,9 +225,18 @@ def test_a_model_that_does_not_exist_is_a_404(api, carol):
     assert api.post("/api/models/999/chat/", {"messages": [USER]}, format="json").status_code == 404
 
 
+@pytest.fixture
+def silent_server(settings):
+    """An inference process that takes the connection and never answers (a model loading)."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    settings.INFERENCE_URL = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    yield
+    listening.close()
+
+
 @pytest.mark.django_db
-def test_with_no_inference_worker_answering_in_time_the_api_says_try_again(
-    api, client, carol, untrained, monkeypatch, inference_queue_emptied
+def test_with_the_inference_process_not_answering_in_time_the_api_says_try_again(
+    api, client, carol, untrained, monkeypatch, silent_server
 ):
     monkeypatch.setattr("trainer.playground.ANSWER_WAIT_S", 1.0)
     api.force_authenticate(carol)
@@ -232,19 +258,22 @@ def test_with_no_inference_worker_answering_in_time_the_api_says_try_again(
 
 
 @pytest.mark.django_db
-def test_with_the_broker_down_the_api_answers_503_at_once(api, carol, untrained, settings):
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+def test_with_the_inference_process_down_the_api_answers_503_at_once(
+    api, carol, untrained, settings
+):
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     api.force_authenticate(carol)
 
     started = time.monotonic()
-    answer = chat(api, untrained["sft"], messages=[USER])
+    answer = chat(api, untrained["reward"], messages=[USER, ASSISTANT])
 
     assert time.monotonic() - started < 5
     assert answer.status_code == 503, answer.content
-    assert answer.json()["code"] == "broker_unavailable"
+    assert answer.json()["code"] == "model_not_ready"
+    assert "not answering" in answer.json()["detail"]
 
 
-def test_a_model_whose_files_are_gone_is_a_503_that_says_so(api, carol, oasst, inference_worker):
+def test_a_model_whose_files_are_gone_is_a_503_that_says_so(api, carol, oasst, inference_process):
     version = trained("sft")
     shutil.rmtree(model_dir(version))
     api.force_authenticate(carol)
@@ -254,3 +283,29 @@ def test_a_model_whose_files_are_gone_is_a_503_that_says_so(api, carol, oasst, i
     assert answer.status_code == 503, answer.content
     assert answer.json()["code"] == "model_not_ready"
     assert answer.json()["detail"].startswith("The model could not answer: ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_platform_asks_the_inference_process_for_playground_work(
+    live_server, carol, untrained
+):
+    from accounts.tokens import token_issue
+    from sources.own_server import internal_key
+
+    _row, token = token_issue(user=carol)  # an admin's token is still not the platform
+    url = f"{live_server.url}/internal/playground/{untrained['sft'].pk}"
+    body = json.dumps({"prompt": [USER], "sampling": {"max_new_tokens": 2}}).encode()
+    for header in (None, f"Bearer {token}", "Bearer platform.forged:x:y"):
+        request = urllib.request.Request(url, data=body, method="POST")
+        if header:
+            request.add_header("Authorization", header)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == 401, header
+    # The platform's key passes; a body that is not the playground's work is a 400.
+    request = urllib.request.Request(
+        url, data=b'{"prompt": "Hi"}', headers={"Authorization": f"Bearer {internal_key()}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400

@@ -365,7 +365,8 @@ def test_the_generation_page_shows_progress_and_links_the_comparisons_filed(
 def test_the_playground_shows_bad_input_at_its_field_before_loading_any_model(
     client, carol, kind, form, field, message
 ):
-    from trainer.playground import loaded_models
+    from serving.engine import engine
+    from serving.playground import scorers
 
     client.force_login(carol)
     version = model_version(kind)  # no weights: loading it would fail
@@ -374,6 +375,6 @@ def test_the_playground_shows_bad_input_at_its_field_before_loading_any_model(
 
     assert answer.status_code == 400
     assert message in field_error(answer, field), answer.content.decode()
-    assert loaded_models.loaded() == []
+    assert engine.loaded() == [] and scorers.loaded() == []
     if form["message"].strip():
         assert f">{form['message']}</textarea>" in answer.content.decode()

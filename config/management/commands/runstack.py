@@ -1,7 +1,7 @@
 """Run the platform's processes together in the foreground, restarting any that exits.
 
 web (gunicorn), serving (the inference process answering /v1, gunicorn with threads), one
-Celery worker per queue (`default`, `training`, `inference`) and Celery
+Celery worker per queue (`default`, `training`, `drafts`) and Celery
 beat. A process that exits is started again after a pause that doubles from 1 s up to
 60 s while it keeps failing, and goes back to 1 s once it stayed up a while, so a crash
 loop neither spins nor leaves the platform half running for long. Ctrl-C (or SIGTERM)
@@ -176,10 +176,6 @@ def stack_commands() -> dict[str, list[str]]:
             queues=["drafts"],
             hostname="drafts@%h",
             concurrency=settings.CELERY_WORKER_CONCURRENCY,
-        ),
-        # One process that keeps a model loaded between requests (the playground's).
-        "inference": celery_worker_command(
-            queues=["inference"], hostname="inference@%h", concurrency=1
         ),
         "beat": [
             python,

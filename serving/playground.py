@@ -1,0 +1,145 @@
+"""The playground's model work, in the inference process: a reply sampled by the engine that
+answers /v1 (so the model is loaded once, and the playground's request shares its batches),
+or a reward model's score. The web process checks the input and asks for it over HTTP
+(trainer.playground), with the platform's internal key: nobody else may call this.
+
+    POST /internal/playground/<model id>   {"prompt": [...], "reply": "..."}       a score
+                                           {"prompt": [...], "sampling": {...}}    a reply
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from serving.completions import Ask, answer_whole, ask_start
+from serving.engine import engine
+from serving.errors import (
+    BadRequest,
+    InferenceUnavailable,
+    MethodNotAllowed,
+    NotAuthenticated,
+    PathNotFound,
+    ServerError,
+    ServingError,
+)
+from sources.own_server import InternalKeyRefused, internal_key_checked, is_internal
+from trainer.loaded_models import LoadedModels, reward_scorer_load
+from trainer.ml.methods import REWARD
+from trainer.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+# Reward models the playground scores with; only the inference process fills it.
+scorers = LoadedModels(settings.SERVING_MODELS_KEPT, reward_scorer_load)
+
+
+def _token_strings(tokenizer: Any, ids: list[int]) -> list[str]:
+    # One token at a time, so the list shows where the tokenizer cut the text.
+    return [tokenizer.decode([token_id]) for token_id in ids]
+
+
+def playground_compute(
+    version: ModelVersion,
+    *,
+    prompt: list[dict[str, str]],
+    reply: str | None = None,
+    sampling: dict[str, Any] | None = None,
+) -> dict[str, object]:
+    """A score when `reply` is given, else a sampled reply; either with the rendered
+    prompt's token strings. The input was checked by the web process."""
+    from trainer.ml.chat import TURN_TOKENS
+
+    if (reply is not None) != (version.produces == REWARD):
+        raise BadRequest("A reward model scores a reply; any other model samples one.")
+    if reply is not None:
+        scorer = scorers.get(version)
+        return {
+            "model": version.pk,
+            "kind": version.kind,
+            "score": scorer.score(prompt, reply),
+            "prompt_tokens": _token_strings(scorer.tokenizer, scorer.sequence(prompt, reply)),
+            "turn_tokens": TURN_TOKENS,
+        }
+    chosen = sampling or {}
+    ask = Ask(
+        version=version,
+        messages=prompt,
+        stream=False,
+        include_usage=False,
+        n=1,
+        temperature=float(chosen.get("temperature", 1.0)),
+        # 0 keeps only the most likely token, as the smallest positive value does.
+        top_p=max(float(chosen.get("top_p", 1.0)), 1e-6),
+        max_tokens=int(chosen.get("max_new_tokens", 128)),
+        seed=chosen.get("seed"),
+        stop=(),
+    )
+    answer = answer_whole(ask_start(ask))
+    generator = engine.generator_for(version)
+    return {
+        "model": version.pk,
+        "kind": version.kind,
+        "reply": answer["choices"][0]["message"]["content"],
+        "seed": ask.seed,
+        "prompt_tokens": _token_strings(generator.tokenizer, generator.prompt_ids(prompt)),
+        "turn_tokens": TURN_TOKENS,
+    }
+
+
+@csrf_exempt
+def playground(request: HttpRequest, model_id: int) -> HttpResponse:
+    """The playground's model work for the web process; every refusal in /v1's error shape,
+    whose message the web process shows."""
+    if not settings.SERVING_IN_PROCESS:
+        # The web process asks the inference process; it has nothing to answer itself.
+        return PathNotFound("The inference process does the playground's model work.").response()
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed(f"Use POST on {request.path}.")
+        _internal_caller_checked(request)
+        version = ModelVersion.objects.filter(pk=model_id).first()
+        if version is None:
+            raise PathNotFound(f"There is no model version {model_id}.")
+        work = _work_parsed(request.body)
+        try:
+            return JsonResponse(playground_compute(version, **work))
+        except OSError as exc:  # its files gone, or not a model transformers can read
+            raise InferenceUnavailable(
+                f"The model {version.name} cannot be loaded: {exc}"
+            ) from None
+    except ServingError as exc:
+        return exc.response()
+    except Exception:
+        logger.exception("%s failed", request.path)
+        return ServerError("The model failed to answer; the error is logged.").response()
+
+
+def _internal_caller_checked(request: HttpRequest) -> None:
+    keyword, _, key = request.headers.get("Authorization", "").strip().partition(" ")
+    key = key.strip()
+    if keyword.lower() != "bearer" or not is_internal(key):
+        raise NotAuthenticated("Only the platform's own processes ask for this.")
+    try:
+        internal_key_checked(key)
+    except InternalKeyRefused as exc:
+        raise NotAuthenticated(str(exc)) from None
+
+
+def _work_parsed(raw: bytes) -> dict[str, Any]:
+    try:
+        work = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The body is not JSON.") from None
+    if not isinstance(work, dict) or not isinstance(work.get("prompt"), list):
+        raise BadRequest('The body is {"prompt": [...], and "reply" or "sampling"}.')
+    allowed = {"prompt", "reply", "sampling"}
+    if set(work) - allowed:
+        raise BadRequest(f"Unknown fields: {sorted(set(work) - allowed)}.")
+    return work
