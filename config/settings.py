@@ -420,6 +420,20 @@ WEB_ACCESS_LOG = env_bool("WEB_ACCESS_LOG", True)
 INFERENCE_PORT = env_int("INFERENCE_PORT", PORT + 1, minimum=1)
 INFERENCE_URL = env_str("INFERENCE_URL", f"http://127.0.0.1:{INFERENCE_PORT}")
 SERVING_IN_PROCESS = env_bool("SERVING_IN_PROCESS", False)
+if SERVING_IN_PROCESS:
+    # The platform's own processes (the drafts worker, the playground's web request) call
+    # this one at INFERENCE_URL, so its host is one this process answers to.
+    _inference = urlparse(INFERENCE_URL)
+    _inference_host = _inference.hostname or ""
+    if ":" in _inference_host:  # an IPv6 address, written as ALLOWED_HOSTS wants it
+        _inference_host = f"[{_inference_host}]"
+    if _inference_host and _inference_host not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS = [*ALLOWED_HOSTS, _inference_host]
+    # Reached over plain HTTP on an internal address, as the deployment chose: redirecting
+    # the platform's own calls to HTTPS would only break them. No browser comes here, and
+    # a token sent over HTTP has gone in the clear before any redirect could answer.
+    if _inference.scheme == "http":
+        SECURE_SSL_REDIRECT = False
 # Loaded models the inference process keeps, least recently used unloaded first.
 SERVING_MODELS_KEPT = env_int("SERVING_MODELS_KEPT", 2, minimum=1)
 # Sequences decoded together in one step, across requests.

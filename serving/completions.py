@@ -48,7 +48,11 @@ class Ask:
     stop: tuple[str, ...]
 
 
-def _number(body: dict, name: str, default: Any, low: float, high: float, *, whole: bool) -> Any:
+def number_checked(
+    body: dict, name: str, default: Any, low: float, high: float, *, whole: bool
+) -> Any:
+    """body[name]: a number from low to high (an integer when `whole`), or `default` when
+    it is missing or null; BadRequest naming it otherwise."""
     value = body.get(name)
     if value is None:
         return default
@@ -110,7 +114,7 @@ def ask_parsed(raw: bytes) -> Ask:
     options = body.get("stream_options") or {}
     if not isinstance(stream, bool) or not isinstance(options, dict):
         raise BadRequest("stream is true or false.", param="stream")
-    max_tokens = _number(
+    max_tokens = number_checked(
         {"max_tokens": body.get("max_completion_tokens", body.get("max_tokens"))},
         "max_tokens",
         DEFAULT_MAX_TOKENS,
@@ -118,7 +122,7 @@ def ask_parsed(raw: bytes) -> Ask:
         MAX_TOKENS,
         whole=True,
     )
-    n = _number(body, "n", 1, 1, MAX_N, whole=True)
+    n = number_checked(body, "n", 1, 1, MAX_N, whole=True)
     if n * max_tokens > MAX_TOTAL_TOKENS:
         raise BadRequest(
             f"n times max_tokens is {n * max_tokens:,}; at most {MAX_TOTAL_TOKENS:,} are decoded "
@@ -131,11 +135,11 @@ def ask_parsed(raw: bytes) -> Ask:
         stream=stream,
         include_usage=bool(options.get("include_usage")),
         n=n,
-        temperature=_number(body, "temperature", 1.0, 0.0, 2.0, whole=False),
+        temperature=number_checked(body, "temperature", 1.0, 0.0, 2.0, whole=False),
         # 0 keeps only the most likely token, as the smallest positive value does.
-        top_p=max(_number(body, "top_p", 1.0, 0.0, 1.0, whole=False), 1e-6),
+        top_p=max(number_checked(body, "top_p", 1.0, 0.0, 1.0, whole=False), 1e-6),
         max_tokens=max_tokens,
-        seed=_number(body, "seed", None, 0, 2**63 - 1, whole=True),
+        seed=number_checked(body, "seed", None, 0, 2**63 - 1, whole=True),
         stop=_stops(body.get("stop")),
     )
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from serving.completions import Ask, answer_whole, ask_start
+from config.errors import InputError
+from labeling.validation import conversation_checked, text_checked
+from serving.completions import MAX_TOKENS, Ask, answer_whole, ask_start, number_checked
 from serving.engine import engine
 from serving.errors import (
     BadRequest,
@@ -27,11 +30,15 @@ from serving.errors import (
     PathNotFound,
     ServerError,
     ServingError,
+    body_too_large,
 )
 from sources.own_server import InternalKeyRefused, internal_key_checked, is_internal
 from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
+
+if TYPE_CHECKING:
+    from trainer.ml.batched import BatchedGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +81,34 @@ def playground_compute(
         stream=False,
         include_usage=False,
         n=1,
-        temperature=float(chosen.get("temperature", 1.0)),
+        temperature=chosen["temperature"],
         # 0 keeps only the most likely token, as the smallest positive value does.
-        top_p=max(float(chosen.get("top_p", 1.0)), 1e-6),
-        max_tokens=int(chosen.get("max_new_tokens", 128)),
-        seed=chosen.get("seed"),
+        top_p=max(chosen["top_p"], 1e-6),
+        max_tokens=chosen["max_new_tokens"],
+        seed=chosen["seed"],
         stop=(),
     )
+    # The tokens first, from the generator that is about to answer: once it answered, it
+    # may have been unloaded to make room, and loading it again for its tokenizer would
+    # push out another model.
+    generator = _generator(version)
+    tokens = _token_strings(generator.tokenizer, generator.prompt_ids(prompt))
     answer = answer_whole(ask_start(ask))
-    generator = engine.generator_for(version)
     return {
         "model": version.pk,
         "kind": version.kind,
         "reply": answer["choices"][0]["message"]["content"],
         "seed": ask.seed,
-        "prompt_tokens": _token_strings(generator.tokenizer, generator.prompt_ids(prompt)),
+        "prompt_tokens": tokens,
         "turn_tokens": TURN_TOKENS,
     }
+
+
+def _generator(version: ModelVersion) -> BatchedGenerator:
+    try:
+        return engine.generator_for(version)
+    except OSError as exc:
+        raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
 
 
 @csrf_exempt
@@ -110,12 +128,13 @@ def playground(request: HttpRequest, model_id: int) -> HttpResponse:
         work = _work_parsed(request.body)
         try:
             return JsonResponse(playground_compute(version, **work))
-        except OSError as exc:  # its files gone, or not a model transformers can read
-            raise InferenceUnavailable(
-                f"The model {version.name} cannot be loaded: {exc}"
-            ) from None
+        except OSError as exc:  # a reward model's files gone, or not one transformers reads
+            message = f"The model {version.name} cannot be loaded: {exc}"
+            raise InferenceUnavailable(message) from None
     except ServingError as exc:
         return exc.response()
+    except RequestDataTooBig:
+        return body_too_large()
     except Exception:
         logger.exception("%s failed", request.path)
         return ServerError("The model failed to answer; the error is logged.").response()
@@ -133,13 +152,32 @@ def _internal_caller_checked(request: HttpRequest) -> None:
 
 
 def _work_parsed(raw: bytes) -> dict[str, Any]:
+    """The web process checked the input already; this process checks it again, as it
+    would any request, so that a bad one is a 400 here and never a failure further in."""
     try:
         work = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The body is not JSON.") from None
-    if not isinstance(work, dict) or not isinstance(work.get("prompt"), list):
+    if not isinstance(work, dict) or set(work) - {"prompt", "reply", "sampling"}:
         raise BadRequest('The body is {"prompt": [...], and "reply" or "sampling"}.')
-    allowed = {"prompt", "reply", "sampling"}
-    if set(work) - allowed:
-        raise BadRequest(f"Unknown fields: {sorted(set(work) - allowed)}.")
-    return work
+    try:
+        prompt = conversation_checked(work.get("prompt"), field="prompt")
+        reply = work.get("reply")
+        if reply is not None:
+            return {"prompt": prompt, "reply": text_checked(reply, field="reply")}
+    except InputError as exc:
+        raise BadRequest(exc.detail(), param=exc.field) from None
+    sampling = work.get("sampling")
+    if not isinstance(sampling, dict):
+        raise BadRequest("sampling is an object.", param="sampling")
+    return {
+        "prompt": prompt,
+        "sampling": {
+            "temperature": number_checked(sampling, "temperature", 1.0, 0.0, 5.0, whole=False),
+            "top_p": number_checked(sampling, "top_p", 1.0, 0.0, 1.0, whole=False),
+            "max_new_tokens": number_checked(
+                sampling, "max_new_tokens", 128, 1, MAX_TOKENS, whole=True
+            ),
+            "seed": number_checked(sampling, "seed", None, 0, 2**63 - 1, whole=True),
+        },
+    }

@@ -40,7 +40,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+# Opens requests without following redirects; the platform's calls to its own inference
+# process use it too (trainer.playground).
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirects)
 
 
 class SourceError(Exception):
@@ -74,6 +76,9 @@ class ChatClient:
     base_url: str
     model: str
     api_key: str = field(default="", repr=False)
+    # Makes the key for each attempt instead, for keys that expire (sources.own_server):
+    # a retry after a long first attempt must not send a key that has aged past its limit.
+    key_made: Callable[[], str] | None = field(default=None, repr=False)
     timeout_s: float = 60.0
     attempts: int = ATTEMPTS
     backoff_s: float = BACKOFF_S
@@ -153,8 +158,9 @@ class ChatClient:
 
     def _post_once(self, path: str, body: dict[str, object]) -> dict:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        key = self.key_made() if self.key_made else self.api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(
             self.base_url.rstrip("/") + path,
             data=json.dumps(body).encode(),
@@ -162,7 +168,7 @@ class ChatClient:
             method="POST",
         )
         try:
-            with _OPENER.open(request, timeout=self.timeout_s) as response:
+            with NO_REDIRECTS.open(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from None

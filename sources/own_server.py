@@ -4,7 +4,7 @@ A drafts job asking one of our model versions for replies calls /v1 over HTTP li
 program does, so the model is loaded once, in the inference process, and concurrent
 requests share its batches; the worker never loads torch. No user's token should sit in a
 worker for that: the platform signs a short-lived key with SECRET_KEY instead, one per
-request, which /v1 accepts (serving.access)."""
+request attempt, which /v1 accepts (serving.access)."""
 
 from __future__ import annotations
 
@@ -53,12 +53,12 @@ def internal_key_checked(key: str) -> None:
 
 
 def own_client(model_name: str) -> ChatClient:
-    """A client of our own /v1 for the model version named `model_name`, with a fresh
-    internal key: make one per request. Waits as long as the inference process may take
-    to answer (it loads the model first on a cold start)."""
+    """A client of our own /v1 for the model version named `model_name`, signing a fresh
+    internal key for every attempt. Waits as long as the inference process may take to
+    answer (it loads the model first on a cold start)."""
     return ChatClient(
         base_url=settings.INFERENCE_URL.rstrip("/") + "/v1",
         model=model_name,
-        api_key=internal_key(),
+        key_made=internal_key,
         timeout_s=settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
     )

@@ -19,7 +19,7 @@ from config.errors import InputError
 from jobs.services import Attempt, job_error_text, job_execute, job_send
 from labeling.drafts import draft_create
 from labeling.models import Draft, Prompt
-from sources.client import ChatClient, in_flight
+from sources.client import in_flight
 from sources.models import ModelSource
 from sources.own_server import own_client
 from sources.services import source_client
@@ -147,17 +147,14 @@ def _drafts_asked(
     inference process's /v1 (sources.own_server), a source through its own server: the
     same client and the same requests in flight either way."""
     if job.model is not None:
-        name = job.model.name
-        # A fresh internal key per request: a long job outlives any one key.
-        client_for: Callable[[], ChatClient] = lambda: own_client(name)  # noqa: E731
+        client = own_client(job.model.name)
         at_once = MODEL_DRAFTS_AT_ONCE
     else:
         client = source_client(job.source)  # type: ignore[arg-type]
-        client_for = lambda: client  # noqa: E731
         at_once = job.source.max_concurrency  # type: ignore[union-attr]
 
     def ask(prompt_id: int) -> str:
-        return client_for().replies(
+        return client.replies(
             prompts[prompt_id].messages,
             k=1,
             seed=job_seed(job.pk, prompt_id),

@@ -20,13 +20,14 @@ Loaded = TypeVar("Loaded")
 
 
 class LoadedModels(Generic[Loaded]):
-    """At most `size` models made by `load`; loads happen under a lock, so two requests
-    for one model load it once."""
+    """At most `size` models made by `load`. A model loads under a lock of its own, so two
+    requests for it load it once, while requests for models already loaded go on."""
 
     def __init__(self, size: int, load: Callable[[ModelVersion], Loaded]):
         self.size = size
         self._load = load
         self._models: OrderedDict[tuple[int, str], Loaded] = OrderedDict()
+        self._loading: dict[tuple[int, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, version: ModelVersion) -> Loaded:
@@ -36,10 +37,26 @@ class LoadedModels(Generic[Loaded]):
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            self._models[key] = self._load(version)
-            while len(self._models) > self.size:
-                self._models.popitem(last=False)
-            return self._models[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._models:  # loaded by the request this one waited for
+                    self._models.move_to_end(key)
+                    return self._models[key]
+            try:
+                loaded = self._load(version)
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
+            with self._lock:
+                # In one step with adding it: a request arriving between the two would
+                # find neither the model nor its lock, and load it again.
+                self._models[key] = loaded
+                self._loading.pop(key, None)
+                while len(self._models) > self.size:
+                    self._models.popitem(last=False)
+            return loaded
 
     def loaded(self) -> list[tuple[int, str]]:
         with self._lock:

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from config.errors import InputError
 from labeling.validation import conversation_checked, text_checked
+from sources.client import NO_REDIRECTS
 from sources.own_server import internal_key
 from trainer.ml.methods import REWARD
 from trainer.ml.sampling import Sampling
@@ -97,12 +98,11 @@ def _asked(version: ModelVersion, work: dict[str, object]) -> dict[str, object]:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=ANSWER_WAIT_S) as answer:
+        # Never following a redirect, which would send the platform's key elsewhere.
+        with NO_REDIRECTS.open(request, timeout=ANSWER_WAIT_S) as answer:
             return json.load(answer)
     except urllib.error.HTTPError as refused:
-        # The request was fine (checked above): the model is not usable now (its files
-        # gone, a model it cannot load), and the inference process says why.
-        raise ModelNotReady(f"The model could not answer: {_message(refused)}") from None
+        raise _refusal(refused) from None
     except TimeoutError:
         raise ModelNotReady(
             "The model is still loading or busy: try again in a few seconds."
@@ -114,9 +114,20 @@ def _asked(version: ModelVersion, work: dict[str, object]) -> dict[str, object]:
         ) from None
 
 
-def _message(refused: urllib.error.HTTPError) -> str:
-    """The message of an error in /v1's shape, else the status."""
+def _refusal(refused: urllib.error.HTTPError) -> Exception:
+    """What the inference process's refusal means here: a 400 is the input's fault (a
+    prompt longer than the model reads), a 401 a deployment whose processes do not share
+    SECRET_KEY, anything else a model not usable now (its files gone, one it cannot load)."""
     try:
-        return str(json.load(refused)["error"]["message"])[:DETAIL_CHARS]
+        error = json.load(refused)["error"]
+        message, param = str(error["message"])[:DETAIL_CHARS], error.get("param")
     except (OSError, ValueError, KeyError, TypeError):
-        return f"HTTP {refused.code}"
+        message, param = f"HTTP {refused.code}", None
+    if refused.code == 400:
+        return InputError(str(param or "messages"), message)
+    if refused.code == 401:
+        return ModelNotReady(
+            f"The inference process refused the platform's key ({message}): every process "
+            "must run with the same SECRET_KEY."
+        )
+    return ModelNotReady(f"The model could not answer: {message}")

@@ -17,6 +17,7 @@ import pytest
 from config.celery import ping
 from config.management.commands import runstack
 from config.management.commands.runstack import SupervisedProcess, exit_reason, stop_all
+from config.processes import DRAFTS_WORKER_CONCURRENCY
 from tests.conftest import REPO_ROOT, free_port, process_alive
 
 START_TIMEOUT_S = 90
@@ -252,7 +253,7 @@ def test_each_worker_serves_one_queue_and_training_gets_the_longer_stop_grace(se
     assert option("serving", "--worker-class") == "gthread"
     assert option("serving", "--bind") == f"{settings.HOST}:{settings.INFERENCE_PORT}"
     assert option("worker", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
-    assert option("drafts", "--concurrency") == str(settings.CELERY_WORKER_CONCURRENCY)
+    assert option("drafts", "--concurrency") == str(DRAFTS_WORKER_CONCURRENCY)
     assert {name: supervised.stop_grace_s for name, supervised in stack.items()} == {
         "web": 20,
         "serving": 20,

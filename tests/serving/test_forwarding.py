@@ -7,6 +7,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import openai
 import pytest
@@ -33,21 +35,58 @@ def wait_until_answering(url: str, process: subprocess.Popen) -> None:
     raise AssertionError(f"{url} did not answer within {START_TIMEOUT_S}s")
 
 
-@pytest.fixture
-def inference_url(child_env):
-    port = free_port()
+@contextmanager
+def inference_process(
+    env: dict[str, str], *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """serving.wsgi under gunicorn, as runstack starts it; yields its URL, by `host`."""
+    port = port or free_port()
     process = subprocess.Popen(
         serving_command(bind=f"127.0.0.1:{port}", threads=8, loglevel="warning"),
         cwd=REPO_ROOT,
-        env={**child_env, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         wait_until_answering(f"{url}/v1/models", process)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def inference_url(child_env):
+    with inference_process({**child_env, "DEBUG": "true"}) as url:
+        yield url
+
+
+def test_the_platform_reaches_an_inference_process_run_as_in_production(child_env, sft, settings):
+    """DEBUG off: HTTPS redirects on, and ALLOWED_HOSTS naming only the public name. The
+    platform's own calls reach the inference process at INFERENCE_URL's name, over plain
+    HTTP, as Compose does with http://serving:8001."""
+    from sources.own_server import own_client
+    from trainer.playground import playground_answer
+
+    port = free_port()
+    env = {
+        **child_env,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "platform.example",
+        "INFERENCE_URL": f"http://localhost:{port}",
+    }
+    with inference_process(env, host="localhost", port=port) as url:
+        settings.INFERENCE_URL = url
+        reply = own_client(sft.name).chat(QUESTION, max_tokens=4, seed=2)
+        answer = playground_answer(version=sft, messages=QUESTION, max_new_tokens=4, seed=2)
+        # A caller at another name is still refused: only the name the platform uses
+        # was added to the hosts it answers to.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+
+    assert reply.replies and answer["reply"] == reply.replies[0]
+    assert refused.value.code == 400  # DisallowedHost
 
 
 def test_the_web_process_passes_requests_and_streams_through(client_for, sft, carol, inference_url):

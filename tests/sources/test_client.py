@@ -91,6 +91,23 @@ def test_5xx_and_429_are_tried_again_until_an_answer_comes(scripted):
     assert server.seen[0]["body"]["n"] == 2 and server.seen[0]["body"]["seed"] == 7
 
 
+def test_a_key_made_per_attempt_is_made_again_for_each_retry(scripted):
+    # Keys that expire (the platform's own, sources.own_server): a retry after a long
+    # first attempt sends a new one.
+    server = scripted((503, {}), (503, {}), (200, COMPLETION))
+    made = iter(["first", "second", "third"])
+    asking = ChatClient(base_url=server.url, model="m", key_made=lambda: next(made), backoff_s=0.01)
+
+    asking.chat([{"role": "user", "content": "hi"}])
+
+    assert [seen["auth"] for seen in server.seen] == [
+        "Bearer first",
+        "Bearer second",
+        "Bearer third",
+    ]
+    assert "second" not in repr(asking)
+
+
 def test_a_4xx_is_not_tried_again_and_the_key_is_scrubbed_from_its_text(scripted):
     server = scripted((404, {"error": {"message": f"no model m for key {SECRET}"}}))
 

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +85,10 @@ def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
     assert len(engine.loaded()) == 1 and engine.loaded()[0].stats.steps > 0
     again = chat(api, version, messages=QUESTION, temperature=0.7, top_p=0.9, max_new_tokens=12)
     assert again.status_code == 200 and "score" not in again.data
+    # A prompt longer than the model reads is the input's fault: a 400, not "try again".
+    too_long = " ".join(f"word{i} zq{i * 7}" for i in range(900))
+    refused = chat(api, version, messages=[{"role": "user", "content": too_long}])
+    assert refused.status_code == 400 and "tokens" in str(refused.data["messages"])
 
     # The dashboard page answers the same way, and carries the conversation on.
     client.force_login(carol)
@@ -309,3 +314,35 @@ def test_only_the_platform_asks_the_inference_process_for_playground_work(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert refused.value.code == 400
+
+
+@pytest.mark.django_db
+def test_a_reward_model_loading_holds_up_neither_a_loaded_one_nor_a_second_load(untrained):
+    from trainer.loaded_models import LoadedModels
+
+    first = untrained["reward"]
+    second = ModelVersion.objects.create(
+        kind="reward",
+        run=TrainingRun.objects.create(kind="reward", status="succeeded"),
+        path="runs/second",
+    )
+    release, loads = threading.Event(), []
+
+    def load(version):
+        loads.append(version.pk)
+        if version.pk == second.pk:
+            release.wait(timeout=30)  # a slow load
+        return f"model {version.pk}"
+
+    kept = LoadedModels(2, load)
+    kept.get(first)
+    waiting = [threading.Thread(target=kept.get, args=(second,)) for _ in range(2)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.2)
+
+    assert kept.get(first) == f"model {first.pk}"  # answered while the other loads
+    release.set()
+    for thread in waiting:
+        thread.join(timeout=30)
+    assert loads == [first.pk, second.pk]  # two requests for it, one load

@@ -26,7 +26,12 @@ from types import FrameType
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.processes import celery_worker_command, serving_command, web_command
+from config.processes import (
+    DRAFTS_WORKER_CONCURRENCY,
+    celery_worker_command,
+    serving_command,
+    web_command,
+)
 
 STOP_GRACE_S = 20.0
 FIRST_BACKOFF_S = 1.0
@@ -173,9 +178,7 @@ def stack_commands() -> dict[str, list[str]]:
         "training": celery_worker_command(queues=["training"], hostname="training@%h", solo=True),
         # Drafts jobs: HTTP to a source or to the inference process, no model loaded here.
         "drafts": celery_worker_command(
-            queues=["drafts"],
-            hostname="drafts@%h",
-            concurrency=settings.CELERY_WORKER_CONCURRENCY,
+            queues=["drafts"], hostname="drafts@%h", concurrency=DRAFTS_WORKER_CONCURRENCY
         ),
         "beat": [
             python,
