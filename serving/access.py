@@ -20,15 +20,9 @@ KEYWORDS = ("bearer", "token")
 def caller_checked(request: HttpRequest) -> AbstractBaseUser | None:
     """The user behind the request's token, or None for the platform's own internal key;
     NotAuthenticated or Forbidden otherwise."""
-    keyword, _, key = request.headers.get("Authorization", "").strip().partition(" ")
-    key = key.strip()
-    if keyword.lower() not in KEYWORDS or not key:
-        raise NotAuthenticated("Send an API token: 'Authorization: Bearer <token>'.")
+    key = _key(request)
     if is_internal(key):
-        try:
-            internal_key_checked(key)
-        except InternalKeyRefused as exc:
-            raise NotAuthenticated(str(exc)) from None
+        _internal_checked(key)
         return None
     try:
         user, _token = token_user(key)
@@ -37,3 +31,25 @@ def caller_checked(request: HttpRequest) -> AbstractBaseUser | None:
     if not user_has_role(user, Role.ADMIN, Role.INFERENCE):
         raise Forbidden("Calling the models needs the admin or the inference role.")
     return user
+
+
+def platform_checked(request: HttpRequest) -> None:
+    """Only the platform's own internal key passes: for work no user asks for directly."""
+    key = _key(request)
+    if not is_internal(key):
+        raise NotAuthenticated("Only the platform's own processes ask for this.")
+    _internal_checked(key)
+
+
+def _key(request: HttpRequest) -> str:
+    keyword, _, key = request.headers.get("Authorization", "").strip().partition(" ")
+    if keyword.lower() not in KEYWORDS or not key.strip():
+        raise NotAuthenticated("Send an API token: 'Authorization: Bearer <token>'.")
+    return key.strip()
+
+
+def _internal_checked(key: str) -> None:
+    try:
+        internal_key_checked(key)
+    except InternalKeyRefused as exc:
+        raise NotAuthenticated(str(exc)) from None

@@ -20,19 +20,18 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import InputError
 from labeling.validation import conversation_checked, text_checked
+from serving.access import platform_checked
 from serving.completions import MAX_TOKENS, Ask, answer_whole, ask_start, number_checked
 from serving.engine import engine
 from serving.errors import (
     BadRequest,
     InferenceUnavailable,
     MethodNotAllowed,
-    NotAuthenticated,
     PathNotFound,
     ServerError,
     ServingError,
     body_too_large,
 )
-from sources.own_server import InternalKeyRefused, internal_key_checked, is_internal
 from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
@@ -121,7 +120,7 @@ def playground(request: HttpRequest, model_id: int) -> HttpResponse:
     try:
         if request.method != "POST":
             raise MethodNotAllowed(f"Use POST on {request.path}.")
-        _internal_caller_checked(request)
+        platform_checked(request)
         version = ModelVersion.objects.filter(pk=model_id).first()
         if version is None:
             raise PathNotFound(f"There is no model version {model_id}.")
@@ -138,17 +137,6 @@ def playground(request: HttpRequest, model_id: int) -> HttpResponse:
     except Exception:
         logger.exception("%s failed", request.path)
         return ServerError("The model failed to answer; the error is logged.").response()
-
-
-def _internal_caller_checked(request: HttpRequest) -> None:
-    keyword, _, key = request.headers.get("Authorization", "").strip().partition(" ")
-    key = key.strip()
-    if keyword.lower() != "bearer" or not is_internal(key):
-        raise NotAuthenticated("Only the platform's own processes ask for this.")
-    try:
-        internal_key_checked(key)
-    except InternalKeyRefused as exc:
-        raise NotAuthenticated(str(exc)) from None
 
 
 def _work_parsed(raw: bytes) -> dict[str, Any]:
