@@ -10,13 +10,10 @@ or a reward model's score. The web process checks the input and asks for it over
 from __future__ import annotations
 
 import json
-import logging
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import InputError
 from labeling.validation import conversation_checked, text_checked
@@ -26,20 +23,15 @@ from serving.engine import engine
 from serving.errors import (
     BadRequest,
     InferenceUnavailable,
-    MethodNotAllowed,
     PathNotFound,
-    ServerError,
-    ServingError,
-    body_too_large,
 )
+from serving.views import served
 from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
     from trainer.ml.batched import BatchedGenerator
-
-logger = logging.getLogger(__name__)
 
 
 # Reward models the playground scores with; only the inference process fills it.
@@ -110,33 +102,24 @@ def _generator(version: ModelVersion) -> BatchedGenerator:
         raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
 
 
-@csrf_exempt
+def _not_here(request: HttpRequest) -> HttpResponse:
+    # The web process asks the inference process; it has nothing to answer itself.
+    return PathNotFound("The inference process does the playground's model work.").response()
+
+
+@served("POST", caller=platform_checked, elsewhere=_not_here)
 def playground(request: HttpRequest, model_id: int) -> HttpResponse:
     """The playground's model work for the web process; every refusal in /v1's error shape,
     whose message the web process shows."""
-    if not settings.SERVING_IN_PROCESS:
-        # The web process asks the inference process; it has nothing to answer itself.
-        return PathNotFound("The inference process does the playground's model work.").response()
+    version = ModelVersion.objects.filter(pk=model_id).first()
+    if version is None:
+        raise PathNotFound(f"There is no model version {model_id}.")
+    work = _work_parsed(request.body)
     try:
-        if request.method != "POST":
-            raise MethodNotAllowed(f"Use POST on {request.path}.")
-        platform_checked(request)
-        version = ModelVersion.objects.filter(pk=model_id).first()
-        if version is None:
-            raise PathNotFound(f"There is no model version {model_id}.")
-        work = _work_parsed(request.body)
-        try:
-            return JsonResponse(playground_compute(version, **work))
-        except OSError as exc:  # a reward model's files gone, or not one transformers reads
-            message = f"The model {version.name} cannot be loaded: {exc}"
-            raise InferenceUnavailable(message) from None
-    except ServingError as exc:
-        return exc.response()
-    except RequestDataTooBig:
-        return body_too_large()
-    except Exception:
-        logger.exception("%s failed", request.path)
-        return ServerError("The model failed to answer; the error is logged.").response()
+        return JsonResponse(playground_compute(version, **work))
+    except OSError as exc:  # a reward model's files gone, or not one transformers reads
+        message = f"The model {version.name} cannot be loaded: {exc}"
+        raise InferenceUnavailable(message) from None
 
 
 def _work_parsed(raw: bytes) -> dict[str, Any]:

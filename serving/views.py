@@ -28,23 +28,29 @@ from serving.selectors import servable_models
 
 logger = logging.getLogger(__name__)
 
-View = Callable[[HttpRequest], HttpResponse]
+View = Callable[..., HttpResponse]
 
 
-def _served(method: str) -> Callable[[View], View]:
-    """Forwarded, or answered here after the method and the caller are checked; every
-    refusal in OpenAI's error shape."""
+def served(
+    method: str,
+    *,
+    caller: Callable[[HttpRequest], object] = caller_checked,
+    elsewhere: View = forwarded,
+) -> Callable[[View], View]:
+    """Answered by `elsewhere` outside the inference process (the web process forwards),
+    else here, after the method and the `caller` are checked; every refusal in OpenAI's
+    error shape."""
 
     def decorator(view: View) -> View:
         @csrf_exempt
-        def wrapped(request: HttpRequest) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
             if not settings.SERVING_IN_PROCESS:
-                return forwarded(request)
+                return elsewhere(request)
             try:
                 if request.method != method:
                     raise MethodNotAllowed(f"Use {method} on {request.path}.")
-                caller_checked(request)
-                return view(request)
+                caller(request)
+                return view(request, *args, **kwargs)
             except ServingError as exc:
                 return exc.response()
             except RequestDataTooBig:
@@ -61,7 +67,7 @@ def _served(method: str) -> Callable[[View], View]:
     return decorator
 
 
-@_served("GET")
+@served("GET")
 def models_list(request: HttpRequest) -> HttpResponse:
     data = [
         {
@@ -75,7 +81,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"object": "list", "data": data})
 
 
-@_served("POST")
+@served("POST")
 def chat_completions(request: HttpRequest) -> HttpResponse:
     ask = ask_parsed(request.body)
     started = ask_start(ask)
