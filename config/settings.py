@@ -421,8 +421,8 @@ INFERENCE_PORT = env_int("INFERENCE_PORT", PORT + 1, minimum=1)
 INFERENCE_URL = env_str("INFERENCE_URL", f"http://127.0.0.1:{INFERENCE_PORT}")
 SERVING_IN_PROCESS = env_bool("SERVING_IN_PROCESS", False)
 if SERVING_IN_PROCESS:
-    # The platform's own processes (the drafts worker, the playground's web request) call
-    # this one at INFERENCE_URL, so its host is one this process answers to.
+    # The platform's own processes (drafts and generation jobs, the playground's web
+    # request) call this one at INFERENCE_URL, so its host is one this process answers to.
     _inference = urlparse(INFERENCE_URL)
     _inference_host = _inference.hostname or ""
     if ":" in _inference_host:  # an IPv6 address, written as ALLOWED_HOSTS wants it

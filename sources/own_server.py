@@ -1,8 +1,8 @@
 """The platform's own inference process (`/v1` on INFERENCE_URL) as a model source.
 
-A drafts job asking one of our model versions for replies calls /v1 over HTTP like any
-program does, so the model is loaded once, in the inference process, and concurrent
-requests share its batches; the worker never loads torch. No user's token should sit in a
+A drafts or generation job asking one of our model versions for replies calls /v1 over
+HTTP like any program does, so the model is loaded once, in the inference process, and
+concurrent requests share its batches; the worker never loads it. No user's token should sit in a
 worker for that: the platform signs a short-lived key with SECRET_KEY instead, one per
 request attempt, which /v1 accepts (serving.access)."""
 
@@ -20,6 +20,11 @@ INTERNAL_SIGNER = "platform"
 # Checked when a request arrives, and each request signs its own: a little time is
 # enough, with a margin for clocks a little apart between hosts.
 INTERNAL_KEY_MAX_AGE_S = 300
+# Requests in flight to the inference process for one job (drafts, generation): enough
+# for its engine to batch them (continuous batching takes each as a decoding step frees
+# room), few enough that a playground or /v1 request arriving meanwhile is not queued far
+# behind.
+OWN_REQUESTS_AT_ONCE = 8
 # Beyond the inference process's own deadline (SERVING_DEADLINE_S): it answers 504 itself
 # before the client gives up.
 OWN_SERVER_MARGIN_S = 30

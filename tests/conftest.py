@@ -123,6 +123,15 @@ def worker(child_env):
         yield process
 
 
+@pytest.fixture
+def inference_process(live_server, settings):
+    """The live server as the process that loads and runs the models, answering /v1 and
+    the playground's model work over real HTTP: the platform's own calls (drafts,
+    generation, the playground) go there."""
+    settings.INFERENCE_URL = live_server.url
+    return live_server
+
+
 @pytest.fixture(autouse=True)
 def _no_model_kept_loaded():
     """Model version ids start again in every test database: a model the inference

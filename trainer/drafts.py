@@ -21,7 +21,7 @@ from labeling.drafts import draft_create
 from labeling.models import Draft, Prompt
 from sources.client import in_flight
 from sources.models import ModelSource
-from sources.own_server import own_client
+from sources.own_server import OWN_REQUESTS_AT_ONCE, own_client
 from sources.services import source_client
 from trainer.generation import finish_listing_failures, job_seed, prompts_chosen
 from trainer.ml.methods import POLICY
@@ -29,10 +29,6 @@ from trainer.models import DraftJob, ModelVersion
 
 logger = logging.getLogger(__name__)
 
-# Requests in flight to the inference process for one job: enough for its engine to
-# batch them (continuous batching takes each as a decoding step frees room), few enough
-# that a playground or /v1 request arriving meanwhile is not queued far behind.
-MODEL_DRAFTS_AT_ONCE = 8
 # What a prompt's outcome is, once its sampling ended: its text, or the error.
 Outcome = tuple[int, str | None, Exception | None]
 
@@ -148,7 +144,7 @@ def _drafts_asked(
     same client and the same requests in flight either way."""
     if job.model is not None:
         client = own_client(job.model.name)
-        at_once = MODEL_DRAFTS_AT_ONCE
+        at_once = OWN_REQUESTS_AT_ONCE
     else:
         client = source_client(job.source)  # type: ignore[arg-type]
         at_once = job.source.max_concurrency  # type: ignore[union-attr]

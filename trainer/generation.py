@@ -1,12 +1,12 @@
-"""Sampling new candidates from an SFT model version, model sources or both, and filing
-each prompt's set for ranking."""
+"""Sampling new candidates from a policy model version, model sources or both, and filing
+each prompt's set for ranking. The model version answers through the inference process's
+/v1 (trainer.reply_sampling), so a generation never loads it in a worker."""
 
 from __future__ import annotations
 
 import logging
 import random
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -22,7 +22,7 @@ from trainer.best_of import BestOf, best_of_checked, job_shares
 from trainer.ml.methods import POLICY
 from trainer.models import GenerationJob, ModelVersion
 from trainer.priorities import scoring_send
-from trainer.source_sampling import SourceFailed, SourceSampling
+from trainer.reply_sampling import ReplySampling, SamplingFailed, origins_of
 
 logger = logging.getLogger(__name__)
 
@@ -183,36 +183,27 @@ def finish_listing_failures(
 
 
 def _generate(attempt: Attempt) -> None:
-    from trainer.ml.generate import Generator
-
     job = GenerationJob.objects.select_related("model", "reward_model").get(pk=attempt.pk)
     rows = attempt.rows()
     model_share, source_shares = job_shares(job)
-    use_model = job.model is not None and model_share > 0
-    generator = Generator(f"{settings.DATA_DIR}/{job.model.path}") if use_model else None
     chooser = BestOf.of(job) if job.best_of else None
     filed, failures, rewards = dict(job.filed), dict(job.failures), dict(job.rewards)
     prompts = Prompt.objects.in_bulk(job.prompts)
     todo = [p for p in job.prompts if str(p) not in filed and p in prompts]
-    with SourceSampling(
-        source_shares,
+    with ReplySampling(
+        origins_of(job.model, model_share, source_shares),
         {p: prompts[p].messages for p in todo},
         seed_of=lambda p: _seed(job, p),
         temperature=job.temperature,
         top_p=job.top_p,
         max_tokens=job.max_new_tokens,
-    ) as from_sources:
+    ) as sampling:
         for prompt_id in todo:
             if attempt.should_stop():
                 break
             try:
-                replies = (
-                    _model_replies(job, generator, prompts[prompt_id], model_share)
-                    if use_model
-                    else []
-                )
-                replies += from_sources.replies(prompt_id)
-            except SourceFailed as exc:
+                replies = sampling.replies(prompt_id)
+            except SamplingFailed as exc:
                 logger.warning("generation %s: prompt %s: %s", job.pk, prompt_id, exc)
                 failures[str(prompt_id)] = str(exc)
                 if not rows.update(failures=failures, heartbeat_at=timezone.now()):
@@ -239,19 +230,6 @@ def _generate(attempt: Attempt) -> None:
     )
     if filed:
         scoring_send()  # the new comparisons' place in the queue, from the reward model
-
-
-def _model_replies(job: GenerationJob, generator, prompt: Prompt, k: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    from trainer.ml.generate import Sampling
-
-    sampling = Sampling(
-        k=k,
-        temperature=job.temperature,
-        top_p=job.top_p,
-        max_new_tokens=job.max_new_tokens,
-        seed=_seed(job, prompt.pk),
-    )
-    return [(r, job.model.name) for r in generator.sample(prompt.messages, sampling)]
 
 
 def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) -> int:

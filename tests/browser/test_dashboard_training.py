@@ -89,8 +89,8 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     live_server,
     settings,
 ):
-    # The live server answers the playground's model work itself, as the inference
-    # process does (the web process asks it over HTTP).
+    # The live server answers /v1 and the playground's model work itself, as the
+    # inference process does: the web process and the worker ask it over HTTP.
     settings.INFERENCE_URL = live_server.url
     reward_page = new_page()
     log_in(reward_page, "carol", PASSWORD)
@@ -100,7 +100,8 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     sft_page = reward_page.context.new_page()
     start_run(sft_page, "Supervised fine-tuning")
 
-    with worker_process(child_env, queue="default,training"):
+    env = {**child_env, "INFERENCE_URL": live_server.url}
+    with worker_process(env, queue="default,training"):
         watch_to_the_end_and_promote(reward_page)
         accuracy = reward_page.locator("[data-chart='accuracy']")
         expect(accuracy.locator("circle")).to_have_count(1)  # one evaluation, at the end

@@ -18,7 +18,15 @@ NAMES = ("sft-", "source:", "ourselves")
 
 @pytest.mark.django_db(transaction=True)
 def test_a_generation_mixing_a_version_and_a_source_files_both_with_names_hidden(
-    api, client, carol, bob, own_source, sft_version, guideline, training_queue_emptied
+    api,
+    client,
+    carol,
+    bob,
+    own_source,
+    sft_version,
+    guideline,
+    training_queue_emptied,
+    inference_process,
 ):
     prompts = prompts_for_labelers(guideline, 2)
     api.force_authenticate(carol)

@@ -55,8 +55,10 @@ def test_the_k_best_distinct_replies_are_kept_never_an_empty_or_unscored_one():
 
 
 @pytest.mark.any_backend
-@pytest.mark.django_db
-def test_best_of_n_files_the_k_replies_the_reward_model_scores_highest(api, client, carol, oasst):
+@pytest.mark.django_db(transaction=True)
+def test_best_of_n_files_the_k_replies_the_reward_model_scores_highest(
+    api, client, carol, oasst, inference_process
+):
     api.force_authenticate(carol)
     model_promote(version=trained("sft").model)
     ask = {"filters": {"limit": 3}, "k": 2, "temperature": 1.2, "max_new_tokens": 12}

@@ -37,8 +37,10 @@ def dpo_request(base: ModelVersion, **config) -> dict:
 
 
 @pytest.mark.any_backend
-@pytest.mark.django_db
-def test_a_dpo_run_from_an_sft_model_becomes_the_policy_generation_samples_from(api, carol, oasst):
+@pytest.mark.django_db(transaction=True)
+def test_a_dpo_run_from_an_sft_model_becomes_the_policy_generation_samples_from(
+    api, carol, oasst, inference_process
+):
     sft = trained("sft").model
     api.force_authenticate(carol)
 

@@ -44,13 +44,6 @@ def model_dir(version: ModelVersion) -> Path:
     return Path(settings.DATA_DIR) / version.path
 
 
-@pytest.fixture
-def inference_process(live_server, settings):
-    """The process that loads and runs the models, answering over real HTTP."""
-    settings.INFERENCE_URL = live_server.url
-    return live_server
-
-
 def test_an_sft_model_replies_and_shows_the_tokens_the_chat_template_made(
     api, client, carol, oasst, inference_process
 ):

@@ -187,9 +187,9 @@ def test_cancelling_a_queued_run_stops_it_and_a_finished_one_is_refused(api, car
     assert run_execute(run_id=run.pk) is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_promoting_keeps_one_promoted_model_per_kind_and_generation_files_comparisons(
-    api, carol, oasst
+    api, carol, oasst, inference_process
 ):
     first, second = trained("sft"), trained("sft")
     api.force_authenticate(carol)

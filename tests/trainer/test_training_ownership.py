@@ -14,8 +14,8 @@ from jobs.services import Heartbeat, job_claim
 from jobs.tasks import jobs_recover
 from rankings.models import Comparison
 from trainer.generation import generation_run
-from trainer.ml.generate import Generator
 from trainer.models import GenerationJob, TrainingRun
+from trainer.reply_sampling import ReplySampling
 from trainer.training import RunReport, model_promote, run_execute, training_run_create
 
 from .conftest import QUICK
@@ -103,8 +103,10 @@ def test_a_nan_loss_is_stored_as_null_and_the_run_goes_on(oasst):
     assert run.metrics["grad_norm"] is None and "loss nan" in run.logs
 
 
-@pytest.mark.django_db
-def test_a_generation_that_lost_its_job_files_nothing_more(api, carol, oasst, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_that_lost_its_job_files_nothing_more(
+    api, carol, oasst, monkeypatch, inference_process
+):
     sft = run_execute(run_id=training_run_create(kind="sft", config=QUICK, enqueue=False).pk)
     model_promote(version=sft.model)
     api.force_authenticate(carol)
@@ -115,15 +117,15 @@ def test_a_generation_that_lost_its_job_files_nothing_more(api, carol, oasst, mo
     )
     job_id = answer.data["id"]
     before = Comparison.objects.count()
-    sample, calls = Generator.sample, []
+    replies, calls = ReplySampling.replies, []
 
     def taken_over_during_the_second_prompt(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:  # what a second worker's claim does to the row meanwhile
             GenerationJob.objects.filter(pk=job_id).update(attempts=F("attempts") + 1)
-        return sample(self, *args, **kwargs)
+        return replies(self, *args, **kwargs)
 
-    monkeypatch.setattr(Generator, "sample", taken_over_during_the_second_prompt)
+    monkeypatch.setattr(ReplySampling, "replies", taken_over_during_the_second_prompt)
     job = generation_run(job_id=job_id)
 
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.error == ""

@@ -1,0 +1,105 @@
+"""A generation job's replies, asked for ahead over HTTP: its model version through the
+inference process's /v1 (sources.own_server) and each model source through its own
+server, every origin getting all of the job's prompts at once with its own number of
+requests in flight; the job then takes each prompt's replies in order."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from config.errors import InputError
+from sources.client import ChatClient
+from sources.models import ModelSource
+from sources.own_server import OWN_REQUESTS_AT_ONCE, own_client
+from sources.services import source_client
+from trainer.models import ModelVersion
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where k replies per prompt come from, and the name each is filed under."""
+
+    label: str
+    client: ChatClient
+    k: int
+    at_once: int
+
+
+def origins_of(model: ModelVersion | None, model_k: int, entries: list[dict]) -> list[Origin]:
+    """The job's model version first (when it samples any), then its sources in order.
+    `entries` are the job's source entries, each with its `k`."""
+    found = ModelSource.objects.in_bulk([e["source"] for e in entries])
+    gone = [e["name"] for e in entries if e["source"] not in found]
+    if gone:
+        raise InputError("sources", f"The source {gone[0]} was deleted.")
+    origins = []
+    if model is not None and model_k > 0:
+        origins.append(Origin(model.name, own_client(model.name), model_k, OWN_REQUESTS_AT_ONCE))
+    for entry in entries:
+        source = found[entry["source"]]
+        origins.append(
+            Origin(source.label, source_client(source), entry["k"], source.max_concurrency)
+        )
+    return origins
+
+
+# Apart from one another: two origins that are the same model behind different names (our
+# version, and our own /v1 registered as a source) sample different replies.
+ORIGIN_SEED_STRIDE = 1_000_003
+
+
+class ReplySampling:
+    """Use as a context manager: leaving it cancels the requests not started yet."""
+
+    def __init__(
+        self,
+        origins: list[Origin],
+        prompts: dict[int, list[dict[str, str]]],
+        *,
+        seed_of,  # (prompt id) -> int
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+    ):
+        self._labels = [origin.label for origin in origins]
+        self._pools: list[ThreadPoolExecutor] = []
+        # (origin index, prompt id) -> its replies
+        self._asked: dict[tuple[int, int], Future] = {}
+        for index, origin in enumerate(origins):
+            pool = ThreadPoolExecutor(
+                max_workers=origin.at_once, thread_name_prefix=f"replies-{index}"
+            )
+            self._pools.append(pool)
+            for prompt_id, messages in prompts.items():
+                self._asked[index, prompt_id] = pool.submit(
+                    origin.client.replies,
+                    messages,
+                    k=origin.k,
+                    seed=(seed_of(prompt_id) + index * ORIGIN_SEED_STRIDE) % 2**63,
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_tokens,
+                )
+
+    def __enter__(self) -> ReplySampling:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def replies(self, prompt_id: int) -> list[tuple[str, str]]:
+        """(reply, origin label) for every origin, waiting for those still asking; the
+        first origin's error is raised, prefixed with its label."""
+        found: list[tuple[str, str]] = []
+        for index, label in enumerate(self._labels):
+            try:
+                found.extend((r, label) for r in self._asked[index, prompt_id].result())
+            except Exception as exc:
+                raise SamplingFailed(f"{label}: {type(exc).__name__}: {exc}") from exc
+        return found
+
+
+class SamplingFailed(Exception):
+    """An origin could not give a prompt its replies."""
