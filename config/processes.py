@@ -65,8 +65,9 @@ def web_command(
 # Threads of the inference process: each request mostly waits for its model's next step.
 SERVING_THREADS = 32
 # Drafts jobs run at once by the drafts worker. Each keeps up to 8 requests in flight
-# (trainer.drafts), so 2 take at most half of the inference process's threads and leave
-# the rest to /v1 callers and the playground.
+# (sources.own_server), as does the generation the training worker may run meanwhile: 24
+# of the inference process's threads at most, which leaves 8 to /v1 callers and the
+# playground.
 DRAFTS_WORKER_CONCURRENCY = 2
 
 

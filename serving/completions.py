@@ -18,6 +18,7 @@ from labeling.validation import conversation_checked
 from serving.engine import engine
 from serving.errors import BadRequest, DeadlinePassed, InferenceUnavailable
 from serving.selectors import servable_model
+from trainer.ml.sampling import MAX_TEMPERATURE, MAX_TOTAL_TOKENS
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ MAX_STOPS = 4
 # Without max_tokens a reply may run this long (or to the model's context, if shorter).
 DEFAULT_MAX_TOKENS = 256
 MAX_TOKENS = 32_768
-# Tokens one request may ask for across its n choices: the decoding it can cost.
-MAX_TOTAL_TOKENS = 32_768
 # A request that has had no new token for this long has lost its model.
 PIECE_WAIT_S = 300.0
 
@@ -135,7 +134,7 @@ def ask_parsed(raw: bytes) -> Ask:
         stream=stream,
         include_usage=bool(options.get("include_usage")),
         n=n,
-        temperature=number_checked(body, "temperature", 1.0, 0.0, 2.0, whole=False),
+        temperature=number_checked(body, "temperature", 1.0, 0.0, MAX_TEMPERATURE, whole=False),
         # 0 keeps only the most likely token, as the smallest positive value does.
         top_p=max(number_checked(body, "top_p", 1.0, 0.0, 1.0, whole=False), 1e-6),
         max_tokens=max_tokens,

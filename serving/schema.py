@@ -7,13 +7,8 @@ what the views enforce."""
 
 from typing import Any
 
-from serving.completions import (
-    DEFAULT_MAX_TOKENS,
-    MAX_N,
-    MAX_STOPS,
-    MAX_TOKENS,
-    MAX_TOTAL_TOKENS,
-)
+from serving.completions import DEFAULT_MAX_TOKENS, MAX_N, MAX_STOPS, MAX_TOKENS
+from trainer.ml.sampling import MAX_TOTAL_TOKENS
 
 TAG = "v1 (OpenAI-compatible)"
 

@@ -18,8 +18,9 @@ from labeling.models import Prompt
 from rankings.models import AI_FEEDBACK_SOURCES, Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
-from trainer.best_of import BestOf, best_of_checked, job_shares
+from trainer.best_of import BestOf, best_of_checked, job_shares, shares
 from trainer.ml.methods import POLICY
+from trainer.ml.sampling import MAX_TEMPERATURE, MAX_TOTAL_TOKENS
 from trainer.models import GenerationJob, ModelVersion
 from trainer.priorities import scoring_send
 from trainer.reply_sampling import ReplySampling, SamplingFailed, origins_of
@@ -122,6 +123,9 @@ def generation_create(
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
     reward_model = best_of_checked(best_of, total) if best_of is not None else None
+    if model is not None:
+        share = shares([model_k, *(e["k"] for e in entries)], best_of)[0] if best_of else model_k
+        _served_checked(share, temperature=temperature, max_new_tokens=max_new_tokens)
     names = ([model.name] if model is not None else []) + [e["source"].label for e in entries]
     chosen = prompts_chosen(
         prompt_ids=prompt_ids,
@@ -151,6 +155,19 @@ def generation_create(
         )
         job_send(job)
     return job
+
+
+def _served_checked(n: int, *, temperature: float, max_new_tokens: int) -> None:
+    """The model version's replies come from /v1, n to a request: what /v1 would refuse
+    is refused here, before the job is queued, rather than failing every prompt."""
+    if temperature > MAX_TEMPERATURE:
+        raise InputError("temperature", f"At most {MAX_TEMPERATURE:g} for a model version.")
+    if n * max_new_tokens > MAX_TOTAL_TOKENS:
+        raise InputError(
+            "max_new_tokens",
+            f"At most {MAX_TOTAL_TOKENS // n:,} with {n} replies per prompt from the model "
+            f"version ({MAX_TOTAL_TOKENS:,} tokens in all).",
+        )
 
 
 def generation_run(*, job_id: int) -> GenerationJob | None:
@@ -215,7 +232,9 @@ def _generate(attempt: Attempt) -> None:
                 )
             with transaction.atomic():
                 failures.pop(str(prompt_id), None)
-                filed[str(prompt_id)] = _file(job, prompts[prompt_id], replies)
+                filed[str(prompt_id)] = _file(
+                    job, prompts[prompt_id], replies, sampling.seeds(prompt_id)
+                )
                 if not rows.update(
                     filed=filed, failures=failures, rewards=rewards, heartbeat_at=timezone.now()
                 ):
@@ -232,9 +251,12 @@ def _generate(attempt: Attempt) -> None:
         scoring_send()  # the new comparisons' place in the queue, from the reward model
 
 
-def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) -> int:
+def _file(
+    job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]], seeds: dict[str, int]
+) -> int:
     """One comparison of the prompt's different replies, in an order of their own, so no
-    position says which model wrote what; 0 when fewer than two differ."""
+    position says which model wrote what; 0 when fewer than two differ. Each candidate
+    keeps the seed its origin sampled it with (`seeds`, by origin label)."""
     seed = _seed(job, prompt.pk)
     unique: dict[str, str] = {}
     for text, name in replies:
@@ -247,7 +269,7 @@ def _file(job: GenerationJob, prompt: Prompt, replies: list[tuple[str, str]]) ->
         {
             "content": text,
             "model": name,
-            "sampling": {"temperature": job.temperature, "top_p": job.top_p, "seed": seed},
+            "sampling": {"temperature": job.temperature, "top_p": job.top_p, "seed": seeds[name]},
         }
         for text, name in unique.items()
     ]

@@ -5,6 +5,7 @@ requests in flight; the job then takes each prompt's replies in order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -57,12 +58,13 @@ class ReplySampling:
         origins: list[Origin],
         prompts: dict[int, list[dict[str, str]]],
         *,
-        seed_of,  # (prompt id) -> int
+        seed_of: Callable[[int], int],  # a prompt's seed, from its id
         temperature: float,
         top_p: float,
         max_tokens: int,
     ):
         self._labels = [origin.label for origin in origins]
+        self._seed_of = seed_of
         self._pools: list[ThreadPoolExecutor] = []
         # (origin index, prompt id) -> its replies
         self._asked: dict[tuple[int, int], Future] = {}
@@ -76,7 +78,7 @@ class ReplySampling:
                     origin.client.replies,
                     messages,
                     k=origin.k,
-                    seed=(seed_of(prompt_id) + index * ORIGIN_SEED_STRIDE) % 2**63,
+                    seed=self._origin_seed(index, prompt_id),
                     temperature=temperature,
                     top_p=top_p,
                     max_tokens=max_tokens,
@@ -86,8 +88,19 @@ class ReplySampling:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Every origin's waiting requests are cancelled before any in flight is waited
+        # for: a job that stopped sends no more prompts to any source, paid ones included.
         for pool in self._pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools:
+            pool.shutdown(wait=True)
+
+    def _origin_seed(self, index: int, prompt_id: int) -> int:
+        return (self._seed_of(prompt_id) + index * ORIGIN_SEED_STRIDE) % 2**63
+
+    def seeds(self, prompt_id: int) -> dict[str, int]:
+        """The seed each origin (by label) samples the prompt with."""
+        return {label: self._origin_seed(i, prompt_id) for i, label in enumerate(self._labels)}
 
     def replies(self, prompt_id: int) -> list[tuple[str, str]]:
         """(reply, origin label) for every origin, waiting for those still asking; the

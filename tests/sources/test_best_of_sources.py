@@ -13,7 +13,7 @@ from .conftest import QUICK, generation_made, prompts_for_labelers
 
 @pytest.mark.django_db(transaction=True)
 def test_best_of_n_scores_a_sources_replies_beside_the_models_and_keeps_k(
-    api, carol, own_source, sft_version, guideline, training_queue_emptied
+    api, carol, own_source, sft_version, guideline, training_queue_emptied, inference_process
 ):
     reward = run_execute(run_id=training_run_create(kind="reward", config=QUICK, enqueue=False).pk)
     assert reward.status == JobStatus.SUCCEEDED, reward.error

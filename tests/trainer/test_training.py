@@ -13,7 +13,7 @@ from dataset_io.models import DatasetSnapshot
 from jobs.models import JobStatus
 from rankings.models import Candidate, Comparison
 from trainer.generation import generation_run
-from trainer.models import ModelVersion, TrainingRun
+from trainer.models import GenerationJob, ModelVersion, TrainingRun
 from trainer.retraining import runs_start_when_enough_data
 from trainer.training import (
     model_promote,
@@ -236,9 +236,13 @@ def test_generation_needs_a_promoted_sft_model(api, carol, oasst):
         ({"k": 1}, "k"),
         ({"top_p": 0}, "top_p"),
         ({"prompts": [2_000_000_000]}, "prompts"),
+        # What /v1, which answers for the model version, would refuse for every prompt.
+        ({"temperature": 3.0}, "temperature"),
+        ({"k": 9, "max_new_tokens": 4096}, "max_new_tokens"),
     ]:
         answer = api.post("/api/generations/", payload, format="json")
         assert answer.status_code == 400 and field in answer.data, answer.data
+    assert not GenerationJob.objects.exists()
 
 
 @pytest.mark.django_db

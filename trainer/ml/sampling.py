@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What one request to the inference process's /v1 may ask for (serving.completions); a
+# generation checks its model version's share against them before it is queued.
+# Tokens across a request's n choices: the decoding it can cost.
+MAX_TOTAL_TOKENS = 32_768
+# OpenAI's bound: past it sampling is noise.
+MAX_TEMPERATURE = 2.0
+
 
 @dataclass(frozen=True)
 class Sampling:
