@@ -341,6 +341,7 @@ CELERY_TASK_ROUTES = {
     "trainer.tasks.score_*": {"queue": "training"},
     "ai_feedback.tasks.*": {"queue": "training"},
     # Drafts only wait on HTTP (a source, or the inference process for our own models).
+    # So does a generation without best-of-n: its job kind sends it there (trainer.apps).
     "trainer.tasks.generate_drafts": {"queue": "drafts"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -321,7 +321,8 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(
     env = {**child_env, **FAST_TAKEOVER, "INFERENCE_URL": inference_process.url}
     job = generation_create(filters={"limit": 24}, k=3, temperature=1.0, max_new_tokens=32)
 
-    with worker_process(env, queue="default,training") as first:
+    # Without best-of-n a generation only waits on HTTP: the drafts queue takes it.
+    with worker_process(env, queue="default,drafts") as first:
         wait_for(
             lambda: len(GenerationJob.objects.get(pk=job.pk).filed) >= 3,
             timeout=80,
@@ -331,7 +332,7 @@ def test_a_generation_whose_worker_is_killed_files_each_prompt_once(
         first.wait(timeout=30)
     assert len(GenerationJob.objects.get(pk=job.pk).filed) < 24
     time.sleep(4)
-    with worker_process(env, queue="default,training"):
+    with worker_process(env, queue="default,drafts"):
         done = job_finished(GenerationJob, job.pk, timeout=85)
 
     assert done.status == JobStatus.SUCCEEDED, done.error
