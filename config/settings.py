@@ -332,8 +332,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 16 * 60, minimum=1)
 # Training tasks carry their own, longer limits (see trainer/tasks.py).
 CELERY_TRAINING_TIME_LIMIT = env_int("CELERY_TRAINING_TIME_LIMIT", 24 * 3600, minimum=60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Training and sampling hold a model in memory for minutes: they go to workers on the
-# training queue (GPU hosts in a larger deployment).
+# Training, evaluations and best-of-n scoring hold a model in memory for minutes: they go
+# to workers on the training queue (GPU hosts in a larger deployment).
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.generate_*": {"queue": "training"},

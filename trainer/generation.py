@@ -112,8 +112,10 @@ def generation_create(
     # Our own model answers too unless only sources were named.
     model = _model_for(model) if model is not None or not entries else None
     model_k = k if model is not None else 0
+    if type(k) is not int or (model is not None and k < 1):
+        raise InputError("k", "At least 1 candidate per prompt from the model version.")
     total = model_k + sum(e["k"] for e in entries)
-    if type(k) is not int or not 2 <= total <= 9:
+    if not 2 <= total <= 9:
         raise InputError("k", "Between 2 and 9 candidates per prompt, all models together.")
     try:
         Sampling(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)

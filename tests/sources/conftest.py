@@ -60,9 +60,11 @@ def closed_port() -> int:
 @pytest.fixture
 def training_queue_emptied():
     """For a test that queued a job through the API and ran it itself: its message must
-    not reach a later test's worker, against that test's rows."""
+    not reach a later test's worker, against that test's rows. A generation without
+    best-of-n goes to the drafts queue, so both are emptied."""
     yield
     queue_purged("training")
+    queue_purged("drafts")
 
 
 @pytest.fixture

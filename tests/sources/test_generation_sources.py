@@ -67,6 +67,7 @@ def test_a_generation_from_a_source_alone_and_the_shapes_it_refuses(
         ({"model": sft_version.pk, "source": own_source.pk}, "source"),
         ({"source": own_source.pk, "k": 1}, "k"),
         ({"model": sft_version.pk, "k": 5, "sources": [{"source": own_source.pk, "k": 5}]}, "k"),
+        ({"model": sft_version.pk, "k": -1, "sources": [{"source": own_source.pk, "k": 3}]}, "k"),
         ({"sources": [{"source": own_source.pk, "k": 0}]}, "sources"),
     ]:
         refused = api.post("/api/generations/", {**payload, "prompts": [prompt.pk]}, format="json")
