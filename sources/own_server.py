@@ -2,9 +2,9 @@
 
 A drafts or generation job asking one of our model versions for replies calls /v1 over
 HTTP like any program does, so the model is loaded once, in the inference process, and
-concurrent requests share its batches; the worker never loads it. No user's token should sit in a
-worker for that: the platform signs a short-lived key with SECRET_KEY instead, one per
-request attempt, which /v1 accepts (serving.access)."""
+concurrent requests share its batches; the worker never loads it. No user's token should
+sit in a worker for that: the platform signs a short-lived key with SECRET_KEY instead,
+one per request attempt, which /v1 accepts (serving.access)."""
 
 from __future__ import annotations
 
