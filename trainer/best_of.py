@@ -43,14 +43,19 @@ def shares(counts: list[int], best_of: int) -> list[int]:
     return given
 
 
+def origin_shares(k: int, source_ks: list[int], best_of: int | None) -> tuple[int, list[int]]:
+    """The replies per prompt the model (its K `k`, 0 for none) and each source (its K
+    in `source_ks`) are asked for: their K, or with best-of-n their shares of n."""
+    if not best_of:
+        return k, source_ks
+    given = shares(([k] if k else []) + source_ks, best_of)
+    return (given.pop(0) if k else 0), given
+
+
 def job_shares(job: GenerationJob) -> tuple[int, list[dict]]:
     """The replies the job's model samples per prompt and its source entries with each
-    one's `k` as it is asked: the job's own figures unless it keeps the best of n."""
-    if not job.best_of:
-        return job.k, job.sources
-    counts = ([job.k] if job.k else []) + [entry["k"] for entry in job.sources]
-    given = shares(counts, job.best_of)
-    model_share = given.pop(0) if job.k else 0
+    one's `k` as it is asked."""
+    model_share, given = origin_shares(job.k, [e["k"] for e in job.sources], job.best_of)
     return model_share, [{**entry, "k": n} for entry, n in zip(job.sources, given, strict=True)]
 
 

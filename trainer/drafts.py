@@ -21,11 +21,10 @@ from labeling.drafts import draft_create
 from labeling.models import Draft, Prompt
 from sources.client import in_flight
 from sources.models import ModelSource
-from sources.own_server import OWN_REQUESTS_AT_ONCE, own_client
-from sources.services import source_client
 from trainer.generation import finish_listing_failures, job_seed, prompts_chosen
 from trainer.ml.methods import POLICY
 from trainer.models import DraftJob, ModelVersion
+from trainer.reply_sampling import model_origin, source_origin
 
 logger = logging.getLogger(__name__)
 
@@ -142,15 +141,12 @@ def _drafts_asked(
     """Each prompt's reply, as its request ends. A model version answers through the
     inference process's /v1 (sources.own_server), a source through its own server: the
     same client and the same requests in flight either way."""
-    if job.model is not None:
-        client = own_client(job.model.name)
-        at_once = OWN_REQUESTS_AT_ONCE
-    else:
-        client = source_client(job.source)  # type: ignore[arg-type]
-        at_once = job.source.max_concurrency  # type: ignore[union-attr]
+    origin = (
+        model_origin(job.model, 1) if job.model is not None else source_origin(job.source, 1)  # type: ignore[arg-type]
+    )
 
     def ask(prompt_id: int) -> str:
-        return client.replies(
+        return origin.client.replies(
             prompts[prompt_id].messages,
             k=1,
             seed=job_seed(job.pk, prompt_id),
@@ -159,4 +155,4 @@ def _drafts_asked(
             max_tokens=job.max_new_tokens,
         )[0]
 
-    yield from in_flight(ask, todo, at_once=at_once, should_stop=should_stop)
+    yield from in_flight(ask, todo, at_once=origin.at_once, should_stop=should_stop)

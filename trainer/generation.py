@@ -18,7 +18,7 @@ from labeling.models import Prompt
 from rankings.models import AI_FEEDBACK_SOURCES, Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
-from trainer.best_of import BestOf, best_of_checked, job_shares, shares
+from trainer.best_of import BestOf, best_of_checked, job_shares, origin_shares
 from trainer.ml.methods import POLICY
 from trainer.ml.sampling import MAX_TEMPERATURE, MAX_TOTAL_TOKENS
 from trainer.models import GenerationJob, ModelVersion
@@ -126,7 +126,7 @@ def generation_create(
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters.")
     reward_model = best_of_checked(best_of, total) if best_of is not None else None
     if model is not None:
-        share = shares([model_k, *(e["k"] for e in entries)], best_of)[0] if best_of else model_k
+        share, _ = origin_shares(model_k, [e["k"] for e in entries], best_of)
         _served_checked(share, temperature=temperature, max_new_tokens=max_new_tokens)
     names = ([model.name] if model is not None else []) + [e["source"].label for e in entries]
     chosen = prompts_chosen(

@@ -27,6 +27,16 @@ class Origin:
     at_once: int
 
 
+def model_origin(model: ModelVersion, k: int) -> Origin:
+    """A model version of ours, through the inference process's /v1."""
+    return Origin(model.name, own_client(model.name), k, OWN_REQUESTS_AT_ONCE)
+
+
+def source_origin(source: ModelSource, k: int) -> Origin:
+    """A model source, through its own server, at most its own requests at once."""
+    return Origin(source.label, source_client(source), k, source.max_concurrency)
+
+
 def origins_of(model: ModelVersion | None, model_k: int, entries: list[dict]) -> list[Origin]:
     """The job's model version first (when it samples any), then its sources in order.
     `entries` are the job's source entries, each with its `k`."""
@@ -34,15 +44,8 @@ def origins_of(model: ModelVersion | None, model_k: int, entries: list[dict]) ->
     gone = [e["name"] for e in entries if e["source"] not in found]
     if gone:
         raise InputError("sources", f"The source {gone[0]} was deleted.")
-    origins = []
-    if model is not None and model_k > 0:
-        origins.append(Origin(model.name, own_client(model.name), model_k, OWN_REQUESTS_AT_ONCE))
-    for entry in entries:
-        source = found[entry["source"]]
-        origins.append(
-            Origin(source.label, source_client(source), entry["k"], source.max_concurrency)
-        )
-    return origins
+    origins = [model_origin(model, model_k)] if model is not None and model_k > 0 else []
+    return origins + [source_origin(found[e["source"]], e["k"]) for e in entries]
 
 
 # Apart from one another: two origins that are the same model behind different names (our
