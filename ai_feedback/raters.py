@@ -1,21 +1,19 @@
 """An AI rater as one call, whatever it is: a model source over HTTP (several requests at
-once, up to its `max_concurrency`) or a model version of ours, sampled in the worker one
-chat at a time. Raters answer at temperature 0 with a fixed seed, so a retried job asks
-the same question and reads the same answer."""
+once, up to its `max_concurrency`) or a model version of ours through the inference
+process's /v1 (8 at once, sources.own_server), so no worker loads it. Raters answer at
+temperature 0 with a fixed seed, so a retried job asks the same question and reads the
+same answer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
-
-from django.conf import settings
 
 from ai_feedback.models import AIFeedbackJob
 from config.errors import InputError
 from sources.client import in_flight
-from sources.services import source_client
+from trainer.reply_sampling import model_origin, source_origin
 
 T = TypeVar("T")
 Chat = Callable[[list[dict[str, str]], int], str]
@@ -41,27 +39,19 @@ class Rater:
 
 
 def rater_for(job: AIFeedbackJob) -> Rater:
-    if job.source_id is not None:
-        source = job.source
-        client = source_client(source)  # type: ignore[arg-type]
-
-        def ask_source(messages: list[dict[str, str]], max_tokens: int) -> str:
-            return client.chat(
-                messages, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=RATER_SEED
-            ).replies[0]
-
-        return Rater(ask_source, source.max_concurrency)  # type: ignore[union-attr]
-    if job.model_id is None:
+    """The job's rater: its model source through the source's own server, or its model
+    version through the inference process's /v1, which loads the model once and batches
+    the job's questions with everyone else's requests."""
+    if job.source is not None:
+        origin = source_origin(job.source, 1)
+    elif job.model is not None:
+        origin = model_origin(job.model, 1)
+    else:
         raise InputError("source", f"The source of {job.rater_name} was deleted.")
-    from trainer.ml.generate import Generator, Sampling
 
-    generator = Generator(str(Path(settings.DATA_DIR) / job.model.path))  # type: ignore[union-attr]
+    def ask(messages: list[dict[str, str]], max_tokens: int) -> str:
+        return origin.client.chat(
+            messages, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=RATER_SEED
+        ).replies[0]
 
-    def ask_model(messages: list[dict[str, str]], max_tokens: int) -> str:
-        sampling = Sampling(
-            k=1, temperature=0.0, top_p=1.0, max_new_tokens=max_tokens, seed=RATER_SEED
-        )
-        return generator.sample(messages, sampling)[0]
-
-    # One model in one worker process: its calls take turns.
-    return Rater(ask_model, 1)
+    return Rater(ask, origin.at_once)

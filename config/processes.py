@@ -64,10 +64,9 @@ def web_command(
 
 # Threads of the inference process: each request mostly waits for its model's next step.
 SERVING_THREADS = 32
-# Jobs (drafts, generations without best-of-n) run at once by the drafts worker. Each
-# keeps up to 8 requests to the inference process in flight (sources.own_server), as does
-# a best-of-n generation in the training worker: 24 of the inference process's threads
-# at most, which leaves 8 to /v1 callers and the playground.
+# Jobs (drafts, generations) run at once by the drafts worker. Each keeps up to 8 requests
+# to the inference process in flight (sources.own_server): 16 of its threads at most,
+# which leaves 16 to /v1 callers and the playground.
 DRAFTS_WORKER_CONCURRENCY = 2
 
 

@@ -332,17 +332,18 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 16 * 60, minimum=1)
 # Training tasks carry their own, longer limits (see trainer/tasks.py).
 CELERY_TRAINING_TIME_LIMIT = env_int("CELERY_TRAINING_TIME_LIMIT", 24 * 3600, minimum=60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Training, evaluations and best-of-n scoring hold a model in memory for minutes: they go
-# to workers on the training queue (GPU hosts in a larger deployment).
+# Training and the scoring of open comparisons hold a model in memory for minutes: they
+# go to workers on the training queue (GPU hosts in a larger deployment). Evaluations and
+# AI raters ask the inference process and sources over HTTP, but may run for hours: they
+# wait there too rather than take the drafts worker's slots from labelers' drafts.
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
-    "trainer.tasks.generate_*": {"queue": "training"},
     "trainer.tasks.evaluate_*": {"queue": "training"},
     "trainer.tasks.score_*": {"queue": "training"},
     "ai_feedback.tasks.*": {"queue": "training"},
-    # Drafts only wait on HTTP (a source, or the inference process for our own models).
-    # So does a generation without best-of-n: its job kind sends it there (trainer.apps).
-    "trainer.tasks.generate_drafts": {"queue": "drafts"},
+    # Drafts and generations only wait on HTTP: model sources, and the inference process,
+    # which samples our model versions' replies and scores them with a reward model.
+    "trainer.tasks.generate_*": {"queue": "drafts"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -44,9 +44,6 @@ class JobKind:
     label: str
     page: str
     page_argument: str
-    # The queue one job goes to, where that depends on the job; None: the task's route
-    # (CELERY_TASK_ROUTES).
-    queue_of: Callable[[Job], str] | None = None
 
 
 # Model -> its kind, filled by the apps' ready(). Only read after the app registry is
@@ -279,9 +276,7 @@ def job_execute(model: type[Job], pk: int, work: Callable[[Attempt], None]) -> J
 def job_publish(job: Job) -> None:
     """Hand the job's message to the broker now and record when; BrokerUnavailable
     when the broker refused or did not answer."""
-    kind = JOB_KINDS[type(job)]
-    queue = {"queue": kind.queue_of(job)} if kind.queue_of else {}
-    task_publish(kind.task, args=[job.pk], **queue)
+    task_publish(JOB_KINDS[type(job)].task, args=[job.pk])
     type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from config.errors import InputError
@@ -25,17 +24,13 @@ from serving.errors import (
     InferenceUnavailable,
     PathNotFound,
 )
+from serving.scoring import not_here, scorers
 from serving.views import served
-from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
     from trainer.ml.batched import BatchedGenerator
-
-
-# Reward models the playground scores with; only the inference process fills it.
-scorers = LoadedModels(settings.SERVING_MODELS_KEPT, reward_scorer_load)
 
 
 def _token_strings(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -102,12 +97,7 @@ def _generator(version: ModelVersion) -> BatchedGenerator:
         raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
 
 
-def _not_here(request: HttpRequest) -> HttpResponse:
-    # The web process asks the inference process; it has nothing to answer itself.
-    return PathNotFound("The inference process does the playground's model work.").response()
-
-
-@served("POST", caller=platform_checked, elsewhere=_not_here)
+@served("POST", caller=platform_checked, elsewhere=not_here)
 def playground(request: HttpRequest, model_id: int) -> HttpResponse:
     """The playground's model work for the web process; every refusal in /v1's error shape,
     whose message the web process shows."""

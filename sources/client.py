@@ -106,7 +106,7 @@ class ChatClient:
             body["seed"] = seed
         if stop:
             body["stop"] = stop
-        answer = self._post("/chat/completions", body)
+        answer = self.post("/chat/completions", body)
         try:
             choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
             replies = [str(c["message"]["content"] or "") for c in choices]
@@ -136,7 +136,9 @@ class ChatClient:
             replies.extend(completion.replies)
         return replies[:k]
 
-    def _post(self, path: str, body: dict[str, object]) -> dict:
+    def post(self, path: str, body: dict[str, object]) -> dict:
+        """The JSON object the server answers to `body` POSTed at base_url + `path`,
+        tried again with backoff while the failure may pass (no answer, 429, 5xx)."""
         last: SourceError | None = None
         for attempt in range(max(1, self.attempts)):
             if attempt:

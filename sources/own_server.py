@@ -1,4 +1,5 @@
-"""The platform's own inference process (`/v1` on INFERENCE_URL) as a model source.
+"""The platform's own inference process (`/v1` on INFERENCE_URL) as a model source, and
+as the scorer of replies with our reward models.
 
 A drafts or generation job asking one of our model versions for replies calls /v1 over
 HTTP like any program does, so the model is loaded once, in the inference process, and
@@ -8,10 +9,13 @@ one per request attempt, which /v1 accepts (serving.access)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.core import signing
 
-from sources.client import ChatClient
+from sources.client import ChatClient, SourceError
 
 # Tells an internal key from an API token before any database lookup.
 INTERNAL_PREFIX = "platform."
@@ -28,6 +32,12 @@ OWN_REQUESTS_AT_ONCE = 8
 # Beyond the inference process's own deadline (SERVING_DEADLINE_S): it answers 504 itself
 # before the client gives up.
 OWN_SERVER_MARGIN_S = 30
+# The most (prompt, reply) pairs one request asks the inference process to score: a
+# best-of-n prompt's replies (at most 16) with room to spare, in a bounded time for the
+# one thread that scores them.
+SCORED_PER_REQUEST = 64
+
+Item = tuple[list[dict[str, str]], str]  # a prompt and a reply to it
 
 
 class InternalKeyRefused(Exception):
@@ -67,3 +77,43 @@ def own_client(model_name: str) -> ChatClient:
         key_made=internal_key,
         timeout_s=settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
     )
+
+
+def own_scores(model_id: int, items: list[Item]) -> list[float | None]:
+    """The scores the reward model version `model_id` gives each (prompt, reply), in
+    order, from the inference process (serving.scoring), which loads the model once for
+    every job that asks; None where it gave no finite number. SourceError when it cannot
+    answer."""
+    client = ChatClient(
+        base_url=settings.INFERENCE_URL,
+        model="",
+        key_made=internal_key,
+        timeout_s=settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
+    )
+    found: list[float | None] = []
+    for chunk in _request_sized(items):
+        asked = [{"prompt": prompt, "reply": reply} for prompt, reply in chunk]
+        scores = client.post(f"/internal/scores/{model_id}", {"items": asked}).get("scores")
+        if not isinstance(scores, list) or len(scores) != len(chunk):
+            raise SourceError("The inference process did not answer one score per reply.")
+        if not all(s is None or type(s) in (int, float) for s in scores):
+            raise SourceError("The inference process answered a score that is not a number.")
+        found.extend(None if s is None else float(s) for s in scores)
+    return found
+
+
+def _request_sized(items: list[Item]) -> Iterator[list[Item]]:
+    """`items` in runs of at most SCORED_PER_REQUEST whose bodies stay within half of
+    what a request may carry (long conversations are repeated with every reply)."""
+    budget = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 2
+    chunk: list[Item] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item))
+        if chunk and (len(chunk) == SCORED_PER_REQUEST or size + item_size > budget):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk

@@ -138,7 +138,7 @@ def _no_model_kept_loaded():
     process's engine (here, in this process) kept from another test would answer for the
     wrong weights."""
     from serving.engine import engine
-    from serving.playground import scorers
+    from serving.scoring import scorers
 
     engine.clear()
     scorers.clear()

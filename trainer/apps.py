@@ -1,19 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.apps import AppConfig
-
-if TYPE_CHECKING:
-    from trainer.models import GenerationJob
-
-
-def _generation_queue(job: GenerationJob) -> str:
-    """A generation only waits on HTTP (its replies come from /v1 and the sources), so it
-    goes to the drafts queue and never waits behind a training run; with best-of-n it
-    scores the replies with a reward model loaded in the worker, which is the training
-    worker's work."""
-    return "training" if job.best_of else "drafts"
 
 
 class TrainerConfig(AppConfig):
@@ -35,7 +22,6 @@ class TrainerConfig(AppConfig):
                 "Generation",
                 "trainer-generation-page",
                 "job_id",
-                queue_of=_generation_queue,
             ),
         )
         job_kind_register(

@@ -1,14 +1,14 @@
 """Best-of-n generation: each prompt gets n replies from the job's origins (its model and
-its sources), the promoted reward model scores them in the worker, and the K it scores
-highest become the comparison's candidates."""
+its sources), the promoted reward model scores them in the inference process, and the K
+it scores highest become the comparison's candidates."""
 
 from __future__ import annotations
 
 import math
 
-from django.conf import settings
-
 from config.errors import InputError
+from sources.client import SourceError
+from sources.own_server import own_scores
 from trainer.ml.methods import REWARD
 from trainer.models import GenerationJob, ModelVersion
 
@@ -110,31 +110,36 @@ def reward_kept(reward: float) -> float | None:
 
 
 class BestOf:
-    """The reward model of a job, loaded once in the worker."""
+    """The job's reward model, asked over HTTP: the inference process loads it and scores
+    (serving.scoring), so the worker holds no model."""
 
-    def __init__(self, folder: str, k: int):
-        from trainer.ml.reward import RewardScorer
-
-        self.scorer = RewardScorer(folder)
+    def __init__(self, reward_model: ModelVersion, k: int):
+        self.reward_model = reward_model
         self.k = k
 
     @classmethod
     def of(cls, job: GenerationJob) -> BestOf:
         """The job's reward model, keeping its K: the model's and every source's."""
-        k = job.k + sum(entry["k"] for entry in job.sources)
-        return cls(f"{settings.DATA_DIR}/{job.reward_model.path}", k)
+        assert job.reward_model is not None  # kept while a job names it (PROTECT)
+        return cls(job.reward_model, job.k + sum(entry["k"] for entry in job.sources))
 
     def choose(
         self, messages: list[dict[str, str]], replies: list[tuple[str, str]]
     ) -> tuple[list[tuple[str, str]], list[dict]]:
-        """The replies kept, best first, and every reply's record for the job."""
+        """The replies kept, best first, and every reply's record for the job;
+        ScoringFailed when the inference process could not score them."""
         texts = [text for text, _ in replies]
-        rewards = [self._reward(messages, text) for text in texts]
+        try:
+            scores = own_scores(self.reward_model.pk, [(messages, text) for text in texts])
+        except SourceError as exc:
+            raise ScoringFailed(f"{self.reward_model.name} scoring: {exc}") from exc
+        rewards = [None if score is None else reward_kept(score) for score in scores]
         kept = kept_best(texts, rewards, self.k)
         return [replies[i] for i in kept], samples_record(replies, rewards, kept)
 
-    def _reward(self, messages: list[dict[str, str]], text: str) -> float | None:
-        return reward_kept(self.scorer.score(messages, text))
+
+class ScoringFailed(Exception):
+    """The reward model could not score a prompt's replies."""
 
 
 def reward_figures(job: GenerationJob) -> dict[str, object]:

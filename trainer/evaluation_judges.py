@@ -7,13 +7,10 @@ prompt it could not judge goes to the job's failures; the others go on."""
 from __future__ import annotations
 
 import logging
-import math
 import random
 import re
 from collections.abc import Callable
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,15 +20,16 @@ from labeling.models import Prompt
 from rankings.models import Candidate
 from rankings.services import comparison_create
 from sources.client import in_flight
+from sources.own_server import own_scores
 from sources.services import source_client
 from trainer.models import EvaluationJob
 
 logger = logging.getLogger(__name__)
 
 SIDES = ("model", "baseline")
-# Both models, every rerun and every evaluation sample a prompt with this seed (mixed
-# with the prompt itself by trainer.ml.generate): a model against itself gives the same
-# replies, and a retried job the replies it had.
+# Both models, every rerun and every evaluation sample a prompt with this seed plus the
+# prompt's id: a model against itself gives the same replies, a retried job the replies it
+# had, and two prompts never share their sampling noise.
 EVALUATION_SEED = 20_231_130
 # Reward scores closer than this are a tie: float noise, not a preference.
 REWARD_TIE_TOLERANCE = 1e-3
@@ -74,17 +72,18 @@ def outcome_of(difference: float) -> str:
 
 
 def judge_reward(attempt, job, prompts, replies, failures) -> None:  # type: ignore[no-untyped-def]
-    from trainer.ml.reward import RewardScorer
-
-    scorer = RewardScorer(Path(settings.DATA_DIR) / job.reward_model.path)
+    """Both replies to each prompt scored by the reward model, in the inference process
+    (serving.scoring), one request per prompt."""
     results = dict(job.results)
     for key in _waiting(job, replies, results, failures):
         if attempt.should_stop():
             return
         messages = prompts[int(key)].messages
         try:
-            model, baseline = (scorer.score(messages, replies[key][side]) for side in SIDES)
-            if not (math.isfinite(model) and math.isfinite(baseline)):
+            model, baseline = own_scores(
+                job.reward_model_id, [(messages, replies[key][side]) for side in SIDES]
+            )
+            if model is None or baseline is None:
                 # NaN decides nothing, and neither JSON nor PostgreSQL's jsonb holds it.
                 raise ValueError(f"The reward model gave no finite score: {model}, {baseline}.")
         except Exception as exc:  # one prompt's failure is recorded, the rest go on

@@ -1,8 +1,9 @@
 """Evaluations: is a model version better than its baseline? Both answer the same
-prompts in the worker (trainer.ml.generate, one fixed seed per prompt, the same for both
-and for every rerun), then a judge compares each pair of replies:
+prompts through the inference process's /v1 (one fixed seed, the same for both and for
+every rerun), then a judge compares each pair of replies:
 
-- "reward": the reward model promoted when the evaluation was asked for scores both;
+- "reward": the reward model promoted when the evaluation was asked for scores both, in
+  the inference process too;
 - a model source: an AI judge asked in both orders (trainer.evaluation_judges);
 - "human": blind side-by-side comparisons in the ranking queue, counted as they are
   ranked (trainer.evaluation_results).
@@ -29,12 +30,19 @@ from jobs.services import Attempt, job_error_text, job_execute, job_send
 from labeling.models import Prompt
 from labeling.services import prompt_content_hash
 from rankings.services import MAX_OVERLAP
+from sources.client import in_flight
 from sources.models import ModelSource
 from trainer.evaluation_judges import EVALUATION_SEED, JUDGES, SIDES
-from trainer.generation import MAX_PROMPTS, finish_listing_failures, prompts_chosen
+from trainer.generation import (
+    MAX_PROMPTS,
+    finish_listing_failures,
+    prompts_chosen,
+    served_checked,
+)
 from trainer.ml.methods import POLICY, REWARD
 from trainer.ml.sampling import Sampling
 from trainer.models import EvaluationJob, ModelVersion
+from trainer.reply_sampling import model_origin
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +159,7 @@ def evaluation_create(
         Sampling(k=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     except ValueError as exc:
         raise InputError(str(exc).split(" ", 1)[0], str(exc)) from exc
+    served_checked(1, temperature=temperature, max_new_tokens=max_new_tokens)
     if type(overlap) is not int or not 1 <= overlap <= MAX_OVERLAP:
         raise InputError("overlap", f"Between 1 and {MAX_OVERLAP} raters per comparison.")
     if filters is not None and not isinstance(filters, dict):
@@ -240,29 +249,31 @@ def _answer(
     replies: dict[str, dict[str, str]],
     failures: dict[str, str],
 ) -> None:
-    """One model's reply to each prompt in `todo`, kept on the job as it comes."""
-    from trainer.ml.generate import Generator
-
+    """One model's reply to each prompt in `todo`, asked of the inference process's /v1
+    (8 at once, batched there with everyone else's requests), kept on the job as each
+    comes."""
     version: ModelVersion = getattr(job, side)
-    generator = Generator(Path(settings.DATA_DIR) / version.path)
+    origin = model_origin(version, 1)
     rows = attempt.rows()
-    sampling = Sampling(
-        k=1,
-        temperature=job.temperature,
-        top_p=job.top_p,
-        max_new_tokens=job.max_new_tokens,
-        seed=EVALUATION_SEED,
-    )
-    for prompt_id in todo:
-        if attempt.should_stop():
-            return
+
+    def reply_to(prompt_id: int) -> str:
+        completion = origin.client.chat(
+            prompts[prompt_id].messages,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            max_tokens=job.max_new_tokens,
+            seed=EVALUATION_SEED + prompt_id,
+        )
+        # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
+        return completion.replies[0].replace("\x00", "")
+
+    for prompt_id, text, error in in_flight(
+        reply_to, todo, at_once=origin.at_once, should_stop=attempt.should_stop
+    ):
         key = str(prompt_id)
-        try:
-            # A byte-level model can sample a NUL, which PostgreSQL's text cannot hold.
-            text = generator.sample(prompts[prompt_id].messages, sampling)[0].replace("\x00", "")
-        except Exception as exc:  # one prompt's failure is recorded, the rest go on
-            logger.warning("evaluation %s: prompt %s: %s", job.pk, prompt_id, exc)
-            failures[key] = f"{version.name}: {job_error_text(exc)}"
+        if error is not None:  # one prompt's failure is recorded, the rest go on
+            logger.warning("evaluation %s: prompt %s: %s", job.pk, prompt_id, error)
+            failures[key] = f"{version.name}: {job_error_text(error)}"
             replies.pop(key, None)
         else:
             replies.setdefault(key, {})[side] = text

@@ -18,7 +18,7 @@ from labeling.models import Prompt
 from rankings.models import AI_FEEDBACK_SOURCES, Candidate
 from rankings.services import MAX_OVERLAP, comparison_create
 from sources.models import ModelSource
-from trainer.best_of import BestOf, best_of_checked, job_shares, origin_shares
+from trainer.best_of import BestOf, ScoringFailed, best_of_checked, job_shares, origin_shares
 from trainer.ml.methods import POLICY
 from trainer.ml.sampling import MAX_TEMPERATURE, MAX_TOTAL_TOKENS
 from trainer.models import GenerationJob, ModelVersion
@@ -127,7 +127,7 @@ def generation_create(
     reward_model = best_of_checked(best_of, total) if best_of is not None else None
     if model is not None:
         share, _ = origin_shares(model_k, [e["k"] for e in entries], best_of)
-        _served_checked(share, temperature=temperature, max_new_tokens=max_new_tokens)
+        served_checked(share, temperature=temperature, max_new_tokens=max_new_tokens)
     names = ([model.name] if model is not None else []) + [e["source"].label for e in entries]
     chosen = prompts_chosen(
         prompt_ids=prompt_ids,
@@ -159,7 +159,7 @@ def generation_create(
     return job
 
 
-def _served_checked(n: int, *, temperature: float, max_new_tokens: int) -> None:
+def served_checked(n: int, *, temperature: float, max_new_tokens: int) -> None:
     """The model version's replies come from /v1, n to a request: what /v1 would refuse
     is refused here, before the job is queued, rather than failing every prompt."""
     if temperature > MAX_TEMPERATURE:
@@ -222,16 +222,16 @@ def _generate(attempt: Attempt) -> None:
                 break
             try:
                 replies = sampling.replies(prompt_id)
-            except SamplingFailed as exc:
+                if chooser is not None:
+                    replies, rewards[str(prompt_id)] = chooser.choose(
+                        prompts[prompt_id].messages, [(_clean(t), name) for t, name in replies]
+                    )
+            except (SamplingFailed, ScoringFailed) as exc:
                 logger.warning("generation %s: prompt %s: %s", job.pk, prompt_id, exc)
                 failures[str(prompt_id)] = str(exc)
                 if not rows.update(failures=failures, heartbeat_at=timezone.now()):
                     raise attempt.lost() from None
                 continue
-            if chooser is not None:
-                replies, rewards[str(prompt_id)] = chooser.choose(
-                    prompts[prompt_id].messages, [(_clean(t), name) for t, name in replies]
-                )
             with transaction.atomic():
                 failures.pop(str(prompt_id), None)
                 filed[str(prompt_id)] = _file(

@@ -335,8 +335,8 @@ def test_the_page_starts_a_job_from_its_form_and_answers_a_bad_form_at_its_field
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_model_version_of_ours_rates_in_the_worker_as_a_source_would(
-    api, carol, says_a_first, pairs, training_queue_emptied
+def test_a_model_version_of_ours_rates_through_the_inference_process_as_a_source_would(
+    api, carol, says_a_first, pairs, training_queue_emptied, inference_process
 ):
     rater = version_at("sft", says_a_first)
 

@@ -101,7 +101,7 @@ def test_an_admin_trains_promotes_and_generates_from_the_dashboard(
     start_run(sft_page, "Supervised fine-tuning")
 
     env = {**child_env, "INFERENCE_URL": live_server.url}
-    with worker_process(env, queue="default,training"):
+    with worker_process(env, queue="default,training,drafts"):
         watch_to_the_end_and_promote(reward_page)
         accuracy = reward_page.locator("[data-chart='accuracy']")
         expect(accuracy.locator("circle")).to_have_count(1)  # one evaluation, at the end

@@ -60,8 +60,8 @@ def closed_port() -> int:
 @pytest.fixture
 def training_queue_emptied():
     """For a test that queued a job through the API and ran it itself: its message must
-    not reach a later test's worker, against that test's rows. A generation without
-    best-of-n goes to the drafts queue, so both are emptied."""
+    not reach a later test's worker, against that test's rows. A generation goes to the
+    drafts queue, so both are emptied."""
     yield
     queue_purged("training")
     queue_purged("drafts")
@@ -96,7 +96,7 @@ def prompts_for_labelers(under, count: int, *, text: str = "Question") -> list[P
 
 def generation_made(api, **payload) -> GenerationJob:
     """A generation asked for through the API (short replies sampled at temperature 1 and
-    one rater per task unless `payload` says otherwise), run here as the training worker
+    one rater per task unless `payload` says otherwise), run here as the drafts worker
     would run it."""
     asked = {"temperature": 1.0, "max_new_tokens": 16, "overlap": 1, **payload}
     answer = api.post("/api/generations/", asked, format="json")

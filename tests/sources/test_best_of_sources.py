@@ -6,6 +6,7 @@ import pytest
 
 from jobs.models import JobStatus
 from rankings.models import Comparison
+from trainer.models import ModelVersion, TrainingRun
 from trainer.training import model_promote, run_execute, training_run_create
 
 from .conftest import QUICK, generation_made, prompts_for_labelers
@@ -45,3 +46,27 @@ def test_best_of_n_scores_a_sources_replies_beside_the_models_and_keeps_k(
         left = [s["reward"] for s in samples if not s["kept"] and "unfit" not in s]
         assert min(s["reward"] for s in kept) >= max(left, default=float("-inf"))
     assert job.reward_mean_kept > job.reward_mean_sampled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replies_the_reward_model_cannot_score_are_a_failure_of_their_prompt(
+    api, carol, sft_version, guideline, training_queue_emptied, inference_process
+):
+    # A promoted reward model whose files are gone: the inference process answers 503,
+    # which the job tries again, then records for each prompt.
+    run = TrainingRun.objects.create(kind="reward", status="succeeded")
+    reward = ModelVersion.objects.create(kind="reward", run=run, path="runs/gone", promoted=True)
+    prompts = prompts_for_labelers(guideline, 2)
+    api.force_authenticate(carol)
+    comparisons = Comparison.objects.count()
+
+    job = generation_made(
+        api, model=sft_version.pk, k=2, best_of=3, prompts=[p.pk for p in prompts]
+    )
+
+    assert job.status == JobStatus.FAILED and not job.filed
+    assert set(job.failures) == {str(p.pk) for p in prompts}
+    for reason in job.failures.values():
+        assert reason.startswith(f"{reward.name} scoring: HTTP 503"), reason
+        assert "cannot be loaded" in reason and "gave up after 4 attempts" in reason
+    assert Comparison.objects.count() == comparisons

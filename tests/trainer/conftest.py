@@ -11,6 +11,7 @@ from tests.datasets.conftest import (  # noqa: F401 (fixtures)
     oasst,
     queue_import,
 )
+from tests.sources.conftest import training_queue_emptied  # noqa: F401 (a fixture)
 
 # A few training steps on short sequences: every part works, quickly on a CPU.
 QUICK = {"max_steps": 6, "batch_size": 4, "max_length": 96, "log_every": 2, "checkpoint_every": 0}

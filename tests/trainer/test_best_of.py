@@ -57,7 +57,7 @@ def test_the_k_best_distinct_replies_are_kept_never_an_empty_or_unscored_one():
 @pytest.mark.any_backend
 @pytest.mark.django_db(transaction=True)
 def test_best_of_n_files_the_k_replies_the_reward_model_scores_highest(
-    api, client, carol, oasst, inference_process
+    api, client, carol, oasst, inference_process, training_queue_emptied
 ):
     api.force_authenticate(carol)
     model_promote(version=trained("sft").model)

@@ -118,9 +118,9 @@ def test_the_win_rate_interval_is_wilsons_and_the_consensus_decides_a_pair():
     ]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_reward_judge_counts_planted_replies_as_the_reward_model_scores_them(
-    api, carol, questions, reward_judge
+    api, carol, questions, reward_judge, inference_process, training_queue_emptied
 ):
     pairs = [
         ("Boil it for seven minutes, then cool it in cold water.", "No."),
@@ -173,9 +173,9 @@ def snapshot_with(folder: Path, kind: str, rows: list[dict]) -> DatasetSnapshot:
     )
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_model_against_itself_ties_on_every_held_out_prompt_and_answers_the_same_again(
-    api, carol, questions, tiny_model_dir, tmp_path
+    api, carol, questions, tiny_model_dir, tmp_path, inference_process, training_queue_emptied
 ):
     # The parent learned from prompts 0-2 (SFT rows), the child from prompt 3 (preference
     # pairs): neither is held out from the child, whose lineage holds both.

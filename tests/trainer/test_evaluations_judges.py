@@ -157,6 +157,7 @@ def test_an_evaluation_whose_worker_died_is_finished_by_the_next_worker(
     child_env,
     tmp_path,
     tiny_model_dir,
+    inference_process,
 ):
     policy = version_at("sft", tiny_model_dir)
     reward = version_at("reward", tiny_reward_model(tmp_path / "reward"), promoted=True)
@@ -176,7 +177,8 @@ def test_an_evaluation_whose_worker_died_is_finished_by_the_next_worker(
     # The recovery, as beat runs it, sends the orphan again, to the training queue.
     assert jobs_recover_all() == {"EvaluationJob": [job.pk]}
     started = time.monotonic()
-    with worker_process({**child_env, **FAST_TAKEOVER}, queue="training"):
+    env = {**child_env, **FAST_TAKEOVER, "INFERENCE_URL": inference_process.url}
+    with worker_process(env, queue="training"):
         done = job_finished(EvaluationJob, job.pk, timeout=120)
 
     assert done.status == JobStatus.SUCCEEDED, (done.error, done.failures)

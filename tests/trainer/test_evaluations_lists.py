@@ -127,9 +127,9 @@ def test_a_form_asking_for_no_prompts_is_refused_at_the_count(client, carol, que
     assert not EvaluationJob.objects.exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_reward_judge_that_scores_nan_fails_those_prompts_rather_than_calling_them_losses(
-    api, carol, questions, tmp_path
+    api, carol, questions, tmp_path, inference_process, training_queue_emptied
 ):
     folder = test_evaluations.tiny_reward_model(tmp_path / "broken")
     broken = LlamaForSequenceClassification.from_pretrained(folder)

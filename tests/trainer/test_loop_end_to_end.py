@@ -75,9 +75,16 @@ def trained(kind: str, base_model: str, **config) -> ModelVersion:
 
 
 @pytest.mark.any_backend
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_rl_from_sft_against_the_reward_model_wins_held_out_prompts_against_sft(
-    api, carol, queue_import, tmp_path, one_thread, django_capture_on_commit_callbacks
+    api,
+    carol,
+    queue_import,
+    tmp_path,
+    one_thread,
+    django_capture_on_commit_callbacks,
+    inference_process,
+    training_queue_emptied,
 ):
     planted_data(queue_import)
     held_out = guideline_create(slug="held-out", title="Held out")

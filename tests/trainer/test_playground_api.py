@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 
 from serving.engine import engine
-from serving.playground import scorers
+from serving.scoring import scorers
 from tests.conftest import free_port
 from trainer.ml.chat import IM_END, IM_SEP, IM_START
 from trainer.models import ModelVersion, TrainingRun

@@ -366,7 +366,7 @@ def test_the_playground_shows_bad_input_at_its_field_before_loading_any_model(
     client, carol, kind, form, field, message
 ):
     from serving.engine import engine
-    from serving.playground import scorers
+    from serving.scoring import scorers
 
     client.force_login(carol)
     version = model_version(kind)  # no weights: loading it would fail
