@@ -332,14 +332,14 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 16 * 60, minimum=1)
 # Training tasks carry their own, longer limits (see trainer/tasks.py).
 CELERY_TRAINING_TIME_LIMIT = env_int("CELERY_TRAINING_TIME_LIMIT", 24 * 3600, minimum=60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Training and the scoring of open comparisons hold a model in memory for minutes: they
-# go to workers on the training queue (GPU hosts in a larger deployment). Evaluations and
-# AI raters ask the inference process and sources over HTTP, but may run for hours: they
-# wait there too rather than take the drafts worker's slots from labelers' drafts.
+# Training holds a model in memory for hours: it goes to workers on the training queue
+# (GPU hosts in a larger deployment). Evaluations and AI raters ask the inference process
+# and sources over HTTP, but may run for hours: they wait there too rather than take the
+# drafts worker's slots from labelers' drafts. The scoring of open comparisons asks the
+# inference process in passes of a minute at most, on the default queue (not routed).
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     "trainer.tasks.evaluate_*": {"queue": "training"},
-    "trainer.tasks.score_*": {"queue": "training"},
     "ai_feedback.tasks.*": {"queue": "training"},
     # Drafts and generations only wait on HTTP: model sources, and the inference process,
     # which samples our model versions' replies and scores them with a reward model.

@@ -1,5 +1,6 @@
 """The promoted reward model's scores of open comparisons, for the ranking queue's
-priority (rankings/priority.py): computed in a worker, never in a request.
+priority (rankings/priority.py): asked by a worker of the inference process, which keeps
+the model loaded (serving.scoring), never in a request.
 
 A comparison is scored once per promoted reward model (`Comparison.scored_by`), so a
 promotion makes every open comparison due again, and a new or imported one is due from
@@ -18,8 +19,9 @@ from jobs.services import BrokerUnavailable, task_publish
 from labeling.models import Task
 from rankings.models import RANKING, Comparison
 from rankings.priority import priorities_refresh, uncertainty_of
+from sources.client import SourceError
+from sources.own_server import own_scores
 from trainer.best_of import reward_kept
-from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
@@ -27,14 +29,10 @@ SCORE_TASK = "trainer.tasks.score_comparisons"
 # Comparisons scored and written together: a worker stopped mid-pass loses one chunk.
 CHUNK = 32
 # A pass stops taking chunks after this long and sends the next pass, so it never holds
-# the training worker (which runs one task at a time) for long.
+# a slot of the default worker for long.
 PASS_S = 60.0
 
 logger = logging.getLogger(__name__)
-
-# The last reward model loaded in this process: scoring passes come every minute and
-# reloading the weights each time would cost more than the scoring.
-_scorers = LoadedModels(1, reward_scorer_load)
 
 
 def comparisons_due(version: ModelVersion):  # type: ignore[no-untyped-def]
@@ -67,21 +65,27 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
 
 
 def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
-    scorer = _scorers.get(version)
     try:
-        found = _scores(scorer, chunk)
-    except Exception:  # one comparison the model cannot read must not stop the others
+        found = _scores(version, chunk)
+    except SourceError as exc:
+        if exc.retryable:
+            # The inference process is down, busy or cannot load the model: nothing here
+            # is wrong with the comparisons. The pass fails, and beat's next one retries.
+            raise
+        # Refused (one comparison the model cannot read): the others must still be scored.
         found, failed = {}, []
         for comparison in chunk:
             try:
-                found.update(_scores(scorer, [comparison]))
-            except Exception as exc:
-                failed.append(exc)
-                logger.exception(
-                    "comparison %s: the reward model could not score it", comparison.pk
+                found.update(_scores(version, [comparison]))
+            except SourceError as one:
+                if one.retryable:
+                    raise
+                failed.append(one)
+                logger.warning(
+                    "comparison %s: the reward model could not score it: %s", comparison.pk, one
                 )
                 found[comparison.pk] = {}  # kept as scored by this model, its uncertainty unknown
-        if len(failed) == len(chunk) and not _reads_anything(scorer):
+        if len(failed) == len(chunk) and not _reads_anything(version):
             # The model is broken, not the data: marking the comparisons scored would
             # hide that until the next promotion. The pass fails, and beat tries again.
             raise RuntimeError("The promoted reward model scores nothing") from failed[0]
@@ -94,25 +98,30 @@ def _chunk_score(version: ModelVersion, chunk: list[Comparison]) -> None:
     priorities_refresh(comparison_ids=[c.pk for c in chunk])
 
 
-def _reads_anything(scorer) -> bool:  # type: ignore[no-untyped-def]
+def _reads_anything(version: ModelVersion) -> bool:
     try:
-        scorer.scores([([{"role": "user", "content": "Hello."}], "Hello! How can I help?")])
-    except Exception:
+        own_scores(
+            version.pk, [([{"role": "user", "content": "Hello."}], "Hello! How can I help?")]
+        )
+    except SourceError:
         return False
     return True
 
 
-def _scores(scorer, comparisons: list[Comparison]) -> dict[int, dict[str, float | None]]:  # type: ignore[no-untyped-def]
-    """{comparison id: {candidate id: score}} for the comparisons' candidates, batched."""
+def _scores(
+    version: ModelVersion, comparisons: list[Comparison]
+) -> dict[int, dict[str, float | None]]:
+    """{comparison id: {candidate id: score}} for the comparisons' candidates, from the
+    inference process, which scores them in batches."""
     texts, owners = [], []
     for comparison in comparisons:
         for candidate in comparison.candidates.all():
             texts.append((comparison.prompt.messages, candidate.content))
             owners.append((comparison.pk, candidate.pk))
-    scores = scorer.scores(texts).tolist() if texts else []
+    scores = own_scores(version.pk, texts)
     found: dict[int, dict[str, float | None]] = {c.pk: {} for c in comparisons}
     for (comparison_id, candidate_id), score in zip(owners, scores, strict=True):
-        found[comparison_id][str(candidate_id)] = reward_kept(score)
+        found[comparison_id][str(candidate_id)] = None if score is None else reward_kept(score)
     return found
 
 

@@ -1,6 +1,8 @@
 """The promoted reward model (a real tiny one, trained by the test) scores the open
-comparisons in a worker pass, and the ranking queue's priorities follow it: every
-promotion makes them all due again, and a pass with nothing due does nothing."""
+comparisons in a worker pass, asked of the inference process over real HTTP (the live
+server, which runs models as that process does), and the ranking queue's priorities
+follow it: every promotion makes them all due again, and a pass with nothing due does
+nothing."""
 
 import pytest
 from django.conf import settings
@@ -11,6 +13,7 @@ from labeling.services import prompt_import
 from rankings.models import Comparison
 from rankings.priority import priority_of, uncertainty_of, weights_for
 from rankings.services import comparison_create
+from tests.sources.conftest import queue_purged
 from trainer.ml.reward import RewardScorer
 from trainer.priorities import comparisons_due
 from trainer.tasks import score_comparisons
@@ -34,8 +37,18 @@ def _open_comparisons() -> list[Comparison]:
     ]
 
 
-@pytest.mark.django_db
-def test_a_promotion_rescores_the_open_comparisons_and_their_priority(oasst):
+@pytest.fixture
+def default_queue_emptied():
+    """A promotion sends a scoring pass to the default queue at once (in a test whose
+    transactions commit): it must not reach a later test's worker."""
+    yield
+    queue_purged("default")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_promotion_rescores_the_open_comparisons_and_their_priority(
+    oasst, inference_process, default_queue_emptied
+):
     comparisons = _open_comparisons()
     unscored = {c.pk: c.task.priority for c in comparisons}
     first = trained("reward").model
@@ -78,12 +91,12 @@ def test_a_promotion_rescores_the_open_comparisons_and_their_priority(oasst):
             pk__in=[c.pk for c in comparisons]
         )
     ) == {second.pk}
-    entry = PeriodicTask.objects.get(task="trainer.tasks.score_comparisons")
-    assert entry.enabled and entry.queue == "training"
 
 
-@pytest.mark.django_db
-def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(oasst):
+@pytest.mark.django_db(transaction=True)
+def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(
+    oasst, inference_process, default_queue_emptied
+):
     readable, unreadable = _open_comparisons()
     broken = prompt_import(
         guideline=unreadable.prompt.guideline, messages=[{"role": "user", "content": "Hm?"}]
@@ -101,3 +114,32 @@ def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(
     assert unreadable.scored_by == reward.pk and unreadable.uncertainty is None
     assert unreadable.reward_scores == {}
     assert score_comparisons() == 0
+
+
+@pytest.mark.django_db
+def test_beat_sends_a_pass_every_minute_to_the_default_queue():
+    # Never behind a training run: the default worker asks the inference process. (Read
+    # in a test whose transaction rolls back: the migration's entry is still there.)
+    entry = PeriodicTask.objects.get(task="trainer.tasks.score_comparisons")
+    assert entry.enabled and entry.queue == "default"
+    assert entry.interval.every == 1 and entry.interval.period == "minutes"
+
+
+@pytest.mark.django_db
+def test_with_the_inference_process_down_a_pass_fails_and_leaves_every_comparison_due(
+    oasst, settings
+):
+    from sources.client import SourceError
+    from tests.conftest import free_port
+    from trainer.models import ModelVersion, TrainingRun
+
+    comparisons = _open_comparisons()
+    run = TrainingRun.objects.create(kind="reward", status="succeeded")
+    reward = ModelVersion.objects.create(kind="reward", run=run, path="runs/r", promoted=True)
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    with pytest.raises(SourceError, match="Could not reach"):
+        score_comparisons()
+
+    # Nothing is marked scored: the next pass, with the inference process back, takes all.
+    assert comparisons_due(reward).count() == len(comparisons)
