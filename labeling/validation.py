@@ -9,20 +9,25 @@ ROLES = ("system", "user", "assistant")
 MAX_TIME_SPENT_S = 7 * 24 * 3600
 
 
-def text_checked(value: object, *, field: str) -> str:
-    """Non-empty text within the configured length; returned as given (whitespace kept)."""
+def text_checked(value: object, *, field: str, limited: bool = True) -> str:
+    """Non-empty text, within the configured length unless not `limited`; returned as
+    given (whitespace kept)."""
     if not isinstance(value, str):
         raise InputError(field, "Must be text.")
     if not value.strip():
         raise InputError(field, "Must not be empty or only whitespace.")
     limit = settings.LABELING_MAX_CHARS
-    if len(value) > limit:
+    if limited and len(value) > limit:
         raise InputError(field, f"Is {len(value):,} characters; the limit is {limit:,}.")
     return value
 
 
-def conversation_checked(messages: object, *, field: str = "messages") -> list[dict[str, str]]:
-    """An optional system message, then user/assistant turns alternating, ending on a user turn."""
+def conversation_checked(
+    messages: object, *, field: str = "messages", limited: bool = True
+) -> list[dict[str, str]]:
+    """An optional system message, then user/assistant turns alternating, ending on a user
+    turn. Not `limited`: of any length, for a conversation a model reads (/v1, scores),
+    which its context and the body's size bound, not what a person may write."""
     if not isinstance(messages, list) or not messages:
         raise InputError(field, "Must be a non-empty list of {role, content} messages.")
     cleaned: list[dict[str, str]] = []
@@ -33,7 +38,8 @@ def conversation_checked(messages: object, *, field: str = "messages") -> list[d
         role = message.get("role")
         if role not in ROLES:
             raise InputError(where, f"Role must be one of {', '.join(ROLES)}, not {role!r}.")
-        cleaned.append({"role": role, "content": text_checked(message.get("content"), field=where)})
+        content = text_checked(message.get("content"), field=where, limited=limited)
+        cleaned.append({"role": role, "content": content})
     turns = cleaned[1:] if cleaned[0]["role"] == "system" else cleaned
     if not turns:
         raise InputError(field, "A system message alone is not a prompt: add a user turn.")
@@ -49,7 +55,7 @@ def conversation_checked(messages: object, *, field: str = "messages") -> list[d
     if turns[-1]["role"] != "user":
         raise InputError(field, "The conversation must end on a user turn.")
     total = sum(len(m["content"]) for m in cleaned)
-    if total > settings.LABELING_MAX_CHARS * 4:
+    if limited and total > settings.LABELING_MAX_CHARS * 4:
         raise InputError(field, "The conversation is too long.")
     return cleaned
 

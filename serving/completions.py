@@ -94,7 +94,9 @@ def _messages(value: object) -> list[dict[str, str]]:
             for m in value
         ]
     try:
-        return conversation_checked(value)
+        # An AI rater's question holds a whole guideline and every reply: longer than a
+        # labeler's message may be, and the model's context is what bounds it.
+        return conversation_checked(value, limited=False)
     except InputError as exc:
         raise BadRequest(exc.detail(), param="messages") from None
 

@@ -72,7 +72,9 @@ def _items_parsed(raw: bytes) -> list[tuple[list[dict[str, str]], str]]:
         if not isinstance(item, dict):
             raise BadRequest('Each item is {"prompt": [...], "reply": "..."}.', param=f"items[{i}]")
         try:
-            prompt = conversation_checked(item.get("prompt"), field=f"items[{i}].prompt")
+            prompt = conversation_checked(
+                item.get("prompt"), field=f"items[{i}].prompt", limited=False
+            )
         except InputError as exc:
             raise BadRequest(exc.detail(), param=exc.field) from None
         reply = item.get("reply")

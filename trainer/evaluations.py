@@ -226,7 +226,9 @@ def _evaluate(attempt: Attempt) -> None:
             for p in job.prompts
             if p in prompts and str(p) not in failures and side not in replies.get(str(p), {})
         ]
-        if todo:
+        if todo and side == "baseline" and job.baseline_id == job.model_id:
+            _replies_shared(attempt, todo, replies)
+        elif todo:
             _answer(attempt, job, side, prompts, todo, replies, failures)
     if not attempt.should_stop():
         JUDGES[job.judge](attempt, job, prompts, replies, failures)
@@ -238,6 +240,18 @@ def _evaluate(attempt: Attempt) -> None:
         failures=job.failures,
         nothing="No prompt was judged",
     )
+
+
+def _replies_shared(attempt: Attempt, todo: list[int], replies: dict[str, dict[str, str]]) -> None:
+    """A version against itself: its replies as the model are its replies as the baseline.
+    Sampled once, they are the same exactly, as two samplings might not be where the
+    requests a batch holds change its arithmetic (on a GPU)."""
+    for prompt_id in todo:
+        answered = replies.get(str(prompt_id), {})
+        if "model" in answered:
+            answered["baseline"] = answered["model"]
+    if not attempt.rows().update(replies=replies, heartbeat_at=timezone.now()):
+        raise attempt.lost()
 
 
 def _answer(

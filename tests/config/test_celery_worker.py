@@ -39,6 +39,25 @@ def test_the_broker_is_the_one_the_environment_names():
     assert expected == settings.CELERY_BROKER_URL
 
 
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("trainer.tasks.train_run", "training"),
+        ("trainer.tasks.evaluate_models", "training"),
+        ("ai_feedback.tasks.rate_items", "training"),
+        # Only HTTP to the inference process and the sources: never behind a training run.
+        ("trainer.tasks.generate_candidates", "drafts"),
+        ("trainer.tasks.generate_drafts", "drafts"),
+        ("trainer.tasks.score_comparisons", "default"),
+    ],
+)
+def test_each_task_goes_to_the_queue_of_the_work_it_does(task, queue):
+    celery_app.loader.import_default_modules()  # the apps' tasks, as a worker finds them
+    assert celery_app.tasks[task].name == task  # a real task, not a name the routes guess
+    route = celery_app.amqp.router.route({}, task)
+    assert route["queue"].name == queue
+
+
 def test_long_jobs_are_acknowledged_late_one_at_a_time_with_time_limits():
     conf = celery_app.conf
 

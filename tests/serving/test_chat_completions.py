@@ -87,6 +87,22 @@ def test_bad_input_is_a_400_in_openais_shape(openai_admin, sft, options):
     assert refused.value.body["type"] == "invalid_request_error"
 
 
+def test_a_message_longer_than_a_labeler_may_write_is_bounded_by_the_models_context(
+    openai_admin, sft, settings
+):
+    # A guideline and every reply in an AI rater's question run past what one labeler's
+    # message may hold; the model's context is the limit a request meets.
+    long = "The river is blue. " * (settings.LABELING_MAX_CHARS // 19 + 100)
+    assert len(long) > settings.LABELING_MAX_CHARS
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_admin.chat.completions.create(
+            model=sft.name, messages=[{"role": "user", "content": long}]
+        )
+
+    assert "this model reads at most 511" in refused.value.body["message"]
+
+
 def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):
     reward = version_of("reward", tiny_model_dir)
 

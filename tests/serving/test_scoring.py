@@ -64,6 +64,31 @@ def test_the_scores_are_the_reward_models_own_in_the_order_asked(
     assert len(set(scores)) > 1  # a model that scores everything alike would prove nothing
 
 
+def test_a_conversation_of_any_length_is_scored_from_its_end(inference_process, reward, settings):
+    # Longer than a labeler's message may be: the model reads as much as it holds.
+    long = [{"role": "user", "content": "What colour is the river? " * 2000}]
+    assert len(long[0]["content"]) > settings.LABELING_MAX_CHARS
+
+    scores = own_scores(reward.pk, [(long, "Blue."), (long, "Grey.")])
+
+    assert all(isinstance(s, float) for s in scores) and scores[0] != scores[1]
+
+
+def test_a_body_too_large_for_one_request_is_split_across_several(
+    inference_process, reward, reward_dir, settings
+):
+    # Each pair is about a third of the body one request may carry: at most one fits in
+    # half of it, so each goes alone, and the answers still come in the order asked.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 30_000
+    prompt = [{"role": "user", "content": "What colour is the river? " * 400}]
+    replies = ["Blue.", "Grey.", "The stone is grey."]
+
+    scores = own_scores(reward.pk, [(prompt, reply) for reply in replies])
+
+    scorer = RewardScorer(reward_dir)
+    assert scores == pytest.approx([scorer.score(prompt, r) for r in replies], abs=1e-4)
+
+
 def test_only_the_platform_may_ask_and_only_a_reward_model_scores(
     inference_process, reward, sft, carol
 ):

@@ -1,6 +1,7 @@
 """Best-of-n generation: each prompt gets n replies, the promoted reward model (a real
-tiny one, trained by the test) scores them in the worker, and the K it scores highest are
-filed; the job keeps every reply's reward, what was kept and the reward model used."""
+tiny one, trained by the test) scores them in the inference process (the live server), and
+the K it scores highest are filed; the job keeps every reply's reward, what was kept and
+the reward model used."""
 
 import re
 

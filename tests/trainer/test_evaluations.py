@@ -368,6 +368,8 @@ def test_only_admins_evaluate_and_bad_input_is_a_400(
         ({**ask, "prompts": None, "filters": {"limit": 0}}, "filters.limit"),
         ({**ask, "prompts": None, "filters": {"guideline": ["a"]}}, "filters.guideline"),
         ({**ask, "prompts": ids, "temperature": 9}, "temperature"),
+        # Above what /v1, which samples the replies, accepts.
+        ({**ask, "prompts": ids, "temperature": 2.5}, "temperature"),
         ({**ask, "prompts": ids, "overlap": 0}, "overlap"),
     ]:
         answer = api.post("/api/evaluations/", payload, format="json")
