@@ -54,3 +54,15 @@ class JobsRecovery(models.Model):
 
     def __str__(self) -> str:
         return f"jobs recovery (last ran {self.ran_at or 'never'})"
+
+
+class Lease(models.Model):
+    """Work that one process at a time may do, by name (jobs.leases): taken until `until`,
+    so a holder that died gives it up by itself once that time has passed."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=32, blank=True)
+    until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"lease {self.name} (until {self.until})"

@@ -28,6 +28,9 @@ MAX_N = 16
 MAX_STOPS = 4
 # Without max_tokens a reply may run this long (or to the model's context, if shorter).
 DEFAULT_MAX_TOKENS = 256
+# More characters per token than any tokenizer's longest pieces reach: a prompt longer
+# than this many per position the model reads is too long whatever its text.
+MAX_CHARS_PER_TOKEN = 32
 MAX_TOKENS = 32_768
 # A request that has had no new token for this long has lost its model.
 PIECE_WAIT_S = 300.0
@@ -171,6 +174,14 @@ def ask_start(ask: Ask) -> Started:
     from trainer.ml.batched import ChatRequest
 
     generator = _generator(ask)
+    characters = sum(len(message["content"]) for message in ask.messages)
+    if characters > generator.max_positions * MAX_CHARS_PER_TOKEN:
+        # Refused before the tokenizer spends a request thread's time on it.
+        raise BadRequest(
+            f"The prompt is {characters:,} characters: far more than the "
+            f"{generator.max_positions - 1} tokens this model reads.",
+            param="messages",
+        )
     prompt_ids = generator.prompt_ids(ask.messages)
     request = ChatRequest(
         prompt_ids=prompt_ids,

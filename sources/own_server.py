@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core import signing
 
-from sources.client import ChatClient, SourceError
+from sources.client import ATTEMPTS, ChatClient, SourceError
 
 # Tells an internal key from an API token before any database lookup.
 INTERNAL_PREFIX = "platform."
@@ -79,16 +79,24 @@ def own_client(model_name: str) -> ChatClient:
     )
 
 
-def own_scores(model_id: int, items: list[Item]) -> list[float | None]:
+def own_scores(
+    model_id: int,
+    items: list[Item],
+    *,
+    timeout_s: float | None = None,
+    attempts: int = ATTEMPTS,
+) -> list[float | None]:
     """The scores the reward model version `model_id` gives each (prompt, reply), in
     order, from the inference process (serving.scoring), which loads the model once for
     every job that asks; None where it gave no finite number. SourceError when it cannot
-    answer."""
+    answer: each request is tried `attempts` times, waiting `timeout_s` for an answer (by
+    default as long as the inference process may take)."""
     client = ChatClient(
         base_url=settings.INFERENCE_URL,
         model="",
         key_made=internal_key,
-        timeout_s=settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
+        timeout_s=timeout_s or settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
+        attempts=attempts,
     )
     found: list[float | None] = []
     for chunk in _request_sized(items):

@@ -90,17 +90,21 @@ def test_bad_input_is_a_400_in_openais_shape(openai_admin, sft, options):
 def test_a_message_longer_than_a_labeler_may_write_is_bounded_by_the_models_context(
     openai_admin, sft, settings
 ):
+    def refusal(text: str) -> str:
+        with pytest.raises(openai.BadRequestError) as refused:
+            openai_admin.chat.completions.create(
+                model=sft.name, messages=[{"role": "user", "content": text}]
+            )
+        return refused.value.body["message"]
+
     # A guideline and every reply in an AI rater's question run past what one labeler's
-    # message may hold; the model's context is the limit a request meets.
-    long = "The river is blue. " * (settings.LABELING_MAX_CHARS // 19 + 100)
-    assert len(long) > settings.LABELING_MAX_CHARS
-
-    with pytest.raises(openai.BadRequestError) as refused:
-        openai_admin.chat.completions.create(
-            model=sft.name, messages=[{"role": "user", "content": long}]
-        )
-
-    assert "this model reads at most 511" in refused.value.body["message"]
+    # message may hold: the model's context is the limit a request meets, and a prompt
+    # far beyond it is refused before the tokenizer reads it.
+    longest = "The river is blue. " * (settings.LABELING_MAX_CHARS // 19 + 100)
+    assert len(longest) > settings.LABELING_MAX_CHARS
+    assert "more than the 511 tokens this model reads" in refusal(longest)
+    # Within that bound, the tokens are counted.
+    assert "this model reads at most 511" in refusal("The river is blue. " * 500)
 
 
 def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):

@@ -4,18 +4,26 @@ server, which runs models as that process does), and the ranking queue's priorit
 follow it: every promotion makes them all due again, and a pass with nothing due does
 nothing."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from jobs.leases import leased
+from jobs.models import Lease
 from labeling.models import Prompt, Task
 from labeling.services import prompt_import
 from rankings.models import Comparison
 from rankings.priority import priority_of, uncertainty_of, weights_for
 from rankings.services import comparison_create
+from sources.client import SourceError
+from tests.conftest import free_port
 from tests.sources.conftest import queue_purged
 from trainer.ml.reward import RewardScorer
-from trainer.priorities import comparisons_due
+from trainer.models import ModelVersion, TrainingRun
+from trainer.priorities import PASS_LEASE, comparisons_due, comparisons_score
 from trainer.tasks import score_comparisons
 from trainer.training import model_promote
 
@@ -125,17 +133,18 @@ def test_beat_sends_a_pass_every_minute_to_the_default_queue():
     assert entry.interval.every == 1 and entry.interval.period == "minutes"
 
 
+def promoted_without_weights() -> ModelVersion:
+    """A promoted reward model no test's pass ever reaches the weights of."""
+    run = TrainingRun.objects.create(kind="reward", status="succeeded")
+    return ModelVersion.objects.create(kind="reward", run=run, path="runs/r", promoted=True)
+
+
 @pytest.mark.django_db
 def test_with_the_inference_process_down_a_pass_fails_and_leaves_every_comparison_due(
     oasst, settings
 ):
-    from sources.client import SourceError
-    from tests.conftest import free_port
-    from trainer.models import ModelVersion, TrainingRun
-
     comparisons = _open_comparisons()
-    run = TrainingRun.objects.create(kind="reward", status="succeeded")
-    reward = ModelVersion.objects.create(kind="reward", run=run, path="runs/r", promoted=True)
+    reward = promoted_without_weights()
     settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
     with pytest.raises(SourceError, match="Could not reach"):
@@ -143,3 +152,29 @@ def test_with_the_inference_process_down_a_pass_fails_and_leaves_every_compariso
 
     # Nothing is marked scored: the next pass, with the inference process back, takes all.
     assert comparisons_due(reward).count() == len(comparisons)
+
+
+@pytest.mark.django_db
+def test_a_pass_asked_for_while_another_runs_does_nothing_and_a_dead_ones_lease_runs_out(
+    oasst, settings
+):
+    comparisons = _open_comparisons()
+    reward = promoted_without_weights()
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # a pass that asks fails
+
+    # Another pass holds the scoring: this one neither asks nor marks anything.
+    with leased(PASS_LEASE, 60) as held:
+        assert held
+        assert comparisons_score() == (0, False)
+        with leased(PASS_LEASE, 60) as again:
+            assert not again
+    assert comparisons_due(reward).count() == len(comparisons)
+    # Given back on leaving: the next pass runs (and fails here, nothing listening).
+    with pytest.raises(SourceError):
+        comparisons_score()
+    # A holder that died without giving it back holds it only until its time is out.
+    Lease.objects.filter(name=PASS_LEASE).update(
+        holder="dead", until=timezone.now() - timedelta(seconds=1)
+    )
+    with leased(PASS_LEASE, 60) as held:
+        assert held
