@@ -22,9 +22,8 @@ from serving.engine import engine
 from serving.errors import (
     BadRequest,
     InferenceUnavailable,
-    PathNotFound,
 )
-from serving.scoring import not_here, scorers
+from serving.scoring import not_here, scorer_loaded, version_found
 from serving.views import served
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
@@ -52,7 +51,7 @@ def playground_compute(
     if (reply is not None) != (version.produces == REWARD):
         raise BadRequest("A reward model scores a reply; any other model samples one.")
     if reply is not None:
-        scorer = scorers.get(version)
+        scorer = scorer_loaded(version)
         return {
             "model": version.pk,
             "kind": version.kind,
@@ -101,15 +100,8 @@ def _generator(version: ModelVersion) -> BatchedGenerator:
 def playground(request: HttpRequest, model_id: int) -> HttpResponse:
     """The playground's model work for the web process; every refusal in /v1's error shape,
     whose message the web process shows."""
-    version = ModelVersion.objects.filter(pk=model_id).first()
-    if version is None:
-        raise PathNotFound(f"There is no model version {model_id}.")
-    work = _work_parsed(request.body)
-    try:
-        return JsonResponse(playground_compute(version, **work))
-    except OSError as exc:  # a reward model's files gone, or not one transformers reads
-        message = f"The model {version.name} cannot be loaded: {exc}"
-        raise InferenceUnavailable(message) from None
+    version = version_found(model_id)
+    return JsonResponse(playground_compute(version, **_work_parsed(request.body)))
 
 
 def _work_parsed(raw: bytes) -> dict[str, Any]:

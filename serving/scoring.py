@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -26,6 +26,9 @@ from trainer.loaded_models import LoadedModels, reward_scorer_load
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
+if TYPE_CHECKING:
+    from trainer.ml.reward import RewardScorer
+
 # Reward models kept loaded for scores and the playground; only the inference process
 # fills it.
 scorers = LoadedModels(settings.SERVING_MODELS_KEPT, reward_scorer_load)
@@ -37,19 +40,30 @@ def not_here(request: HttpRequest) -> HttpResponse:
     return PathNotFound("The inference process does the models' work.").response()
 
 
-@served("POST", caller=platform_checked, elsewhere=not_here)
-def scores(request: HttpRequest, model_id: int) -> HttpResponse:
+def version_found(model_id: int) -> ModelVersion:
+    """The model version an /internal path names; a 404 when there is none."""
     version = ModelVersion.objects.filter(pk=model_id).first()
     if version is None:
         raise PathNotFound(f"There is no model version {model_id}.")
+    return version
+
+
+def scorer_loaded(version: ModelVersion) -> RewardScorer:
+    """The reward model, loaded once and kept; a 503 when its files are gone or are not a
+    model transformers reads."""
+    try:
+        return scorers.get(version)
+    except OSError as exc:
+        raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
+
+
+@served("POST", caller=platform_checked, elsewhere=not_here)
+def scores(request: HttpRequest, model_id: int) -> HttpResponse:
+    version = version_found(model_id)
     if version.produces != REWARD:
         raise BadRequest(f"{version.name} is not a reward model: only reward models score.")
     items = _items_parsed(request.body)
-    try:
-        scorer = scorers.get(version)
-    except OSError as exc:  # its files gone, or not a model transformers reads
-        raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
-    found = scorer.scores(items).tolist()
+    found = scorer_loaded(version).scores(items).tolist()
     return JsonResponse(
         {"model": version.pk, "scores": [s if math.isfinite(s) else None for s in found]}
     )
