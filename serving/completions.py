@@ -15,14 +15,14 @@ from django.conf import settings
 
 from config.errors import InputError
 from labeling.validation import conversation_checked
-from serving.engine import engine
+from serving.engine import generator_loaded
 from serving.errors import BadRequest, DeadlinePassed, InferenceUnavailable
 from serving.selectors import servable_model
 from trainer.ml.sampling import MAX_TEMPERATURE, MAX_TOTAL_TOKENS
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
-    from trainer.ml.batched import BatchedGenerator, Ticket
+    from trainer.ml.batched import Ticket
 
 MAX_N = 16
 MAX_STOPS = 4
@@ -162,18 +162,10 @@ class Started:
     deadline: float | None = None
 
 
-def _generator(ask: Ask) -> BatchedGenerator:
-    try:
-        return engine.generator_for(ask.version)
-    except OSError as exc:
-        message = f"The model {ask.version.name} cannot be loaded: {exc}"
-        raise InferenceUnavailable(message) from None
-
-
 def ask_start(ask: Ask) -> Started:
     from trainer.ml.batched import ChatRequest
 
-    generator = _generator(ask)
+    generator = generator_loaded(ask.version)
     characters = sum(len(message["content"]) for message in ask.messages)
     if characters > generator.max_positions * MAX_CHARS_PER_TOKEN:
         # Refused before the tokenizer spends a request thread's time on it.
@@ -198,7 +190,7 @@ def ask_start(ask: Ask) -> Started:
         except RuntimeError:
             # Unloaded since it was handed out, to make room for another model: the
             # engine loads it again.
-            ticket = _generator(ask).submit(request)
+            ticket = generator_loaded(ask.version).submit(request)
     except ValueError as exc:
         raise BadRequest(str(exc), param="messages") from None
     except RuntimeError as exc:

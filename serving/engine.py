@@ -10,6 +10,7 @@ asked before it goes, and an idle model leaves before a busy one."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,10 +18,13 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from serving.errors import InferenceUnavailable
 from trainer.models import ModelVersion
 
 if TYPE_CHECKING:
     from trainer.ml.batched import BatchedGenerator
+
+logger = logging.getLogger(__name__)
 
 
 class Engine:
@@ -83,3 +87,21 @@ class Engine:
 
 # One per process; only a process with SERVING_IN_PROCESS fills it.
 engine = Engine()
+
+
+def unloadable(version: ModelVersion) -> InferenceUnavailable:
+    """A 503 for a model whose files are gone or are not a model transformers reads. Why is
+    logged here, not answered: the reason names paths on the inference host, which a
+    caller of /v1 has no business reading."""
+    logger.exception("Loading model version %s (%s) failed", version.pk, version.path)
+    return InferenceUnavailable(
+        f"The model {version.name} cannot be loaded; the inference process's log says why."
+    )
+
+
+def generator_loaded(version: ModelVersion) -> BatchedGenerator:
+    """The generative model, loaded once and kept; a 503 when it cannot be."""
+    try:
+        return engine.generator_for(version)
+    except OSError:
+        raise unloadable(version) from None

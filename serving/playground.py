@@ -10,7 +10,7 @@ or a reward model's score. The web process checks the input and asks for it over
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -18,18 +18,12 @@ from config.errors import InputError
 from labeling.validation import conversation_checked, text_checked
 from serving.access import platform_checked
 from serving.completions import MAX_TOKENS, Ask, answer_whole, ask_start, number_checked
-from serving.engine import engine
-from serving.errors import (
-    BadRequest,
-    InferenceUnavailable,
-)
+from serving.engine import generator_loaded
+from serving.errors import BadRequest
 from serving.scoring import not_here, scorer_loaded, version_found
 from serving.views import served
 from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
-
-if TYPE_CHECKING:
-    from trainer.ml.batched import BatchedGenerator
 
 
 def _token_strings(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -76,7 +70,7 @@ def playground_compute(
     # The tokens first, from the generator that is about to answer: once it answered, it
     # may have been unloaded to make room, and loading it again for its tokenizer would
     # push out another model.
-    generator = _generator(version)
+    generator = generator_loaded(version)
     tokens = _token_strings(generator.tokenizer, generator.prompt_ids(prompt))
     answer = answer_whole(ask_start(ask))
     return {
@@ -87,13 +81,6 @@ def playground_compute(
         "prompt_tokens": tokens,
         "turn_tokens": TURN_TOKENS,
     }
-
-
-def _generator(version: ModelVersion) -> BatchedGenerator:
-    try:
-        return engine.generator_for(version)
-    except OSError as exc:
-        raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
 
 
 @served("POST", caller=platform_checked, elsewhere=not_here)

@@ -19,7 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from config.errors import InputError
 from labeling.validation import conversation_checked
 from serving.access import platform_checked
-from serving.errors import BadRequest, InferenceUnavailable, PathNotFound
+from serving.engine import unloadable
+from serving.errors import BadRequest, PathNotFound
 from serving.views import served
 from sources.own_server import SCORED_PER_REQUEST
 from trainer.loaded_models import LoadedModels, reward_scorer_load
@@ -53,8 +54,8 @@ def scorer_loaded(version: ModelVersion) -> RewardScorer:
     model transformers reads."""
     try:
         return scorers.get(version)
-    except OSError as exc:
-        raise InferenceUnavailable(f"The model {version.name} cannot be loaded: {exc}") from None
+    except OSError:
+        raise unloadable(version) from None
 
 
 @served("POST", caller=platform_checked, elsewhere=not_here)

@@ -116,6 +116,21 @@ def test_an_unknown_model_is_a_404(openai_admin, sft, tiny_model_dir):
         assert refused.value.body["code"] == "model_not_found"
 
 
+def test_a_model_whose_files_are_gone_is_a_503_that_names_no_path(openai_admin, tmp_path, caplog):
+    gone = tmp_path / "runs" / "deleted-by-hand"
+    version = version_of("sft", gone)
+
+    with pytest.raises(openai.InternalServerError) as refused:
+        openai_admin.chat.completions.create(model=version.name, messages=QUESTION)
+
+    assert refused.value.status_code == 503
+    assert refused.value.body["code"] == "inference_unavailable"
+    assert version.name in refused.value.body["message"]
+    # The host's directories are the inference process's log's business, not a caller's.
+    assert str(tmp_path) not in refused.value.body["message"]
+    assert str(gone) in caplog.text
+
+
 def test_the_inference_role_may_call_v1(client_for, sft, iris):
     reply = client_for(iris).chat.completions.create(
         model=sft.name, messages=QUESTION, max_tokens=2
