@@ -1,6 +1,6 @@
-"""Celery task of AI feedback: take the id, call the service. On the training queue, with
-the training limits: a job asks its rater (a source, or a model version through the
-inference process's /v1) for hours at a time."""
+"""Celery task of AI feedback: take the id, call the service. On the drafts queue, as it
+only waits on HTTP, with the training limits: a job asks its rater (a source, or a model
+version through the inference process's /v1) for hours at a time."""
 
 from celery import shared_task
 

@@ -16,9 +16,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Declared here, not in settings, because Queue objects are kombu's and settings stay
 # plain values. Each queue has a worker of its own (README.md, "Processes"): `training`
 # runs one long job at a time (on GPU hosts in a scaled-out deployment), and `drafts` asks
-# models for labelers' drafts and for new candidates (and a reward model for their scores)
-# over HTTP, never behind a training run. Models that answer requests live in the
-# inference process (serving.wsgi), not in a worker.
+# models over HTTP, never behind a training run: for labelers' drafts, new candidates (and
+# a reward model for their scores), an evaluation's replies and judgements, and AI
+# raters'. Models that answer requests live in the inference process (serving.wsgi), not
+# in a worker.
 app.conf.task_queues = (Queue("default"), Queue("training"), Queue("drafts"))
 app.autodiscover_tasks()
 

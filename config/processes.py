@@ -63,12 +63,12 @@ def web_command(
 
 
 # Threads of the inference process: each request mostly waits for its model's next step.
-# The platform's own jobs hold 28 at most: the drafts worker's two jobs 9 each (8 replies
-# in flight, sources.own_server, and a best-of-n scoring request), an evaluation or AI
-# rater in the training worker 8, the default worker's scoring passes 2. That leaves 20
-# to /v1 callers and the playground.
+# The platform's own jobs hold 20 at most: the drafts worker's two jobs (drafts,
+# generations, evaluations, AI raters) 9 each (8 replies in flight, sources.own_server,
+# and a best-of-n or reward judge's scoring request), the default worker's scoring passes
+# 2. That leaves 28 to /v1 callers and the playground.
 SERVING_THREADS = 48
-# Jobs (drafts, generations) run at once by the drafts worker.
+# Jobs (drafts, generations, evaluations, AI raters) run at once by the drafts worker.
 DRAFTS_WORKER_CONCURRENCY = 2
 
 

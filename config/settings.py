@@ -339,11 +339,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # inference process in passes of a minute at most, on the default queue (not routed).
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
-    "trainer.tasks.evaluate_*": {"queue": "training"},
-    "ai_feedback.tasks.*": {"queue": "training"},
-    # Drafts and generations only wait on HTTP: model sources, and the inference process,
-    # which samples our model versions' replies and scores them with a reward model.
+    # Drafts, generations, evaluations and AI raters only wait on HTTP: model sources, and
+    # the inference process, which samples our model versions' replies and scores them
+    # with a reward model. None of them waits behind a training run.
     "trainer.tasks.generate_*": {"queue": "drafts"},
+    "trainer.tasks.evaluate_*": {"queue": "drafts"},
+    "ai_feedback.tasks.*": {"queue": "drafts"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -383,11 +383,11 @@ def test_the_training_form_says_whose_labels_each_export_holds(client, carol):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_training_worker_runs_the_job_the_api_queued(
+def test_a_drafts_worker_runs_the_job_the_api_queued(
     api, carol, bob, pairs, scripted, child_env, training_queue_emptied
 ):
     source, server = scripted("longer", "judge")
-    with worker_process(child_env, queue="training"):
+    with worker_process(child_env, queue="drafts"):
         job = asked(api, carol, kind="rank", source=source.pk, filters={"limit": 2})
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -43,11 +43,11 @@ def test_the_broker_is_the_one_the_environment_names():
     ("task", "queue"),
     [
         ("trainer.tasks.train_run", "training"),
-        ("trainer.tasks.evaluate_models", "training"),
-        ("ai_feedback.tasks.rate_items", "training"),
         # Only HTTP to the inference process and the sources: never behind a training run.
         ("trainer.tasks.generate_candidates", "drafts"),
         ("trainer.tasks.generate_drafts", "drafts"),
+        ("trainer.tasks.evaluate_models", "drafts"),
+        ("ai_feedback.tasks.rate_items", "drafts"),
         ("trainer.tasks.score_comparisons", "default"),
     ],
 )

@@ -174,11 +174,11 @@ def test_an_evaluation_whose_worker_died_is_finished_by_the_next_worker(
     )
     silent_since(job, seconds=600)
 
-    # The recovery, as beat runs it, sends the orphan again, to the training queue.
+    # The recovery, as beat runs it, sends the orphan again, to the drafts queue.
     assert jobs_recover_all() == {"EvaluationJob": [job.pk]}
     started = time.monotonic()
     env = {**child_env, **FAST_TAKEOVER, "INFERENCE_URL": inference_process.url}
-    with worker_process(env, queue="training"):
+    with worker_process(env, queue="drafts"):
         done = job_finished(EvaluationJob, job.pk, timeout=120)
 
     assert done.status == JobStatus.SUCCEEDED, (done.error, done.failures)
