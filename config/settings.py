@@ -333,10 +333,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 16 * 60, minimum=1)
 CELERY_TRAINING_TIME_LIMIT = env_int("CELERY_TRAINING_TIME_LIMIT", 24 * 3600, minimum=60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Training holds a model in memory for hours: it goes to workers on the training queue
-# (GPU hosts in a larger deployment). Evaluations and AI raters ask the inference process
-# and sources over HTTP, but may run for hours: they wait there too rather than take the
-# drafts worker's slots from labelers' drafts. The scoring of open comparisons asks the
-# inference process in passes of a minute at most, on the default queue (not routed).
+# (GPU hosts in a larger deployment). The scoring of open comparisons asks the inference
+# process in passes of a minute at most, on the default queue (not routed).
 CELERY_TASK_ROUTES = {
     "trainer.tasks.train_*": {"queue": "training"},
     # Drafts, generations, evaluations and AI raters only wait on HTTP: model sources, and

@@ -10,6 +10,7 @@ one per request attempt, which /v1 accepts (serving.access)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -85,21 +86,29 @@ def own_scores(
     *,
     timeout_s: float | None = None,
     attempts: int = ATTEMPTS,
+    per_request: int = SCORED_PER_REQUEST,
+    deadline: float | None = None,
 ) -> list[float | None]:
     """The scores the reward model version `model_id` gives each (prompt, reply), in
     order, from the inference process (serving.scoring), which loads the model once for
     every job that asks; None where it gave no finite number. SourceError when it cannot
-    answer: each request is tried `attempts` times, waiting `timeout_s` for an answer (by
-    default as long as the inference process may take)."""
-    client = ChatClient(
-        base_url=settings.INFERENCE_URL,
-        model="",
-        key_made=internal_key,
-        timeout_s=timeout_s or settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S,
-        attempts=attempts,
-    )
+    answer: each request of at most `per_request` pairs is tried `attempts` times, waiting
+    `timeout_s` for an answer (by default as long as the inference process may take), and
+    never past `deadline` (time.monotonic()), when one is given."""
+    timeout = timeout_s or settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S
     found: list[float | None] = []
-    for chunk in _request_sized(items):
+    for chunk in _request_sized(items, min(per_request, SCORED_PER_REQUEST)):
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise SourceError("Ran out of time before every reply was scored.")
+        client = ChatClient(
+            base_url=settings.INFERENCE_URL,
+            model="",
+            key_made=internal_key,
+            timeout_s=timeout,
+            attempts=attempts,
+        )
         asked = [{"prompt": prompt, "reply": reply} for prompt, reply in chunk]
         scores = client.post(f"/internal/scores/{model_id}", {"items": asked}).get("scores")
         if not isinstance(scores, list) or len(scores) != len(chunk):
@@ -110,15 +119,15 @@ def own_scores(
     return found
 
 
-def _request_sized(items: list[Item]) -> Iterator[list[Item]]:
-    """`items` in runs of at most SCORED_PER_REQUEST whose bodies stay within half of
-    what a request may carry (long conversations are repeated with every reply)."""
+def _request_sized(items: list[Item], per_request: int) -> Iterator[list[Item]]:
+    """`items` in runs of at most `per_request` whose bodies stay within half of what a
+    request may carry (long conversations are repeated with every reply)."""
     budget = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 2
     chunk: list[Item] = []
     size = 0
     for item in items:
         item_size = len(json.dumps(item))
-        if chunk and (len(chunk) == SCORED_PER_REQUEST or size + item_size > budget):
+        if chunk and (len(chunk) == per_request or size + item_size > budget):
             yield chunk
             chunk, size = [], 0
         chunk.append(item)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 from jobs.leases import leased
 from jobs.services import BrokerUnavailable, task_publish
@@ -27,11 +28,19 @@ from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
 SCORE_TASK = "trainer.tasks.score_comparisons"
-# Comparisons scored and written together: a worker stopped mid-pass loses one chunk.
-CHUNK = 32
+# Comparisons scored and written together: a worker stopped mid-pass loses one chunk, and
+# a pass whose time is out stops at the end of the chunk it is in.
+CHUNK = 8
+# Pairs per request of a pass: seconds of work for the inference process's thread that
+# scores them, even with a reward model far larger than the default, so a request it
+# answers after the pass gave up wastes little there.
+PASS_PER_REQUEST = 16
 # A pass stops taking chunks after this long and sends the next pass, so it never holds
 # a slot of the default worker for long.
 PASS_S = 60.0
+# How long a chunk begun before the pass's time ran out may take to finish: no request
+# of a pass waits past it, so a pass never outlives its lease.
+PASS_GRACE_S = 60.0
 PASS_LEASE = "comparison-scoring"
 
 logger = logging.getLogger(__name__)
@@ -51,16 +60,22 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
     their uncertainty and their tasks' priority; answers how many were scored and whether
     some are still due (the pass ran out of time). One pass at a time: a pass asked for
     while another runs does nothing, as the running one takes what is due."""
-    version = ModelVersion.objects.promoted(REWARD)
-    if version is None:
+    if ModelVersion.objects.promoted(REWARD) is None:
         return 0, False
-    # Long enough for the last chunk begun before the deadline and its fallback.
-    with leased(PASS_LEASE, seconds * 4) as held:
+    # Held past the last request's deadline, with time to write what it answered: no
+    # other pass starts while this one may still write.
+    with leased(PASS_LEASE, seconds + 2 * PASS_GRACE_S) as held:
         if not held:
             return 0, False
-        deadline = time.monotonic() + seconds
+        started = time.monotonic()
+        time_out = Deadlines(soft=started + seconds, hard=started + seconds + PASS_GRACE_S)
         scored = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < time_out.soft:
+            # Read for every chunk: after a promotion during the pass (whose own pass
+            # found this one running and did nothing), the new model scores the rest.
+            version = ModelVersion.objects.promoted(REWARD)
+            if version is None:
+                return scored, False
             chunk = list(
                 comparisons_due(version)
                 .select_related("prompt")
@@ -68,42 +83,53 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
             )
             if not chunk:
                 return scored, False
-            scored += _chunk_score(version, chunk, deadline)
-        return scored, comparisons_due(version).exists()
+            scored += _chunk_score(version, chunk, time_out)
+        version = ModelVersion.objects.promoted(REWARD)
+        return scored, version is not None and comparisons_due(version).exists()
 
 
-def _inference_down(exc: SourceError) -> bool:
-    """No answer, too busy (429), or a gateway's or its own refusal to serve (502, 503:
-    the model cannot be loaded, 504): nothing is wrong with the comparisons asked about.
-    A 500 is a failure to score what was asked, which may be one comparison's fault."""
-    return exc.retryable and exc.status != 500
+@dataclass(frozen=True)
+class Deadlines:
+    """time.monotonic() values: no chunk begins after `soft`, no request waits past `hard`."""
+
+    soft: float
+    hard: float
 
 
-def _chunk_score(version: ModelVersion, chunk: list[Comparison], deadline: float) -> int:
+def _pass_fails(exc: SourceError) -> bool:
+    """Whether the inference process cannot score anything now, so the pass fails and
+    leaves every comparison due for beat's next one: no answer, or one too late, 401 or
+    403 (the platform's key refused), 404 (the model gone), 429, 502, 503 (the model
+    cannot be loaded), 504. Only a 400 (what was asked is refused) or a 500 (scoring it
+    failed) may be one comparison's fault."""
+    return exc.status not in (400, 500)
+
+
+def _chunk_score(version: ModelVersion, chunk: list[Comparison], time_out: Deadlines) -> int:
     """Scores and stores the chunk; how many were stored. Raises SourceError when the
-    inference process is down (the pass fails, and beat's next one retries)."""
+    inference process cannot score (the pass fails, and beat's next one retries)."""
     try:
-        found = _scores(version, chunk)
+        found = _scores(version, chunk, time_out.hard)
     except SourceError as exc:
-        if _inference_down(exc):
+        if _pass_fails(exc):
             raise
         # One comparison the model cannot read (refused, or it failed on it): the others
         # are scored one by one, as long as the pass has time.
         found, failed = {}, []
         for comparison in chunk:
-            if time.monotonic() > deadline:
+            if time.monotonic() > time_out.soft:
                 break
             try:
-                found.update(_scores(version, [comparison]))
+                found.update(_scores(version, [comparison], time_out.hard))
             except SourceError as one:
-                if _inference_down(one):
+                if _pass_fails(one):
                     raise
                 failed.append(one)
                 logger.warning(
                     "comparison %s: the reward model could not score it: %s", comparison.pk, one
                 )
                 found[comparison.pk] = {}  # kept as scored by this model, its uncertainty unknown
-        if failed and len(failed) == len(found) and not _reads_anything(version):
+        if failed and len(failed) == len(found) and not _reads_anything(version, time_out):
             # The model is broken, not the data: marking the comparisons scored would
             # hide that until the next promotion. The pass fails, and beat tries again.
             raise RuntimeError("The promoted reward model scores nothing") from failed[0]
@@ -118,18 +144,19 @@ def _chunk_score(version: ModelVersion, chunk: list[Comparison], deadline: float
     return len(done)
 
 
-def _reads_anything(version: ModelVersion) -> bool:
+def _reads_anything(version: ModelVersion, time_out: Deadlines) -> bool:
+    plain = [([{"role": "user", "content": "Hello."}], "Hello! How can I help?")]
     try:
-        own_scores(
-            version.pk, [([{"role": "user", "content": "Hello."}], "Hello! How can I help?")]
-        )
-    except SourceError:
+        _asked(version, plain, time_out.hard)
+    except SourceError as exc:
+        if _pass_fails(exc):
+            raise
         return False
     return True
 
 
 def _scores(
-    version: ModelVersion, comparisons: list[Comparison]
+    version: ModelVersion, comparisons: list[Comparison], hard: float
 ) -> dict[int, dict[str, float | None]]:
     """{comparison id: {candidate id: score}} for the comparisons' candidates, from the
     inference process, which scores them in batches."""
@@ -138,17 +165,25 @@ def _scores(
         for candidate in comparison.candidates.all():
             texts.append((comparison.prompt.messages, candidate.content))
             owners.append((comparison.pk, candidate.pk))
-    scores = _asked(version, texts)
+    scores = _asked(version, texts, hard)
     found: dict[int, dict[str, float | None]] = {c.pk: {} for c in comparisons}
     for (comparison_id, candidate_id), score in zip(owners, scores, strict=True):
         found[comparison_id][str(candidate_id)] = None if score is None else reward_kept(score)
     return found
 
 
-def _asked(version: ModelVersion, items: list[Item]) -> list[float | None]:
-    # Once, and no longer than a pass: a pass that cannot get an answer fails, and beat's
-    # next one asks again, so a slot of the default worker is never held for minutes.
-    return own_scores(version.pk, items, timeout_s=PASS_S, attempts=1)
+def _asked(version: ModelVersion, items: list[Item], hard: float) -> list[float | None]:
+    # Once, and never past the pass's hard deadline: a pass that cannot get an answer
+    # fails, and beat's next one asks again, so a slot of the default worker is never
+    # held for minutes.
+    return own_scores(
+        version.pk,
+        items,
+        timeout_s=PASS_S,
+        attempts=1,
+        per_request=PASS_PER_REQUEST,
+        deadline=hard,
+    )
 
 
 def scoring_send() -> None:

@@ -344,8 +344,8 @@ def test_a_model_version_of_ours_rates_through_the_inference_process_as_a_source
     job = ai_feedback_run(job_id=body["id"])
 
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.failures)
-    # Asked of the inference process (here the live server), whose engine decoded the
-    # answers in its steps: the job loaded no model itself.
+    # Asked of the inference process (here the live server, whose engine lives in this
+    # process), which decoded the answers in its steps.
     (serving,) = engine.loaded()
     assert serving.stats.steps > 0
     ranking = AIRanking.objects.get(comparison=pairs[0])

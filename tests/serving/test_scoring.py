@@ -3,6 +3,7 @@
 does) and get what the model itself gives; nobody else may ask, and bad input is a 400."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -87,6 +88,19 @@ def test_a_body_too_large_for_one_request_is_split_across_several(
 
     scorer = RewardScorer(reward_dir)
     assert scores == pytest.approx([scorer.score(prompt, r) for r in replies], abs=1e-4)
+
+
+def test_a_caller_may_ask_in_smaller_requests_and_never_past_its_deadline(
+    inference_process, reward, reward_dir
+):
+    items = [(QUESTION, reply) for reply in REPLIES]
+
+    scores = own_scores(reward.pk, items, per_request=2)
+
+    scorer = RewardScorer(reward_dir)
+    assert scores == pytest.approx([scorer.score(QUESTION, r) for r in REPLIES], abs=1e-4)
+    with pytest.raises(SourceError, match="Ran out of time"):
+        own_scores(reward.pk, items, deadline=time.monotonic())
 
 
 def test_only_the_platform_may_ask_and_only_a_reward_model_scores(

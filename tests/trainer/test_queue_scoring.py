@@ -154,6 +154,20 @@ def test_with_the_inference_process_down_a_pass_fails_and_leaves_every_compariso
     assert comparisons_due(reward).count() == len(comparisons)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_promoted_model_the_inference_process_cannot_load_fails_the_pass(
+    oasst, inference_process
+):
+    comparisons = _open_comparisons()
+    reward = promoted_without_weights()
+
+    # A 503 from the inference process is nobody's comparison's fault.
+    with pytest.raises(SourceError, match="HTTP 503"):
+        score_comparisons()
+
+    assert comparisons_due(reward).count() == len(comparisons)
+
+
 @pytest.mark.django_db
 def test_a_pass_asked_for_while_another_runs_does_nothing_and_a_dead_ones_lease_runs_out(
     oasst, settings
