@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils.html import escape
 
 from ai_feedback.models import AICritique, AIFeedbackJob, AIRanking
@@ -24,7 +25,7 @@ from rankings.services import comparison_create
 from serving.engine import engine
 from sources.models import ModelSource
 from tests.ai_feedback.conftest import PAIRS, people_rank
-from tests.conftest import worker_process
+from tests.conftest import free_port, worker_process
 from tests.trainer.test_evaluations import version_at
 from trainer.generation import generation_create
 
@@ -352,6 +353,12 @@ def test_a_model_version_of_ours_rates_through_the_inference_process_as_a_source
     assert ranking.rater_name == rater.name
     assert [order["answer"] for order in ranking.asked] == ["A > B", "A > B"]
     assert len(ranking.ranking) == 1  # a tie
+    # And only there: with nothing answering at INFERENCE_URL, the same rater rates nothing.
+    with override_settings(INFERENCE_URL=f"http://127.0.0.1:{free_port()}"):
+        body = asked(api, carol, kind="rank", model=rater.pk, comparisons=[pairs[1].pk])
+        unreached = ai_feedback_run(job_id=body["id"])
+    assert unreached.status == JobStatus.FAILED
+    assert "Could not reach" in unreached.failures[str(pairs[1].pk)], unreached.failures
     reward = version_at("reward", says_a_first)
     refused = api.post(
         "/api/ai-feedback/",
