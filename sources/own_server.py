@@ -94,7 +94,10 @@ def own_scores(
     every job that asks; None where it gave no finite number. SourceError when it cannot
     answer: each request of at most `per_request` pairs is tried `attempts` times, waiting
     `timeout_s` for an answer (by default as long as the inference process may take), and
-    never past `deadline` (time.monotonic()), when one is given."""
+    never past `deadline` (time.monotonic()), when one is given: then each is tried once,
+    as a second attempt would begin after the first's wait."""
+    if deadline is not None and attempts != 1:
+        raise ValueError("A deadline is kept by requests tried once: attempts=1.")
     timeout = timeout_s or settings.SERVING_DEADLINE_S + OWN_SERVER_MARGIN_S
     found: list[float | None] = []
     for chunk in _request_sized(items, min(per_request, SCORED_PER_REQUEST)):

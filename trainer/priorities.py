@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobs.leases import leased
@@ -28,13 +29,14 @@ from trainer.ml.methods import REWARD
 from trainer.models import ModelVersion
 
 SCORE_TASK = "trainer.tasks.score_comparisons"
-# Comparisons scored and written together: a worker stopped mid-pass loses one chunk, and
-# a pass whose time is out stops at the end of the chunk it is in.
-CHUNK = 8
 # Pairs per request of a pass: seconds of work for the inference process's thread that
 # scores them, even with a reward model far larger than the default, so a request it
 # answers after the pass gave up wastes little there.
 PASS_PER_REQUEST = 16
+# Comparisons scored and written together: as many as one request's pairs hold (each has
+# two replies or more), so a chunk begun before the pass's time ran out is one request,
+# which has the grace below to finish in; a worker stopped mid-pass loses one chunk.
+CHUNK = PASS_PER_REQUEST // 2
 # A pass stops taking chunks after this long and sends the next pass, so it never holds
 # a slot of the default worker for long.
 PASS_S = 60.0
@@ -76,7 +78,7 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
             version = ModelVersion.objects.promoted(REWARD)
             if version is None:
                 return scored, False
-            chunk = list(
+            chunk = _one_request(
                 comparisons_due(version)
                 .select_related("prompt")
                 .prefetch_related("candidates")[:CHUNK]
@@ -86,6 +88,20 @@ def comparisons_score(*, seconds: float = PASS_S) -> tuple[int, bool]:
             scored += _chunk_score(version, chunk, time_out)
         version = ModelVersion.objects.promoted(REWARD)
         return scored, version is not None and comparisons_due(version).exists()
+
+
+def _one_request(comparisons: Iterable[Comparison]) -> list[Comparison]:
+    """The first of `comparisons` whose replies one request of a pass carries; at least
+    one, which a request carries alone however many replies it has."""
+    taken: list[Comparison] = []
+    replies = 0
+    for comparison in comparisons:
+        count = len(comparison.candidates.all())
+        if taken and replies + count > PASS_PER_REQUEST:
+            break
+        taken.append(comparison)
+        replies += count
+    return taken
 
 
 @dataclass(frozen=True)
@@ -100,9 +116,10 @@ def _pass_fails(exc: SourceError) -> bool:
     """Whether the inference process cannot score anything now, so the pass fails and
     leaves every comparison due for beat's next one: no answer, or one too late, 401 or
     403 (the platform's key refused), 404 (the model gone), 429, 502, 503 (the model
-    cannot be loaded), 504. Only a 400 (what was asked is refused) or a 500 (scoring it
-    failed) may be one comparison's fault."""
-    return exc.status not in (400, 500)
+    cannot be loaded), 504. Only a 400 (what was asked is refused), a 413 (a comparison
+    too large for any request) or a 500 (scoring it failed) may be one comparison's
+    fault."""
+    return exc.status not in (400, 413, 500)
 
 
 def _chunk_score(version: ModelVersion, chunk: list[Comparison], time_out: Deadlines) -> int:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from accounts.tokens import token_issue
-from sources.client import SourceError
+from sources.client import ChatClient, SourceError
 from sources.own_server import SCORED_PER_REQUEST, internal_key, own_scores
 from trainer.ml.chat import tokenizer_train
 from trainer.ml.modeling import model_save, reward_model_load
@@ -91,16 +91,26 @@ def test_a_body_too_large_for_one_request_is_split_across_several(
 
 
 def test_a_caller_may_ask_in_smaller_requests_and_never_past_its_deadline(
-    inference_process, reward, reward_dir
+    inference_process, reward, reward_dir, monkeypatch
 ):
     items = [(QUESTION, reply) for reply in REPLIES]
+    bodies: list[dict] = []
+    post = ChatClient.post
+
+    def counted(client, path, body):
+        bodies.append(body)
+        return post(client, path, body)
+
+    monkeypatch.setattr(ChatClient, "post", counted)
 
     scores = own_scores(reward.pk, items, per_request=2)
 
+    assert [len(body["items"]) for body in bodies] == [2, 1]
     scorer = RewardScorer(reward_dir)
     assert scores == pytest.approx([scorer.score(QUESTION, r) for r in REPLIES], abs=1e-4)
     with pytest.raises(SourceError, match="Ran out of time"):
-        own_scores(reward.pk, items, deadline=time.monotonic())
+        own_scores(reward.pk, items, attempts=1, deadline=time.monotonic())
+    assert len(bodies) == 2  # nothing asked once the deadline has passed
 
 
 def test_only_the_platform_may_ask_and_only_a_reward_model_scores(

@@ -45,6 +45,16 @@ def _open_comparisons() -> list[Comparison]:
     ]
 
 
+def _asked_instead(comparison: Comparison, messages: list[dict]) -> None:
+    """`comparison` moved to a prompt of its own holding `messages`, written past the
+    checks, as a bad or oversized row would be."""
+    prompt = prompt_import(
+        guideline=comparison.prompt.guideline, messages=[{"role": "user", "content": "Hm?"}]
+    )[0]
+    Prompt.objects.filter(pk=prompt.pk).update(messages=messages)
+    Comparison.objects.filter(pk=comparison.pk).update(prompt=prompt)
+
+
 @pytest.fixture
 def default_queue_emptied():
     """A promotion sends a scoring pass to the default queue at once (in a test whose
@@ -106,12 +116,8 @@ def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(
     oasst, inference_process, default_queue_emptied
 ):
     readable, unreadable = _open_comparisons()
-    broken = prompt_import(
-        guideline=unreadable.prompt.guideline, messages=[{"role": "user", "content": "Hm?"}]
-    )[0]
-    # No content: nothing a tokenizer can read (written past the checks, as a bad row would be).
-    Prompt.objects.filter(pk=broken.pk).update(messages=[{"role": "user"}])
-    Comparison.objects.filter(pk=unreadable.pk).update(prompt=broken)
+    # No content: nothing a tokenizer can read.
+    _asked_instead(unreadable, [{"role": "user"}])
     reward = trained("reward").model
     model_promote(version=reward)
 
@@ -122,6 +128,25 @@ def test_a_comparison_the_model_cannot_read_is_passed_over_not_retried_for_ever(
     assert unreadable.scored_by == reward.pk and unreadable.uncertainty is None
     assert unreadable.reward_scores == {}
     assert score_comparisons() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comparison_too_large_for_any_request_is_passed_over_and_the_rest_scored(
+    oasst, inference_process, default_queue_emptied, settings
+):
+    # A body limit (for the inference process and the pass alike) a little over what the
+    # others need: the oldest comparison alone is past it, a 413 however it is sent.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 30_000
+    large, other = _open_comparisons()
+    _asked_instead(large, [{"role": "user", "content": "Why is the sea salty? " * 2_000}])
+    reward = trained("reward").model
+    model_promote(version=reward)
+
+    assert score_comparisons() == 2
+    large.refresh_from_db()
+    other.refresh_from_db()
+    assert large.scored_by == reward.pk and large.reward_scores == {}
+    assert other.scored_by == reward.pk and len(other.reward_scores) == 3
 
 
 @pytest.mark.django_db
